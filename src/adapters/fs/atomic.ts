@@ -1,0 +1,78 @@
+/**
+ * Crash-safe file writes: write a temporary file beside the target, fsync it, then rename (or
+ * link, when overwriting is refused), then fsync the directory. A crash at any point leaves the
+ * old file or the new one, never half of either.
+ */
+import { randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { link, open, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/** Options for {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** File mode of the new file. @default 0o644 */
+  mode?: number
+  /** Refuse (EEXIST) instead of replacing an existing file. @default false */
+  noOverwrite?: boolean
+}
+
+/** Thrown when the target exists and overwriting was refused. */
+export class FileExistsError extends Error {
+  override name = 'FileExistsError'
+  readonly path: string
+  constructor(path: string) {
+    super(`${path} already exists; choose another path or remove it first`)
+    this.path = path
+  }
+}
+
+/** Writes `data` to `path` atomically. */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const dir = dirname(path)
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const fh = await open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+    options.mode ?? 0o644,
+  )
+  try {
+    try {
+      await fh.writeFile(data)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    if (options.noOverwrite === true) {
+      try {
+        await link(tmp, path)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new FileExistsError(path)
+        throw e
+      }
+      await unlink(tmp)
+    } else {
+      await rename(tmp, path)
+    }
+  } catch (e) {
+    await unlink(tmp).catch(() => {})
+    throw e
+  }
+  await syncDir(dir)
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const dh = await open(dir, constants.O_RDONLY)
+    try {
+      await dh.sync()
+    } finally {
+      await dh.close()
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The `convoy` command line: parses the command, runs it, prints text or `--json`, and maps
+ * failures to one line on stderr and a non-zero exit code.
+ */
+import { keysGenerate, keysShow } from './commands/keys.ts'
+import {
+  releaseDraft,
+  releaseInspect,
+  releaseMerge,
+  releaseSign,
+  releaseVerify,
+} from './commands/release.ts'
+import { rootInit, rootMerge, rootRotate, rootSign, rootVerify } from './commands/root.ts'
+import { type CliContext, CliError, type CommandOutput } from './io.ts'
+import { promptHidden } from './prompt.ts'
+
+type Command = (argv: string[], ctx: CliContext) => Promise<CommandOutput>
+
+const COMMANDS: Record<string, Record<string, Command>> = {
+  keys: { generate: keysGenerate, show: keysShow },
+  root: {
+    init: rootInit,
+    rotate: rootRotate,
+    sign: rootSign,
+    verify: rootVerify,
+    merge: rootMerge,
+  },
+  release: {
+    draft: releaseDraft,
+    sign: releaseSign,
+    merge: releaseMerge,
+    verify: releaseVerify,
+    inspect: releaseInspect,
+  },
+}
+
+const HELP = `convoy: peer-to-peer upgrades by network consensus
+
+maintainer commands:
+  convoy keys generate --out FILE [--name NAME] [--encrypt]
+  convoy keys show FILE
+  convoy root init --network NAME --threshold T --key PUBKEY_OR_KEYFILE ... --out root.json
+  convoy root rotate root.json [--add KEY] [--remove KEYID] [--threshold T] --out root-2.json
+  convoy root sign FILE --key KEYFILE [--previous root-N.json]
+  convoy root verify FILE ... [--trusted root-1.json]
+  convoy root merge A.json B.json ... --out FILE
+  convoy release draft --root root.json --channel NAME --version V --artifact PLATFORM=PATH ... --out release.json
+  convoy release sign FILE --key KEYFILE [--root root.json]
+  convoy release merge A.json B.json ... --out release.json
+  convoy release verify FILE --root root.json
+  convoy release inspect FILE [--root root.json]
+
+Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
+See docs/maintainers.md.`
+
+/** Runs one command line; returns the exit code. Writes only through `out` and `err`. */
+export async function run(
+  argv: string[],
+  ctx: CliContext,
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Promise<number> {
+  const json = argv.includes('--json')
+  const [group, name, ...rest] = argv
+  if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
+    out(`${HELP}\n`)
+    return group === undefined ? 2 : 0
+  }
+  const command = COMMANDS[group]?.[name ?? '']
+  if (command === undefined) {
+    const known = COMMANDS[group] ? Object.keys(COMMANDS[group]).join(', ') : undefined
+    const msg = known
+      ? `unknown command "${group} ${name ?? ''}": try one of ${known}`
+      : `unknown command "${group}": run \`convoy help\``
+    if (json) out(`${JSON.stringify({ ok: false, error: msg })}\n`)
+    else err(`convoy: ${msg}\n`)
+    return 2
+  }
+  try {
+    const result = await command(rest, ctx)
+    out(json ? `${JSON.stringify({ ok: true, ...result.json })}\n` : `${result.text}\n`)
+    return 0
+  } catch (e) {
+    const known = e instanceof CliError
+    const msg = known ? e.message : `internal error: ${(e as Error).stack ?? String(e)}`
+    if (json) out(`${JSON.stringify({ ok: false, error: msg.split('\n')[0] })}\n`)
+    err(`convoy: ${msg}\n`)
+    return known ? e.exitCode : 70
+  }
+}
+
+/** Entry point used by bin/convoy.js. */
+export async function main(): Promise<void> {
+  const ctx: CliContext = {
+    env: process.env,
+    now: () => Date.now(),
+    ...(process.stdin.isTTY ? { prompt: promptHidden } : {}),
+  }
+  process.exitCode = await run(process.argv.slice(2), ctx)
+}

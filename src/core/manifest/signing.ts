@@ -1,0 +1,150 @@
+/**
+ * Signing payloads and t-of-n signature counting.
+ *
+ * The payload is a fixed context string naming the document type and network, a NUL, then the
+ * RFC 8785 bytes of the signed part. A signature over a root can never pass as one over a release,
+ * and a signature made for network A can never pass on network B, even if the bodies matched.
+ */
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { concatBytes, fromHex, isHexOfLength, toHex, utf8 } from '../bytes.ts'
+import { canonicalBytes } from './canonical.ts'
+
+/** Version tag of the payload layout; bump it if the layout ever changes. */
+export const SIGNATURE_CONTEXT = 'convoy-signature-v1'
+
+/** One signature on a document, as stored beside the signed part. */
+export interface Signature {
+  /** Hex sha256 of the signer's raw 32-byte ed25519 public key. */
+  keyid: string
+  /** Hex of the 64-byte ed25519 signature over {@link signingPayload}. */
+  sig: string
+}
+
+/** A maintainer key as listed in a root. */
+export interface RootKey {
+  /** Hex sha256 of `publicKey`'s bytes; checked, never trusted. */
+  keyid: string
+  /** Hex of the raw 32-byte ed25519 public key. */
+  publicKey: string
+  /** Who holds the key; informational, shown by `inspect`. */
+  name?: string
+}
+
+/** The key id of a raw ed25519 public key: lower-case hex sha256 of its 32 bytes. */
+export function keyIdOf(publicKey: Uint8Array): string {
+  return toHex(sha256(publicKey))
+}
+
+/** The first 12 hex digits of a key id, for messages. */
+export function shortKeyId(keyid: string): string {
+  return keyid.slice(0, 12)
+}
+
+/** The exact bytes a maintainer signs for a document of `type` on `network`. */
+export function signingPayload(type: string, network: string, signed: unknown): Uint8Array {
+  return concatBytes(utf8(`${SIGNATURE_CONTEXT}\0${type}\0${network}\0`), canonicalBytes(signed))
+}
+
+/** Hex sha256 of the canonical signed part: the identity of a document, whatever its spelling. */
+export function documentDigest(signed: unknown): string {
+  return toHex(sha256(canonicalBytes(signed)))
+}
+
+/** Signs `payload` with a 32-byte ed25519 secret key; deterministic (RFC 8032). */
+export function signPayload(payload: Uint8Array, secretKey: Uint8Array): Signature {
+  const publicKey = ed25519.getPublicKey(secretKey)
+  return { keyid: keyIdOf(publicKey), sig: toHex(ed25519.sign(payload, secretKey)) }
+}
+
+/** Derives the public key of a 32-byte ed25519 secret key. */
+export function publicKeyOf(secretKey: Uint8Array): Uint8Array {
+  return ed25519.getPublicKey(secretKey)
+}
+
+/** Checks one signature; false on any malformed input, never throws. */
+export function verifySignature(
+  payload: Uint8Array,
+  sigHex: string,
+  publicKeyHex: string,
+): boolean {
+  if (!isHexOfLength(sigHex, 64) || !isHexOfLength(publicKeyHex, 32)) return false
+  try {
+    // zip215: false is RFC 8032 / FIPS 186-5 strict verification, the rule OpenSSL applies, so
+    // every verifier of a convoy document agrees on the same set of valid signatures.
+    return ed25519.verify(fromHex(sigHex)!, payload, fromHex(publicKeyHex)!, { zip215: false })
+  } catch {
+    return false
+  }
+}
+
+/** How the signatures on one document count against one key set. */
+export interface SignatureTally {
+  /** Key ids of the key set with a valid signature, in key-set order. Each counts once. */
+  signed: string[]
+  /** Key ids of the key set without a valid signature. */
+  missing: string[]
+  /** Key ids that are not in the key set (ignored). */
+  unknown: string[]
+  /** Key ids in the key set whose signature did not verify (ignored). */
+  invalid: string[]
+  /** Signatures that repeat a key id already seen (ignored). */
+  duplicates: number
+  /** True when `signed.length >= threshold`. */
+  met: boolean
+}
+
+/**
+ * Counts the distinct keys of `keys` that validly signed `payload`. Unknown keys, repeated
+ * signatures and bad signatures are reported and never counted.
+ */
+export function tallySignatures(
+  keys: readonly RootKey[],
+  threshold: number,
+  payload: Uint8Array,
+  signatures: readonly Signature[],
+): SignatureTally {
+  const byId = new Map(keys.map((k) => [k.keyid, k]))
+  const valid = new Set<string>()
+  const seen = new Set<string>()
+  const unknown: string[] = []
+  const invalid: string[] = []
+  let duplicates = 0
+  for (const s of signatures) {
+    if (seen.has(s.keyid)) duplicates++
+    seen.add(s.keyid)
+    const key = byId.get(s.keyid)
+    if (key === undefined) {
+      if (!unknown.includes(s.keyid)) unknown.push(s.keyid)
+      continue
+    }
+    // A repeated key id counts at most once, but a junk copy placed first must not hide a good one.
+    if (valid.has(s.keyid)) continue
+    if (verifySignature(payload, s.sig, key.publicKey)) valid.add(s.keyid)
+  }
+  for (const id of seen) if (byId.has(id) && !valid.has(id)) invalid.push(id)
+  const signed = keys.filter((k) => valid.has(k.keyid)).map((k) => k.keyid)
+  const missing = keys.filter((k) => !valid.has(k.keyid)).map((k) => k.keyid)
+  return { signed, missing, unknown, invalid, duplicates, met: signed.length >= threshold }
+}
+
+/** One line saying why a tally fell short, naming the keys still needed. */
+export function describeShortfall(
+  tally: SignatureTally,
+  threshold: number,
+  keys: readonly RootKey[],
+  what: string,
+): string {
+  const names = new Map(keys.map((k) => [k.keyid, k.name]))
+  const missing = tally.missing.map((id) => {
+    const name = names.get(id)
+    return name ? `${shortKeyId(id)} (${name})` : shortKeyId(id)
+  })
+  let extra = ''
+  if (tally.invalid.length > 0)
+    extra += `; ${tally.invalid.length} bad signature(s) from ${tally.invalid.map(shortKeyId).join(', ')}`
+  if (tally.unknown.length > 0)
+    extra += `; ${tally.unknown.length} signature(s) from keys outside ${what} ignored`
+  if (tally.duplicates > 0) extra += `; ${tally.duplicates} repeated signature(s) ignored`
+  return `threshold not met: ${tally.signed.length} of ${threshold} valid signatures from ${what}, missing keys ${missing.join(', ')}${extra}`
+}
