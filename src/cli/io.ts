@@ -115,6 +115,11 @@ export async function readCapped(path: string, maxBytes: number): Promise<Uint8A
     const buf = Buffer.alloc(size)
     const { bytesRead } = await fh.read(buf, 0, size, 0)
     return new Uint8Array(buf.subarray(0, bytesRead))
+  } catch (e) {
+    if (e instanceof CliError) throw e
+    // E.g. EISDIR: the path names a directory.
+    const code = (e as NodeJS.ErrnoException).code
+    throw new CliError(`${path}: cannot read (${code ?? (e as Error).message})`)
   } finally {
     await fh.close()
   }

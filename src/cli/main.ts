@@ -82,11 +82,20 @@ export async function run(
     return 0
   } catch (e) {
     const known = e instanceof CliError
-    const msg = known ? e.message : `internal error: ${(e as Error).stack ?? String(e)}`
+    // A failed system call (missing directory, no permission, full disk) is for the user to fix:
+    // one line naming the path, not a stack trace.
+    const sys = !known && isSystemError(e)
+    const msg =
+      known || sys ? (e as Error).message : `internal error: ${(e as Error).stack ?? String(e)}`
     if (json) out(`${JSON.stringify({ ok: false, error: msg.split('\n')[0] })}\n`)
     err(`convoy: ${msg}\n`)
-    return known ? e.exitCode : 70
+    return known ? e.exitCode : sys ? 1 : 70
   }
+}
+
+function isSystemError(e: unknown): e is NodeJS.ErrnoException {
+  const x = e as NodeJS.ErrnoException
+  return e instanceof Error && typeof x.code === 'string' && typeof x.syscall === 'string'
 }
 
 /** Entry point used by bin/convoy.js. */
