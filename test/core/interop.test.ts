@@ -3,10 +3,16 @@ import assert from 'node:assert/strict'
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import { opensslVerify } from '../../src/adapters/crypto/ed25519.ts'
 import { fromHex } from '../../src/core/bytes.ts'
 import { releasePayload } from '../../src/core/manifest/release.ts'
 import { ROOT_TYPE } from '../../src/core/manifest/root.ts'
-import { keyIdOf, signingPayload, verifySignature } from '../../src/core/manifest/signing.ts'
+import {
+  keyIdOf,
+  nobleVerify,
+  signingPayload,
+  verifySignature,
+} from '../../src/core/manifest/signing.ts'
 import { keys, makeRelease, makeRoot } from './fixtures.ts'
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
@@ -72,5 +78,33 @@ describe('interop with OpenSSL', () => {
       'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b'
     assert.ok(verifySignature(new Uint8Array(), sig, pub))
     assert.ok(verify(null, Buffer.alloc(0), opensslPublic(pub), Buffer.from(sig, 'hex')))
+  })
+
+  it('the OpenSSL adapter and the pure verifier agree on valid, mutated and junk signatures', () => {
+    const k = K[1]!
+    const payload = releasePayload(makeRelease([]).signed)
+    const good = Buffer.from(makeRelease([k]).signatures[0]!.sig, 'hex')
+    const pub = Buffer.from(k.publicKey, 'hex')
+    assert.equal(opensslVerify(payload, good, pub), true)
+    fc.assert(
+      fc.property(
+        fc.nat(63),
+        fc.integer({ min: 1, max: 255 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (at, xor, junkKey) => {
+          const sig = Buffer.from(good)
+          sig[at]! ^= xor
+          assert.equal(opensslVerify(payload, sig, pub), nobleVerify(payload, sig, pub))
+          let noble: boolean
+          try {
+            noble = nobleVerify(payload, good, junkKey)
+          } catch {
+            noble = false
+          }
+          assert.equal(opensslVerify(payload, good, junkKey), noble)
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 })

@@ -1,6 +1,7 @@
 /** `convoy release ...`: drafting, co-signing, merging, verifying and inspecting manifests. */
 import { basename, dirname, join } from 'node:path'
 import semver from 'semver'
+import { opensslVerify } from '../../adapters/crypto/ed25519.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { hashFile } from '../../adapters/fs/hash.ts'
 import { draftRelease, signDocument } from '../../core/manifest/draft.ts'
@@ -47,13 +48,13 @@ const INSPECT_USAGE = 'convoy release inspect FILE [--root root.json ...]'
 async function resolveRoot(paths: string[], now: number): Promise<RootSigned> {
   const first = paths[0]!
   const { bytes } = await readRootFile(first)
-  const anchor = unwrap(verifyAnchorRoot(bytes), first)
+  const anchor = unwrap(verifyAnchorRoot(bytes, { verify: opensslVerify }), first)
   if (paths.length === 1) {
     // An expired root signs nothing new: say so rather than verify against it.
-    return unwrap(verifyRootChain(anchor.signed, [], { now }), first).root
+    return unwrap(verifyRootChain(anchor.signed, [], { now, verify: opensslVerify }), first).root
   }
   const chain = await Promise.all(paths.slice(1).map(async (p) => (await readRootFile(p)).bytes))
-  const result = verifyRootChain(anchor.signed, chain, { now })
+  const result = verifyRootChain(anchor.signed, chain, { now, verify: opensslVerify })
   if (!result.ok) throw new CliError(`root chain from ${first}: ${result.reason}`)
   return result.value.root
 }
@@ -251,7 +252,7 @@ export async function releaseSign(argv: string[], ctx: CliContext): Promise<Comm
   const already = env.signatures.some((s) => s.keyid === key.keyid)
   const signed = signDocument(env, key.secretKey)
   await writeFileAtomic(out, encodeEnvelope(signed))
-  const tally = tallyRelease(signed, root)
+  const tally = tallyRelease(signed, root, opensslVerify)
   return {
     text: `${already ? 'already signed by' : 'signed by'} ${keyLabel(key.keyid, key.name)}; ${tally.signed.length} of ${root.threshold} needed; wrote ${out}`,
     json: {
@@ -306,6 +307,7 @@ export async function releaseVerify(argv: string[], ctx: CliContext): Promise<Co
   const result = verifyDecodedRelease(env, {
     root,
     now,
+    verify: opensslVerify,
     ...(values.channel !== undefined ? { channel: values.channel } : {}),
     // Only the number is known from the command line; a different digest cannot be checked here.
     ...(trustedSeq !== undefined
@@ -385,7 +387,7 @@ export async function releaseInspect(argv: string[], ctx: CliContext): Promise<C
     expired: left <= 0,
   }
   if (root !== undefined) {
-    const tally = tallyRelease(env, root)
+    const tally = tallyRelease(env, root, opensslVerify)
     const name = (id: string) => root.keys.find((k) => k.keyid === id)?.name
     lines.push(
       `signatures:   ${tally.signed.length} of ${root.threshold} needed (root v${root.version}, ${root.keys.length} keys) - ${tally.met ? 'COMPLETE' : 'INCOMPLETE'}`,

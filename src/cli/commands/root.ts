@@ -1,4 +1,5 @@
 /** `convoy root ...`: the maintainer key set and its rotations. */
+import { opensslVerify } from '../../adapters/crypto/ed25519.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { draftRoot, rotateRoot, signDocument } from '../../core/manifest/draft.ts'
 import { type Envelope, encodeEnvelope, mergeSignatures } from '../../core/manifest/envelope.ts'
@@ -170,7 +171,7 @@ export async function rootSign(argv: string[], ctx: CliContext): Promise<Command
   const already = env.signatures.some((s) => s.keyid === key.keyid)
   const signed = signDocument(env, key.secretKey)
   await writeFileAtomic(out, encodeEnvelope(signed))
-  const own = tallyRoot(signed, signed.signed)
+  const own = tallyRoot(signed, signed.signed, opensslVerify)
   const lines = [
     `${already ? 'already signed by' : 'signed by'} ${keyLabel(key.keyid, key.name)}; wrote ${out}`,
     `root v${env.signed.version}: ${own.signed.length} of ${env.signed.threshold} needed from its own keys`,
@@ -183,7 +184,7 @@ export async function rootSign(argv: string[], ctx: CliContext): Promise<Command
     threshold: env.signed.threshold,
   }
   if (previous !== undefined) {
-    const old = tallyRoot(signed, previous)
+    const old = tallyRoot(signed, previous, opensslVerify)
     lines.push(
       `root v${previous.version} (previous): ${old.signed.length} of ${previous.threshold} needed`,
     )
@@ -203,7 +204,7 @@ export async function rootVerify(argv: string[], ctx: CliContext): Promise<Comma
       throw new CliError('several roots given: pass the one you already trust with --trusted', 2)
     const file = positionals[0]!
     const { bytes } = await readRootFile(file)
-    const root = unwrap(verifyAnchorRoot(bytes, { now }), file)
+    const root = unwrap(verifyAnchorRoot(bytes, { now, verify: opensslVerify }), file)
     return {
       text: `${file}: valid root v${root.signed.version} for "${root.signed.network}": ${root.tally.signed.length} of ${root.signed.keys.length} keys signed (threshold ${root.signed.threshold}), expires ${root.signed.expires}`,
       json: {
@@ -218,9 +219,9 @@ export async function rootVerify(argv: string[], ctx: CliContext): Promise<Comma
   }
   const { bytes: anchorBytes } = await readRootFile(values.trusted)
   // The trusted root may be old and expired: that is exactly when a chain is needed.
-  const anchor = unwrap(verifyAnchorRoot(anchorBytes), values.trusted)
+  const anchor = unwrap(verifyAnchorRoot(anchorBytes, { verify: opensslVerify }), values.trusted)
   const chain = await Promise.all(positionals.map(async (p) => (await readRootFile(p)).bytes))
-  const result = verifyRootChain(anchor.signed, chain, { now })
+  const result = verifyRootChain(anchor.signed, chain, { now, verify: opensslVerify })
   if (!result.ok) throw new CliError(`root chain from ${values.trusted}: ${result.reason}`)
   const { root, steps } = result.value
   return {

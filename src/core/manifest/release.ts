@@ -15,6 +15,7 @@ import {
   type SignatureTally,
   signingPayload,
   tallySignatures,
+  type VerifyFn,
 } from './signing.ts'
 
 /** Document type of a release manifest. */
@@ -239,8 +240,18 @@ export function releasePayload(signed: ReleaseSigned): Uint8Array {
 }
 
 /** Tallies a release's signatures against a root's keys. */
-export function tallyRelease(env: Envelope<ReleaseSigned>, root: RootSigned): SignatureTally {
-  return tallySignatures(root.keys, root.threshold, releasePayload(env.signed), env.signatures)
+export function tallyRelease(
+  env: Envelope<ReleaseSigned>,
+  root: RootSigned,
+  verify?: VerifyFn,
+): SignatureTally {
+  return tallySignatures(
+    root.keys,
+    root.threshold,
+    releasePayload(env.signed),
+    env.signatures,
+    verify,
+  )
 }
 
 /** The newest manifest a node already trusts on a channel (rollback protection). */
@@ -267,6 +278,8 @@ export interface ReleaseCheckOptions {
    * upgrade: expiry must stop new upgrades but never strand a node. @default false
    */
   allowExpired?: boolean
+  /** Signature check to use. @default nobleVerify */
+  verify?: VerifyFn
 }
 
 /** Verifies a release manifest; never throws on untrusted bytes. */
@@ -298,7 +311,7 @@ export function verifyDecodedRelease(
       `wrong channel: manifest is for "${signed.channel}", expected "${options.channel}"`,
     )
   }
-  const tally = tallyRelease(env, root)
+  const tally = tallyRelease(env, root, options.verify)
   if (!tally.met) {
     let reason = describeShortfall(tally, root.threshold, root.keys, `root v${root.version}`)
     if (tally.unknown.length >= root.threshold)

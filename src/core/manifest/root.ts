@@ -17,6 +17,7 @@ import {
   type SignatureTally,
   signingPayload,
   tallySignatures,
+  type VerifyFn,
 } from './signing.ts'
 
 /** Document type of a root. */
@@ -112,9 +113,13 @@ export function decodeRoot(
 }
 
 /** Tallies a root's signatures against a key set (its own, or the previous root's). */
-export function tallyRoot(env: Envelope<RootSigned>, by: RootSigned): SignatureTally {
+export function tallyRoot(
+  env: Envelope<RootSigned>,
+  by: RootSigned,
+  verify?: VerifyFn,
+): SignatureTally {
   const payload = signingPayload(ROOT_TYPE, env.signed.network, env.signed)
-  return tallySignatures(by.keys, by.threshold, payload, env.signatures)
+  return tallySignatures(by.keys, by.threshold, payload, env.signatures, verify)
 }
 
 /** Options shared by root checks. */
@@ -125,6 +130,8 @@ export interface RootCheckOptions {
   network?: string
   /** Largest document accepted. @default MAX_ROOT_BYTES */
   maxBytes?: number
+  /** Signature check to use. @default nobleVerify */
+  verify?: VerifyFn
 }
 
 /**
@@ -144,7 +151,7 @@ export function verifyAnchorRoot(
       `wrong network: root is for "${signed.network}", expected "${options.network}"`,
     )
   }
-  const tally = tallyRoot(env.value, signed)
+  const tally = tallyRoot(env.value, signed, options.verify)
   if (!tally.met) {
     return fail(
       'threshold',
@@ -166,9 +173,9 @@ export function verifyAnchorRoot(
 export function verifyRootUpdate(
   trusted: RootSigned,
   bytes: Uint8Array,
-  maxBytes = MAX_ROOT_BYTES,
+  options: Pick<RootCheckOptions, 'maxBytes' | 'verify'> = {},
 ): Result<VerifiedRoot> {
-  const env = decodeRoot(bytes, maxBytes)
+  const env = decodeRoot(bytes, options.maxBytes)
   if (!env.ok) return env
   const next = env.value.signed
   if (next.network !== trusted.network) {
@@ -183,14 +190,14 @@ export function verifyRootUpdate(
       `root version ${next.version} cannot follow trusted root v${trusted.version}: expected v${trusted.version + 1}`,
     )
   }
-  const byOld = tallyRoot(env.value, trusted)
+  const byOld = tallyRoot(env.value, trusted, options.verify)
   if (!byOld.met) {
     return fail(
       'threshold',
       `${describeShortfall(byOld, trusted.threshold, trusted.keys, `previous root v${trusted.version}`)} (a rotation needs the old key set's threshold too)`,
     )
   }
-  const byNew = tallyRoot(env.value, next)
+  const byNew = tallyRoot(env.value, next, options.verify)
   if (!byNew.met) {
     return fail(
       'threshold',
@@ -229,7 +236,7 @@ export function verifyRootChain(
   let steps = 0
   for (const { version, bytes } of decoded) {
     if (version <= current.version) continue // already trusted or older: nothing to learn
-    const next = verifyRootUpdate(current, bytes, options.maxBytes)
+    const next = verifyRootUpdate(current, bytes, options)
     if (!next.ok) return next
     current = next.value.signed
     steps++

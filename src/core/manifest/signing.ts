@@ -62,17 +62,34 @@ export function publicKeyOf(secretKey: Uint8Array): Uint8Array {
   return ed25519.getPublicKey(secretKey)
 }
 
+/**
+ * An ed25519 verifier: message, raw 64-byte signature, raw 32-byte public key. The core ships a
+ * pure one ({@link nobleVerify}); an adapter may pass a faster one (OpenSSL through node:crypto)
+ * that applies the same RFC 8032 rule. The interop tests hold the two to the same answers.
+ */
+export type VerifyFn = (
+  payload: Uint8Array,
+  signature: Uint8Array,
+  publicKey: Uint8Array,
+) => boolean
+
+/**
+ * Pure-JS verification with @noble/curves. `zip215: false` is RFC 8032 / FIPS 186-5 strict
+ * verification, the rule OpenSSL applies, so every verifier agrees on which signatures are valid.
+ */
+export const nobleVerify: VerifyFn = (payload, signature, publicKey) =>
+  ed25519.verify(signature, payload, publicKey, { zip215: false })
+
 /** Checks one signature; false on any malformed input, never throws. */
 export function verifySignature(
   payload: Uint8Array,
   sigHex: string,
   publicKeyHex: string,
+  verify: VerifyFn = nobleVerify,
 ): boolean {
   if (!isHexOfLength(sigHex, 64) || !isHexOfLength(publicKeyHex, 32)) return false
   try {
-    // zip215: false is RFC 8032 / FIPS 186-5 strict verification, the rule OpenSSL applies, so
-    // every verifier of a convoy document agrees on the same set of valid signatures.
-    return ed25519.verify(fromHex(sigHex)!, payload, fromHex(publicKeyHex)!, { zip215: false })
+    return verify(payload, fromHex(sigHex)!, fromHex(publicKeyHex)!)
   } catch {
     return false
   }
@@ -103,6 +120,7 @@ export function tallySignatures(
   threshold: number,
   payload: Uint8Array,
   signatures: readonly Signature[],
+  verify: VerifyFn = nobleVerify,
 ): SignatureTally {
   const byId = new Map(keys.map((k) => [k.keyid, k]))
   const valid = new Set<string>()
@@ -120,7 +138,7 @@ export function tallySignatures(
     }
     // A repeated key id counts at most once, but a junk copy placed first must not hide a good one.
     if (valid.has(s.keyid)) continue
-    if (verifySignature(payload, s.sig, key.publicKey)) valid.add(s.keyid)
+    if (verifySignature(payload, s.sig, key.publicKey, verify)) valid.add(s.keyid)
   }
   for (const id of seen) if (byId.has(id) && !valid.has(id)) invalid.push(id)
   const signed = keys.filter((k) => valid.has(k.keyid)).map((k) => k.keyid)
