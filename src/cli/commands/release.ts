@@ -254,7 +254,7 @@ export async function releaseSign(argv: string[], ctx: CliContext): Promise<Comm
   await writeFileAtomic(out, encodeEnvelope(signed))
   const tally = tallyRelease(signed, root, opensslVerify)
   return {
-    text: `${already ? 'already signed by' : 'signed by'} ${keyLabel(key.keyid, key.name)}; ${tally.signed.length} of ${root.threshold} needed; wrote ${out}`,
+    text: `${already ? 'already signed by' : 'signed by'} ${keyLabel(key.keyid, key.name)}; ${tally.signed.length} valid signature(s), ${root.threshold} needed; wrote ${out}`,
     json: {
       file: out,
       keyid: key.keyid,
@@ -390,7 +390,7 @@ export async function releaseInspect(argv: string[], ctx: CliContext): Promise<C
     const tally = tallyRelease(env, root, opensslVerify)
     const name = (id: string) => root.keys.find((k) => k.keyid === id)?.name
     lines.push(
-      `signatures:   ${tally.signed.length} of ${root.threshold} needed (root v${root.version}, ${root.keys.length} keys) - ${tally.met ? 'COMPLETE' : 'INCOMPLETE'}`,
+      `signatures:   ${tally.signed.length} valid, ${root.threshold} needed (root v${root.version}, ${root.keys.length} keys) - ${tally.met ? 'COMPLETE' : 'INCOMPLETE'}`,
       ...tally.signed.map((id) => `  signed:     ${keyLabel(id, name(id))}`),
       ...tally.missing.map((id) => `  not yet:    ${keyLabel(id, name(id))}`),
       ...tally.invalid.map((id) => `  BAD SIG:    ${keyLabel(id, name(id))}`),

@@ -174,7 +174,7 @@ export async function rootSign(argv: string[], ctx: CliContext): Promise<Command
   const own = tallyRoot(signed, signed.signed, opensslVerify)
   const lines = [
     `${already ? 'already signed by' : 'signed by'} ${keyLabel(key.keyid, key.name)}; wrote ${out}`,
-    `root v${env.signed.version}: ${own.signed.length} of ${env.signed.threshold} needed from its own keys`,
+    `root v${env.signed.version}: ${own.signed.length} valid signature(s) from its own keys, ${env.signed.threshold} needed`,
   ]
   const json: Record<string, unknown> = {
     file: out,
@@ -186,7 +186,7 @@ export async function rootSign(argv: string[], ctx: CliContext): Promise<Command
   if (previous !== undefined) {
     const old = tallyRoot(signed, previous, opensslVerify)
     lines.push(
-      `root v${previous.version} (previous): ${old.signed.length} of ${previous.threshold} needed`,
+      `root v${previous.version} (previous): ${old.signed.length} valid signature(s) from its keys, ${previous.threshold} needed`,
     )
     json.previousSigned = old.signed.length
     json.previousThreshold = previous.threshold
