@@ -3,6 +3,8 @@
  * failures to one line on stderr and a non-zero exit code.
  */
 import { keysGenerate, keysShow } from './commands/keys.ts'
+import { networkInit } from './commands/network.ts'
+import { nodeStart, releasePublish, status } from './commands/node.ts'
 import {
   releaseDraft,
   releaseInspect,
@@ -49,9 +51,15 @@ maintainer commands:
   convoy release merge A.json B.json ... --out release.json
   convoy release verify FILE --root root.json
   convoy release inspect FILE [--root root.json]
+  convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE]
+
+node runner commands:
+  convoy network init --root root.json [--bootstrap MULTIADDR ...] --out network.json
+  convoy node start --network network.json --data-dir DIR [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT]
+  convoy status [--api 127.0.0.1:PORT]
 
 Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
-See docs/maintainers.md.`
+See docs/maintainers.md and docs/node-runners.md.`
 
 /** Runs one command line; returns the exit code. Writes only through `out` and `err`. */
 export async function run(
@@ -61,7 +69,8 @@ export async function run(
   err: (s: string) => void = (s) => process.stderr.write(s),
 ): Promise<number> {
   const json = argv.includes('--json')
-  const [group, name, ...rest] = argv
+  // `convoy status` has no subcommand: everything after it is options.
+  const [group, name, ...rest] = argv[0] === 'status' ? ['status', '', ...argv.slice(1)] : argv
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
     out(`${HELP}\n`)
     return group === undefined ? 2 : 0

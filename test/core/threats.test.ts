@@ -323,4 +323,41 @@ describe('threats: key sets', () => {
     )
     assert.ok(verifyRootChain(v1.signed, [bytesOf(fresh)], { now: late }).ok)
   })
+
+  it('a fork (two different roots claiming one version) is refused whatever the file order', () => {
+    const a = makeRotation(v1.signed, K, 3, K.slice(0, 3))
+    const b = makeRotation(v1.signed, K, 2, K.slice(0, 3))
+    for (const order of [
+      [a, b],
+      [b, a],
+    ]) {
+      refused(
+        verifyRootChain(v1.signed, order.map(bytesOf), { now: NOW }),
+        'conflict',
+        /two different roots claim version 2/,
+      )
+    }
+  })
+})
+
+describe('threats: documents from the future', () => {
+  it('an unknown specVersion is "unsupported", not silently misread', () => {
+    const future = {
+      signed: { ...good.signed, specVersion: 2 } as unknown as ReleaseSigned,
+      signatures: good.signatures,
+    }
+    refused(
+      verifyRelease(encodeEnvelope(future), { root, now: NOW }),
+      'unsupported',
+      /specVersion 2/,
+    )
+  })
+
+  it('an impossible date (February 30) is refused, not rolled over', () => {
+    const bad = {
+      signed: { ...good.signed, expires: '2027-02-30T00:00:00Z' },
+      signatures: good.signatures,
+    }
+    refused(verifyRelease(encodeEnvelope(bad), { root, now: NOW }), 'malformed', /not a real date/)
+  })
 })

@@ -227,6 +227,13 @@ export function decodeRelease(
       `wrong document type: expected a release manifest ("${RELEASE_TYPE}")`,
     )
   }
+  const spec = (env.value.signed as { specVersion?: unknown }).specVersion
+  if (spec !== 1) {
+    return fail(
+      'unsupported',
+      `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
+    )
+  }
   try {
     return ok({ signed: parseReleaseSigned(env.value.signed), signatures: env.value.signatures })
   } catch (e) {

@@ -105,6 +105,13 @@ export function decodeRoot(
   if ((env.value.signed as { type?: unknown }).type !== ROOT_TYPE) {
     return fail('wrong-type', `wrong document type: expected a root ("${ROOT_TYPE}")`)
   }
+  const spec = (env.value.signed as { specVersion?: unknown }).specVersion
+  if (spec !== 1) {
+    return fail(
+      'unsupported',
+      `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
+    )
+  }
   try {
     return ok({ signed: parseRootSigned(env.value.signed), signatures: env.value.signatures })
   } catch (e) {
@@ -225,13 +232,21 @@ export function verifyRootChain(
     )
   }
   // Order by claimed version so callers can pass files in any order; each step is still verified.
-  const decoded: Array<{ version: number; bytes: Uint8Array }> = []
+  const decoded: Array<{ version: number; bytes: Uint8Array; signed: RootSigned }> = []
   for (const bytes of chain) {
     const env = decodeRoot(bytes, options.maxBytes)
     if (!env.ok) return env
-    decoded.push({ version: env.value.signed.version, bytes })
+    decoded.push({ version: env.value.signed.version, bytes, signed: env.value.signed })
   }
   decoded.sort((a, b) => a.version - b.version)
+  // Two different roots claiming one version are a fork: refuse rather than let file order decide.
+  for (let i = 1; i < decoded.length; i++) {
+    const a = decoded[i - 1]!
+    const b = decoded[i]!
+    if (a.version === b.version && documentDigest(a.signed) !== documentDigest(b.signed)) {
+      return fail('conflict', `conflict: two different roots claim version ${a.version}`)
+    }
+  }
   let current = trusted
   let steps = 0
   for (const { version, bytes } of decoded) {

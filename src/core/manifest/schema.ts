@@ -90,7 +90,10 @@ export function version(v: unknown, path: string): string {
 /** Asserts `v` is an RFC 3339 UTC time with second precision; returns it unchanged. */
 export function time(v: unknown, path: string): string {
   const s = string(v, path, TIME_RE, 20)
-  if (Number.isNaN(Date.parse(s)))
+  const ms = Date.parse(s)
+  // Date.parse rolls 2026-02-30 over to March; a real date survives the round trip unchanged.
+  if (Number.isNaN(ms) || `${new Date(ms).toISOString().slice(0, 19)}Z` !== s) {
     throw new SchemaError(`${path} ${JSON.stringify(s)} is not a real date`)
+  }
   return s
 }

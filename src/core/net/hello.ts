@@ -46,21 +46,43 @@ export type HelloMessage =
   | { type: 'verdict'; verdict: Verdict }
 
 function parseHello(v: unknown, p: string): Hello {
-  const h = s.object(v, p, ['network', 'version', 'channel', 'capabilities', 'sequences', 'rootVersion', 'role'])
-  const seqs = s.object(h.sequences, `${p}.sequences`, [], Object.keys((h.sequences as object) ?? {}))
+  const h = s.object(v, p, [
+    'network',
+    'version',
+    'channel',
+    'capabilities',
+    'sequences',
+    'rootVersion',
+    'role',
+  ])
+  const seqs = s.object(
+    h.sequences,
+    `${p}.sequences`,
+    [],
+    Object.keys((h.sequences as object) ?? {}),
+  )
   const names = Object.keys(seqs)
-  if (names.length > MAX_HELLO_CHANNELS) throw new s.SchemaError(`${p}.sequences has more than ${MAX_HELLO_CHANNELS} channels`)
+  if (names.length > MAX_HELLO_CHANNELS)
+    throw new s.SchemaError(`${p}.sequences has more than ${MAX_HELLO_CHANNELS} channels`)
   const sequences: Record<string, number> = {}
   for (const ch of names) {
     s.string(ch, `${p}.sequences channel name`, s.NAME_RE, 64)
-    Object.defineProperty(sequences, ch, { value: s.integer(seqs[ch], `${p}.sequences.${ch}`, 0), enumerable: true, writable: true, configurable: true })
+    Object.defineProperty(sequences, ch, {
+      value: s.integer(seqs[ch], `${p}.sequences.${ch}`, 0),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
   }
-  if (h.role !== 'node' && h.role !== 'shadow' && h.role !== 'publisher') throw new s.SchemaError(`${p}.role must be node, shadow or publisher`)
+  if (h.role !== 'node' && h.role !== 'shadow' && h.role !== 'publisher')
+    throw new s.SchemaError(`${p}.role must be node, shadow or publisher`)
   return {
     network: s.string(h.network, `${p}.network`, s.NAME_RE),
     version: s.version(h.version, `${p}.version`),
     channel: s.string(h.channel, `${p}.channel`, s.NAME_RE),
-    capabilities: s.array(h.capabilities, `${p}.capabilities`, 64, (x, q) => s.string(x, q, CAPABILITY_RE, 64)),
+    capabilities: s.array(h.capabilities, `${p}.capabilities`, 64, (x, q) =>
+      s.string(x, q, CAPABILITY_RE, 64),
+    ),
     sequences,
     rootVersion: s.integer(h.rootVersion, `${p}.rootVersion`, 1),
     role: h.role,
@@ -69,13 +91,24 @@ function parseHello(v: unknown, p: string): Hello {
 
 function parseVerdict(v: unknown, p: string): Verdict {
   const d = s.object(v, p, ['status', 'reasons'], ['current'])
-  if (d.status !== 'ok' && d.status !== 'outdated' && d.status !== 'suspicious' && d.status !== 'unverified') {
+  if (
+    d.status !== 'ok' &&
+    d.status !== 'outdated' &&
+    d.status !== 'suspicious' &&
+    d.status !== 'unverified'
+  ) {
     throw new s.SchemaError(`${p}.status is not a known status`)
   }
-  const verdict: Verdict = { status: d.status, reasons: s.array(d.reasons, `${p}.reasons`, 8, (x, q) => s.string(x, q, undefined, 256)) }
+  const verdict: Verdict = {
+    status: d.status,
+    reasons: s.array(d.reasons, `${p}.reasons`, 8, (x, q) => s.string(x, q, undefined, 256)),
+  }
   if (d.current !== undefined) {
     const c = s.object(d.current, `${p}.current`, ['version', 'sequence'])
-    verdict.current = { version: s.version(c.version, `${p}.current.version`), sequence: s.integer(c.sequence, `${p}.current.sequence`, 1) }
+    verdict.current = {
+      version: s.version(c.version, `${p}.current.version`),
+      sequence: s.integer(c.sequence, `${p}.current.sequence`, 1),
+    }
   }
   return verdict
 }
@@ -87,7 +120,8 @@ export function encodeHelloMessage(m: HelloMessage): Uint8Array {
 
 /** Decodes one message; size cap first. Never throws. */
 export function decodeHelloMessage(bytes: Uint8Array): Result<HelloMessage> {
-  if (bytes.length > MAX_HELLO_BYTES) return fail('too-large', `too large: ${bytes.length} bytes, the limit is ${MAX_HELLO_BYTES}`)
+  if (bytes.length > MAX_HELLO_BYTES)
+    return fail('too-large', `too large: ${bytes.length} bytes, the limit is ${MAX_HELLO_BYTES}`)
   const text = fromUtf8(bytes)
   if (text === undefined) return fail('malformed', 'malformed: not valid UTF-8')
   const parsed = parseStrictJson(text, { maxDepth: 4 })
@@ -100,7 +134,11 @@ export function decodeHelloMessage(bytes: Uint8Array): Result<HelloMessage> {
     }
     if (m.type === 'hello-reply') {
       s.object(parsed.value, 'message', ['type', 'hello', 'verdict'])
-      return ok({ type: 'hello-reply', hello: parseHello(m.hello, 'hello'), verdict: parseVerdict(m.verdict, 'verdict') })
+      return ok({
+        type: 'hello-reply',
+        hello: parseHello(m.hello, 'hello'),
+        verdict: parseVerdict(m.verdict, 'verdict'),
+      })
     }
     if (m.type === 'verdict') {
       s.object(parsed.value, 'message', ['type', 'verdict'])

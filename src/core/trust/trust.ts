@@ -3,11 +3,17 @@
  * the highest sequence ever trusted. Pure and immutable: each accept returns a new state, and the
  * adapter persists it before acting on it, so a node never goes back across restarts.
  */
-import { fail, ok, type Result } from '../result.ts'
+
 import type { Envelope } from '../manifest/envelope.ts'
-import { decodeRelease, type ReleaseSigned, verifyDecodedRelease, type VerifiedRelease } from '../manifest/release.ts'
+import {
+  decodeRelease,
+  type ReleaseSigned,
+  type VerifiedRelease,
+  verifyDecodedRelease,
+} from '../manifest/release.ts'
 import { decodeRoot, type RootSigned, verifyRootUpdate } from '../manifest/root.ts'
 import { documentDigest, type VerifyFn } from '../manifest/signing.ts'
+import { fail, ok, type Result } from '../result.ts'
 import { buildHistory, type ReleaseHistory, type ReleaseRef } from '../version/history.ts'
 
 /** A verified release as the node keeps it. */
@@ -51,9 +57,14 @@ export function channelHistory(state: TrustState, channel: string): ReleaseHisto
 }
 
 /** Capabilities a verified version lists on a channel. */
-export function capabilitiesOf(state: TrustState, channel: string, version: string): string[] | undefined {
+export function capabilitiesOf(
+  state: TrustState,
+  channel: string,
+  version: string,
+): string[] | undefined {
   const rs = state.channels[channel]?.releases ?? []
-  for (let i = rs.length - 1; i >= 0; i--) if (rs[i]!.version === version) return rs[i]!.capabilities
+  for (let i = rs.length - 1; i >= 0; i--)
+    if (rs[i]!.version === version) return rs[i]!.capabilities
   return undefined
 }
 
@@ -68,11 +79,19 @@ export interface AcceptOptions {
  * (a different one is a conflict); the next version must pass TUF's rotation rule; anything
  * further ahead is refused until the versions in between arrive.
  */
-export function acceptRoot(state: TrustState, bytes: Uint8Array, options: AcceptOptions): Result<{ state: TrustState; root: RootSigned; isNew: boolean }> {
+export function acceptRoot(
+  state: TrustState,
+  bytes: Uint8Array,
+  options: AcceptOptions,
+): Result<{ state: TrustState; root: RootSigned; isNew: boolean }> {
   const env = decodeRoot(bytes)
   if (!env.ok) return env
   const root = env.value.signed
-  if (root.network !== state.network) return fail('wrong-network', `wrong network: root is for "${root.network}", this node is on "${state.network}"`)
+  if (root.network !== state.network)
+    return fail(
+      'wrong-network',
+      `wrong network: root is for "${root.network}", this node is on "${state.network}"`,
+    )
   const current = currentRoot(state)
   if (root.version <= current.version) {
     const known = state.roots.find((r) => r.version === root.version)
@@ -82,11 +101,18 @@ export function acceptRoot(state: TrustState, bytes: Uint8Array, options: Accept
     return ok({ state, root: known ?? root, isNew: false })
   }
   if (root.version > current.version + 1) {
-    return fail('root-version', `root v${root.version} cannot be checked yet: root v${current.version + 1} is needed first`)
+    return fail(
+      'root-version',
+      `root v${root.version} cannot be checked yet: root v${current.version + 1} is needed first`,
+    )
   }
   const next = verifyRootUpdate(current, bytes, options.verify ? { verify: options.verify } : {})
   if (!next.ok) return next
-  return ok({ state: { ...state, roots: [...state.roots, next.value.signed] }, root: next.value.signed, isNew: true })
+  return ok({
+    state: { ...state, roots: [...state.roots, next.value.signed] },
+    root: next.value.signed,
+    isNew: true,
+  })
 }
 
 /** What {@link acceptRelease} found. */
@@ -104,7 +130,11 @@ export interface AcceptedRelease {
  * latest is still accepted into the history (it helps count distance) but never lowers `latest`;
  * a second manifest for a known sequence with a different digest is a conflict.
  */
-export function acceptRelease(state: TrustState, bytes: Uint8Array, options: AcceptOptions & { allowExpired?: boolean }): Result<AcceptedRelease> {
+export function acceptRelease(
+  state: TrustState,
+  bytes: Uint8Array,
+  options: AcceptOptions & { allowExpired?: boolean },
+): Result<AcceptedRelease> {
   const env = decodeRelease(bytes)
   if (!env.ok) return env
   return acceptDecodedRelease(state, env.value, options)
@@ -124,7 +154,9 @@ export function acceptDecodedRelease(
     now: options.now,
     ...(options.verify ? { verify: options.verify } : {}),
     // History entries older than `latest` may have expired; they still count for distance.
-    allowExpired: options.allowExpired === true || (trust.latest !== undefined && env.signed.sequence < trust.latest.sequence),
+    allowExpired:
+      options.allowExpired === true ||
+      (trust.latest !== undefined && env.signed.sequence < trust.latest.sequence),
     ...(sameSeq ? { trusted: { sequence: sameSeq.sequence, digest: sameSeq.digest } } : {}),
   })
   if (!verified.ok) return verified
@@ -138,12 +170,23 @@ export function acceptDecodedRelease(
     digest: release.digest,
     capabilities: release.signed.capabilities,
   }
-  const releases = [...trust.releases, known].sort((a, b) => a.sequence - b.sequence).slice(-MAX_HISTORY)
+  const releases = [...trust.releases, known]
+    .sort((a, b) => a.sequence - b.sequence)
+    .slice(-MAX_HISTORY)
   const next: ChannelTrust = {
     releases,
-    ...(isLatest ? { latest: { sequence: known.sequence, digest: known.digest, version: known.version } } : trust.latest ? { latest: trust.latest } : {}),
+    ...(isLatest
+      ? { latest: { sequence: known.sequence, digest: known.digest, version: known.version } }
+      : trust.latest
+        ? { latest: trust.latest }
+        : {}),
   }
-  return ok({ state: { ...state, channels: { ...state.channels, [channel]: next } }, release, isLatest, isNew })
+  return ok({
+    state: { ...state, channels: { ...state.channels, [channel]: next } },
+    release,
+    isLatest,
+    isNew,
+  })
 }
 
 /**
@@ -151,17 +194,29 @@ export function acceptDecodedRelease(
  * root, and not older than the latest trusted on its channel (so a replay cannot overwrite a newer
  * record here). Pure: the caller turns a refusal into a thrown error for kad-dht.
  */
-export function checkReleaseRecord(state: TrustState, bytes: Uint8Array, options: AcceptOptions & { channel: string; sequence?: number }): Result<VerifiedRelease> {
+export function checkReleaseRecord(
+  state: TrustState,
+  bytes: Uint8Array,
+  options: AcceptOptions & { channel: string; sequence?: number },
+): Result<VerifiedRelease> {
   const env = decodeRelease(bytes)
   if (!env.ok) return env
   if (env.value.signed.channel !== options.channel) {
-    return fail('wrong-channel', `wrong channel: record key is for "${options.channel}", manifest is for "${env.value.signed.channel}"`)
+    return fail(
+      'wrong-channel',
+      `wrong channel: record key is for "${options.channel}", manifest is for "${env.value.signed.channel}"`,
+    )
   }
   if (options.sequence !== undefined && env.value.signed.sequence !== options.sequence) {
-    return fail('malformed', `malformed: record key names sequence ${options.sequence}, manifest has ${env.value.signed.sequence}`)
+    return fail(
+      'malformed',
+      `malformed: record key names sequence ${options.sequence}, manifest has ${env.value.signed.sequence}`,
+    )
   }
   const isHistory = options.sequence !== undefined
-  const known = state.channels[options.channel]?.releases.find((r) => r.sequence === env.value.signed.sequence)
+  const known = state.channels[options.channel]?.releases.find(
+    (r) => r.sequence === env.value.signed.sequence,
+  )
   const latest = isHistory ? known : state.channels[options.channel]?.latest
   const root = currentRoot(state)
   return verifyDecodedRelease(env.value, {

@@ -69,10 +69,15 @@ export function rankPeer(claim: PeerClaim, ctx: RankContext): PeerRank {
       const extra = missingFrom(claim.capabilities, signedCaps)
       if (extra.length > 0) {
         if (rank === 'normal') rank = 'suspicious'
-        reasons.push(`claims capabilities its release ${claim.version} does not list: ${extra.join(', ')}`)
+        reasons.push(
+          `claims capabilities its release ${claim.version} does not list: ${extra.join(', ')}`,
+        )
       }
     }
-  } else if (latest === undefined || (semver.valid(claim.version) && semver.gt(claim.version, latest.version))) {
+  } else if (
+    latest === undefined ||
+    (semver.valid(claim.version) && semver.gt(claim.version, latest.version))
+  ) {
     // Possibly a release this node has not fetched yet: not a fault until proven otherwise.
     rank = 'unverified'
     reasons.push(`version ${claim.version} has no signed release known here yet`)

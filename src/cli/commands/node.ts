@@ -1,0 +1,318 @@
+/** `convoy node start`, `convoy status`, `convoy release publish`: running and watching nodes. */
+import { mkdtemp, rm, unlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
+import { DataDirError } from '../../adapters/fs/node-store.ts'
+import { parseApiAddress, startApi } from '../../adapters/http/api.ts'
+import { ConvoyNode, RecordRejectedError } from '../../adapters/libp2p/node.ts'
+import type { NodeStatus } from '../../adapters/libp2p/status.ts'
+import { prettyJson } from '../../core/manifest/canonical.ts'
+import { MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
+import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
+import {
+  type CliContext,
+  CliError,
+  type CommandOutput,
+  parse,
+  parseDuration,
+  parseNumber,
+  readCapped,
+  required,
+} from '../io.ts'
+import { readNetworkFile } from './network.ts'
+
+const START_USAGE =
+  'convoy node start --network network.json --data-dir DIR [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s]'
+const STATUS_USAGE = 'convoy status [--api 127.0.0.1:PORT] [--json]'
+const PUBLISH_USAGE =
+  'convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE] [--seed-copies 2] [--seed-timeout 10m]'
+
+function stamp(): string {
+  return new Date().toISOString().slice(11, 23)
+}
+
+function explainStartError(e: unknown, listen: string[]): never {
+  if (e instanceof DataDirError) throw new CliError(e.message)
+  const msg = (e as Error).message ?? String(e)
+  if (/EADDRINUSE|address already in use/i.test(msg)) {
+    throw new CliError(
+      `a listen address is already in use (${listen.join(', ')}): stop the other process or pick another port with --listen`,
+    )
+  }
+  if (/EADDRNOTAVAIL|EACCES/i.test(msg))
+    throw new CliError(`cannot listen on ${listen.join(', ')}: ${msg}`)
+  throw e
+}
+
+/** `node start`: runs until SIGINT or SIGTERM. */
+export async function nodeStart(argv: string[], ctx: CliContext): Promise<CommandOutput> {
+  const { values } = parse(
+    argv,
+    {
+      network: { type: 'string' },
+      'data-dir': { type: 'string' },
+      channel: { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      api: { type: 'string' },
+      'max-connections': { type: 'string' },
+      'lookup-interval': { type: 'string' },
+    },
+    START_USAGE,
+  )
+  const network = await readNetworkFile(required(values.network, '--network', START_USAGE))
+  const dataDir = required(values['data-dir'], '--data-dir', START_USAGE)
+  const listen = values.listen ?? ['/ip4/0.0.0.0/tcp/4001']
+  let api: ReturnType<typeof parseApiAddress>
+  try {
+    api = parseApiAddress(values.api ?? '127.0.0.1:7070')
+  } catch (e) {
+    throw new CliError((e as Error).message, 2)
+  }
+  const log = (line: string) => process.stdout.write(`${stamp()} ${line}\n`)
+  let node: ConvoyNode
+  try {
+    node = await ConvoyNode.create({
+      network,
+      dataDir,
+      channel: values.channel ?? 'stable',
+      listen,
+      ...(values['max-connections']
+        ? {
+            maxConnections: parseNumber(
+              values['max-connections'],
+              '--max-connections',
+              1,
+              100_000,
+              true,
+            ),
+          }
+        : {}),
+      ...(values['lookup-interval']
+        ? { lookupIntervalMs: parseDuration(values['lookup-interval'], '--lookup-interval') * 1000 }
+        : {}),
+      now: ctx.now,
+      log,
+    })
+  } catch (e) {
+    explainStartError(e, listen)
+  }
+  try {
+    await node.start()
+  } catch (e) {
+    await node.stop().catch(() => {})
+    explainStartError(e, listen)
+  }
+  let server: Awaited<ReturnType<typeof startApi>>
+  try {
+    server = await startApi(api, () => node.status())
+  } catch (e) {
+    await node.stop().catch(() => {})
+    const code = (e as NodeJS.ErrnoException).code
+    throw new CliError(
+      `cannot serve the API on ${api.host}:${api.port} (${code ?? (e as Error).message}); pick another with --api`,
+    )
+  }
+  const status = await node.status()
+  const running = join(dataDir, 'running.json')
+  await writeFileAtomic(
+    running,
+    prettyJson({
+      pid: process.pid,
+      peerId: status.peerId,
+      addresses: status.addresses,
+      api: `${server.address.host}:${server.address.port}`,
+    }),
+  )
+  log(
+    `convoy ${status.version} node ${status.peerId} on network "${status.network}", channel ${status.channel}`,
+  )
+  for (const a of status.addresses) log(`listening on ${a}`)
+  log(`api on http://${server.address.host}:${server.address.port}/status and /metrics`)
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log(`${sig}: stopping`)
+      resolve()
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+  await server.close()
+  await node.stop()
+  await unlink(running).catch(() => {})
+  return { text: `${stamp()} stopped cleanly`, json: { stopped: true, peerId: status.peerId } }
+}
+
+/** Renders a status for a person: a header and a short table of peers by version. */
+export function renderStatus(s: NodeStatus): string {
+  const lines = [
+    `node ${s.peerId}  convoy ${s.version}  network ${s.network}  channel ${s.channel}  root v${s.rootVersion}`,
+    `latest verified: ${s.latest ? `${s.latest.version} (sequence ${s.latest.sequence})` : 'none yet'}`,
+  ]
+  const told = Object.entries(s.toldWeAre)
+  if (told.length > 0)
+    lines.push(`peers say this node is: ${told.map(([k, v]) => `${k} (${v})`).join(', ')}`)
+  for (const f of s.freeze)
+    if (f.suspected) lines.push(`FREEZE SUSPECTED on ${f.channel}: ${f.reason}`)
+  const connected = s.peers.filter((p) => p.connected)
+  const byVersion = new Map<string, number>()
+  for (const p of connected)
+    byVersion.set(p.version ?? '?', (byVersion.get(p.version ?? '?') ?? 0) + 1)
+  lines.push(
+    `peers: ${connected.length} connected (${[...byVersion].map(([v, n]) => `${n} on ${v}`).join(', ') || 'none'})`,
+  )
+  if (connected.length > 0 || s.peers.length > 0) {
+    lines.push('  PEER          VERSION    RANK        BEHIND  NOTES')
+    const order = { deranked: 0, suspicious: 1, unverified: 2, pending: 3, normal: 4 } as const
+    for (const p of [...s.peers].sort((a, b) => order[a.rank] - order[b.rank])) {
+      const notes = [
+        ...p.reasons,
+        ...(p.misbehaviour ? [`${p.misbehaviour} fault(s)`] : []),
+        ...(p.connected ? [] : ['disconnected']),
+      ].join('; ')
+      lines.push(
+        `  ${p.peerId.slice(-12).padEnd(12)}  ${(p.version ?? '?').padEnd(9)}  ${p.rank.padEnd(10)}  ${String(p.behind ?? '-').padEnd(6)}  ${notes}`,
+      )
+    }
+  }
+  for (const m of s.manifests) {
+    lines.push(
+      `manifest ${m.channel} ${m.version} seq ${m.sequence}${m.expired ? ' (expired)' : ''}${m.artifactHeld ? ', artifact held' : ''}`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** `status`: asks a running node's API. */
+export async function status(argv: string[]): Promise<CommandOutput> {
+  const { values } = parse(argv, { api: { type: 'string' } }, STATUS_USAGE)
+  let api: ReturnType<typeof parseApiAddress>
+  try {
+    api = parseApiAddress(values.api ?? '127.0.0.1:7070')
+  } catch (e) {
+    throw new CliError((e as Error).message, 2)
+  }
+  const host = api.host.includes(':') ? `[${api.host}]` : api.host
+  let s: NodeStatus
+  try {
+    const res = await fetch(`http://${host}:${api.port}/status`, {
+      signal: AbortSignal.timeout(5000),
+    })
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    s = (await res.json()) as NodeStatus
+  } catch (e) {
+    throw new CliError(
+      `no node answers on ${api.host}:${api.port} (${(e as Error).cause ? ((e as Error).cause as Error).message : (e as Error).message}); is it running? pass its --api address`,
+    )
+  }
+  return { text: renderStatus(s), json: s as unknown as Record<string, unknown> }
+}
+
+/** `release publish`: joins briefly, puts the manifest and roots, optionally seeds the artifact. */
+export async function releasePublish(argv: string[], ctx: CliContext): Promise<CommandOutput> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      network: { type: 'string' },
+      root: { type: 'string', multiple: true },
+      artifact: { type: 'string' },
+      'seed-copies': { type: 'string' },
+      'seed-timeout': { type: 'string' },
+      listen: { type: 'string', multiple: true },
+    },
+    PUBLISH_USAGE,
+  )
+  const file = required(positionals[0], 'release.json', PUBLISH_USAGE)
+  const network = await readNetworkFile(required(values.network, '--network', PUBLISH_USAGE))
+  if (network.bootstrap.length === 0)
+    throw new CliError('the network file lists no bootstrap peers: there is nobody to publish to')
+  const releaseBytes = await readCapped(file, MAX_RELEASE_BYTES)
+  const roots = await Promise.all((values.root ?? []).map((p) => readCapped(p, MAX_ROOT_BYTES)))
+  const seedCopies = values['seed-copies']
+    ? parseNumber(values['seed-copies'], '--seed-copies', 0, 1000, true)
+    : 2
+  const seedTimeout = parseDuration(values['seed-timeout'] ?? '10m', '--seed-timeout') * 1000
+  const dir = await mkdtemp(join(tmpdir(), 'convoy-publish-'))
+  const log = (line: string) => process.stderr.write(`${stamp()} ${line}\n`)
+  const node = await ConvoyNode.create({
+    network,
+    dataDir: dir,
+    role: 'publisher',
+    listen: values.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    now: ctx.now,
+    log,
+    fetchArtifacts: false,
+  })
+  try {
+    await node.start()
+    const deadline = Date.now() + 15_000
+    while (
+      (node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable
+        .size === 0 &&
+      Date.now() < deadline
+    )
+      await sleep(100)
+    if (node.libp2p.getConnections().length === 0)
+      throw new CliError(
+        'could not reach any bootstrap peer: check the network file and that its peers are running',
+      )
+    let seeded: { uploaded: number; copies: number } | undefined
+    let result: Awaited<ReturnType<ConvoyNode['publish']>>
+    try {
+      result = await node.publish(releaseBytes, roots)
+    } catch (e) {
+      if (e instanceof RecordRejectedError) throw new CliError(`${file}: ${e.message}`)
+      throw e
+    }
+    const s = result.release
+    const latestLabel = `${s.channel} latest`
+    if ((result.confirmations[latestLabel] ?? 0) === 0)
+      throw new CliError(
+        `no peer confirmed storing ${file}; is the network up? (${JSON.stringify(result.confirmations)})`,
+      )
+    if (values.artifact !== undefined) {
+      const pin = s.artifacts[node.platform]
+      if (pin === undefined)
+        throw new CliError(`${file} pins no artifact for platform ${node.platform}`)
+      try {
+        await node.libp2p.services.artifacts.import(values.artifact, pin)
+      } catch (e) {
+        throw new CliError(`--artifact ${values.artifact}: ${(e as Error).message}`)
+      }
+      await node.fetchReleaseArtifact(s)
+      const until = Date.now() + seedTimeout
+      log(`seeding ${values.artifact} until ${seedCopies} copies are uploaded`)
+      while (Date.now() < until) {
+        const st = node.libp2p.services.artifacts.stats()
+        if (st.bytesUploaded >= seedCopies * pin.length && st.uploadsActive === 0) break
+        await sleep(200)
+      }
+      const up = node.libp2p.services.artifacts.stats().bytesUploaded
+      seeded = { uploaded: up, copies: up / pin.length }
+    }
+    const lines = [`published ${s.network}/${s.channel} ${s.version} (sequence ${s.sequence})`]
+    for (const [label, n] of Object.entries(result.confirmations))
+      lines.push(`  ${label}: stored by ${n} peer(s)`)
+    if (seeded)
+      lines.push(
+        `  artifact: uploaded ${seeded.uploaded} bytes (${seeded.copies.toFixed(2)} copies)`,
+      )
+    return {
+      text: lines.join('\n'),
+      json: {
+        published: true,
+        version: s.version,
+        sequence: s.sequence,
+        confirmations: result.confirmations,
+        ...(seeded ? { seeded } : {}),
+      },
+    }
+  } finally {
+    await node.stop().catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
