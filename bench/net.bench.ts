@@ -1,0 +1,142 @@
+/**
+ * `npm run bench:net`: real convoy nodes on loopback, one process.
+ *
+ *  1. 30 nodes: median time from publish until every node has verified the manifest (5 rounds).
+ *     Target: under 10 s.
+ *  2. A 20 MB artifact delivered to all 30: bytes the publisher uploaded, as a multiple of the
+ *     artifact size. The publisher seeds a budget of copies and leaves; peers serve peers.
+ *     Target: under 3x.
+ *  3. Artifact throughput between two nodes, as a ratio of raw TCP on loopback in the same run.
+ */
+import { once } from 'node:events'
+import { connect, createServer } from 'node:net'
+import { cpus, totalmem } from 'node:os'
+import { artifactFile, MAINTAINERS, release, TestNet, waitFor } from '../test/net/harness.ts'
+
+const N = Number(process.env.BENCH_NODES ?? 30)
+const ARTIFACT_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 20)
+const net = new TestNet()
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+async function rawTcpMBps(bytes: Buffer): Promise<number> {
+  const server = createServer((sock) => {
+    sock.end(bytes)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as { port: number }).port
+  const t0 = performance.now()
+  let got = 0
+  const sock = connect(port, '127.0.0.1')
+  sock.on('data', (c: Buffer) => {
+    got += c.length
+  })
+  await once(sock, 'end')
+  const ms = performance.now() - t0
+  server.close()
+  if (got !== bytes.length) throw new Error('raw tcp short read')
+  return bytes.length / 1e6 / (ms / 1000)
+}
+
+try {
+  console.log(
+    `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+  )
+  const t0 = Date.now()
+  for (let i = 0; i < N; i++) {
+    await net.add({
+      lookupIntervalMs: 30_000,
+      fetchArtifacts: true,
+      artifactOptions: { maxUploads: 4 },
+    })
+  }
+  const nodes = net.nodes.slice()
+  await waitFor(
+    'all connected',
+    () => nodes.every((n) => n.libp2p.getConnections().length >= 1),
+    30_000,
+  )
+  // Let routing tables fill the way they would in a running network.
+  await new Promise((r) => setTimeout(r, 3000))
+  console.log(`started ${N} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+
+  // 1. publish -> every node verified
+  const rounds: number[] = []
+  for (let seq = 1; seq <= 5; seq++) {
+    const publisher = nodes[(seq * 7) % N]!
+    const start = performance.now()
+    await publisher.publish(release(`1.0.${seq}`, seq))
+    await waitFor(
+      `all verified ${seq}`,
+      () => nodes.every((n) => (n.trustState().channels.stable?.latest?.sequence ?? 0) >= seq),
+      60_000,
+      20,
+    )
+    rounds.push(performance.now() - start)
+  }
+  const med = median(rounds)
+  console.log(
+    `publish -> all ${N} verified: median ${(med / 1000).toFixed(2)} s over ${rounds.length} rounds [${rounds.map((r) => (r / 1000).toFixed(2)).join(', ')}] (target < 10 s: ${med < 10_000 ? 'met' : 'MISSED'})`,
+  )
+
+  // 2. a 20 MB artifact to all N, publisher seeds a budget of 2 copies and leaves
+  const dir = await net.tempDir()
+  const art = await artifactFile(dir, ARTIFACT_MB * 1024 * 1024)
+  const publisher = await net.add({
+    role: 'publisher',
+    fetchArtifacts: false,
+    artifactOptions: { maxUploads: 2, uploadBudgetBytes: 2 * art.pin.length },
+  })
+  await waitFor('publisher connected', () => publisher.libp2p.getConnections().length >= 1)
+  await publisher.libp2p.services.artifacts.import(art.path, art.pin)
+  const t1 = performance.now()
+  await publisher.fetchReleaseArtifact({
+    ...JSONparse(release('2.0.0', 6, MAINTAINERS.slice(0, 2), { artifacts: { node: art.pin } })),
+  })
+  await publisher.publish(
+    release('2.0.0', 6, MAINTAINERS.slice(0, 2), { artifacts: { node: art.pin } }),
+  )
+  await waitFor(
+    'all hold the artifact',
+    async () =>
+      (await Promise.all(nodes.map((n) => n.libp2p.services.artifacts.has(art.pin.sha256)))).every(
+        Boolean,
+      ),
+    600_000,
+    200,
+  )
+  const spread = performance.now() - t1
+  const up = publisher.libp2p.services.artifacts.stats().bytesUploaded
+  const ratio = up / art.pin.length
+  console.log(
+    `${ARTIFACT_MB} MB artifact to ${N} nodes in ${(spread / 1000).toFixed(1)} s: publisher uploaded ${(up / 1e6).toFixed(1)} MB = ${ratio.toFixed(2)}x the artifact (target < 3x: ${ratio < 3 ? 'met' : 'MISSED'})`,
+  )
+
+  // 3. two-node throughput vs raw TCP
+  const a = await net.add({ fetchArtifacts: false })
+  const b = await net.add({ fetchArtifacts: false })
+  await b.dial(a.libp2p.getMultiaddrs()[0]!.toString())
+  const art2 = await artifactFile(dir, ARTIFACT_MB * 1024 * 1024)
+  await a.libp2p.services.artifacts.import(art2.path, art2.pin)
+  const t2 = performance.now()
+  await b.libp2p.services.artifacts.fetch(art2.pin, { providers: async () => [a.libp2p.peerId] })
+  const convoyMBps = art2.pin.length / 1e6 / ((performance.now() - t2) / 1000)
+  const rawMBps = await rawTcpMBps(art2.data)
+  console.log(
+    `two-node artifact throughput: ${convoyMBps.toFixed(1)} MB/s; raw TCP on loopback: ${rawMBps.toFixed(1)} MB/s; ratio ${(convoyMBps / rawMBps).toFixed(3)}`,
+  )
+} finally {
+  await net.stop()
+}
+
+function JSONparse(bytes: Uint8Array) {
+  return (
+    JSON.parse(new TextDecoder().decode(bytes)) as {
+      signed: import('../src/core/manifest/release.ts').ReleaseSigned
+    }
+  ).signed
+}

@@ -1,0 +1,1117 @@
+/**
+ * Artifact transfer: release artifacts are fetched from peers by content address and checked
+ * against the `{ sha256, length }` pinned by a signed manifest. No peer is trusted; the pin is.
+ *
+ * Wire protocol `/convoy/<network>/artifact/1.0.0`, one stream per request:
+ *
+ * 1. The requester sends one length-prefixed (unsigned varint) JSON message
+ *    `{"sha256":"<64 hex>","offset":<n>}`, at most 256 bytes, within `requestTimeoutMs`.
+ * 2. The server answers one length-prefixed JSON header, at most 256 bytes:
+ *    `{"status":"ok","length":<total length>}`, `{"status":"busy"}` or `{"status":"not-found"}`.
+ * 3. On "ok" the server streams the raw bytes from `offset` to the end, then closes its side.
+ *
+ * A server serves only files in its store, and its store only ever holds verified artifacts
+ * (`${storeDir}/${sha256}`), so an honest node never passes on bytes it has not checked.
+ *
+ * The fetcher streams into a temp file while hashing, so a transfer cut short (a slow or stalled
+ * provider) resumes at the same offset from another provider, with the hash state carried over.
+ * A provider that announces another length or sends a byte past the pinned length is dropped at
+ * once and everything it sent in that transfer is rolled back (the hash state is checkpointed at
+ * the start of every transfer). Only the full-length hash can convict a provider that sent wrong
+ * bytes of the right length: a mismatch throws the whole attempt away, makes every contributor a
+ * suspect and bans a sole contributor. Nothing that failed verification is ever renamed into the
+ * store.
+ *
+ * Choosing providers: each round tries every usable provider once, never-suspected before
+ * suspects, never-slow before slow, then in the order `providers()` listed them; a new round
+ * starts after asking `providers()` again. Banned ("wrong") providers never come back. Busy and
+ * failed ones come back next round without penalty. Slow ones come back only after all others:
+ * a network whose every provider is below the rate limit still completes, a burst of a few
+ * seconds at a time, while one fast provider always wins over any number of tricklers.
+ */
+import { createHash, type Hash, randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type {
+  AbortOptions,
+  ComponentLogger,
+  Connection,
+  Logger,
+  PeerId,
+  Startable,
+  Stream,
+} from '@libp2p/interface'
+import { serviceCapabilities } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { byteStream, lpStream } from '@libp2p/utils'
+import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { fromHex, fromUtf8, isHexOfLength, utf8 } from '../../core/bytes.ts'
+import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
+import { parseStrictJson } from '../../core/manifest/strict-json.ts'
+
+/** Largest request or response header accepted, in bytes (before the JSON is decoded). */
+export const MAX_ARTIFACT_MESSAGE_BYTES = 256
+
+/** Multicodec of raw bytes, used for artifact CIDs. */
+const RAW_CODEC = 0x55
+/** Multihash code of sha2-256. */
+const SHA2_256 = 0x12
+
+const DEFAULT_MAX_UPLOADS = 4
+const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
+const DEFAULT_RATE_GRACE_MS = 2000
+const DEFAULT_RATE_WINDOW_MS = 3000
+const DEFAULT_STALL_TIMEOUT_MS = 5000
+const DEFAULT_REQUEST_TIMEOUT_MS = 5000
+const DEFAULT_DEADLINE_MS = 10 * 60 * 1000
+const EMPTY_SHA256 = createHash('sha256').digest('hex')
+const BACKOFF_START_MS = 250
+const BACKOFF_MAX_MS = 4000
+/** Temp files older than this are leftovers of a crash and are removed at start. */
+const STALE_TEMP_MS = 60 * 60 * 1000
+/** Bytes read from disk per send when serving. */
+const UPLOAD_CHUNK = 128 * 1024
+/**
+ * Bytes the fetcher buffers between the network and the disk. yamux already bounds what a
+ * well-behaved peer has in flight (16 MiB window at most); this is a backstop above it.
+ */
+const MAX_READ_BUFFER = 32 * 1024 * 1024
+
+/** The artifact protocol id of `network`: two networks never exchange artifacts by accident. */
+export function artifactProtocol(network: string): string {
+  return `/convoy/${network}/artifact/1.0.0`
+}
+
+/**
+ * The CID under which an artifact is announced in the DHT: CIDv1, raw codec (0x55), the
+ * artifact's own sha2-256 digest. Anyone holding the manifest pin can compute it.
+ */
+export function artifactCid(sha256hex: string): CID {
+  const bytes = isHexOfLength(sha256hex, 32) ? fromHex(sha256hex) : undefined
+  if (bytes === undefined) {
+    throw new InvalidArtifactPinError(`sha256 must be 64 lower-case hex characters`)
+  }
+  return CID.createV1(RAW_CODEC, createDigest(SHA2_256, bytes))
+}
+
+/** The part of a kad-dht service {@link announceArtifact} needs. */
+export interface ProvidingDht {
+  provide(key: CID, options?: AbortOptions): AsyncIterable<unknown>
+}
+
+/**
+ * Announces in the DHT that this node provides the artifact `sha256`, running the provide query
+ * to completion. The fetcher never does this itself: the caller decides when a node should
+ * start serving (for instance only after the artifact passed its shadow run).
+ */
+export async function announceArtifact(
+  dht: ProvidingDht,
+  sha256: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const cid = artifactCid(sha256)
+  for await (const _event of dht.provide(cid, options)) {
+    options.signal?.throwIfAborted()
+  }
+}
+
+/** A pin was malformed: the caller's mistake, not a peer's. */
+export class InvalidArtifactPinError extends Error {
+  override name = 'InvalidArtifactPinError'
+}
+
+/** A local file offered to {@link ArtifactService.import} does not match the pin. */
+export class ArtifactMismatchError extends Error {
+  override name = 'ArtifactMismatchError'
+}
+
+/** Why a fetch gave up. */
+export type ArtifactFetchFailure = 'aborted' | 'deadline' | 'stopped' | 'io'
+
+/**
+ * A fetch gave up: the caller aborted, the deadline passed, the service stopped, or the local
+ * disk failed. The message says how many providers were tried and what went wrong with them.
+ */
+export class ArtifactFetchError extends Error {
+  override name = 'ArtifactFetchError'
+  /** The artifact that was not fetched. */
+  readonly sha256: string
+  /** Why the fetch gave up; a peer's misbehaviour is never the reason by itself. */
+  readonly reason: ArtifactFetchFailure
+  constructor(
+    message: string,
+    sha256: string,
+    reason: ArtifactFetchFailure,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.sha256 = sha256
+    this.reason = reason
+  }
+}
+
+/** Why a provider's transfer was cut. */
+export type ProviderDropReason = 'slow' | 'wrong' | 'busy' | 'error'
+
+/** Options of {@link artifacts}. */
+export interface ArtifactsInit {
+  /** Network name; selects the protocol id, see {@link artifactProtocol}. */
+  network: string
+  /**
+   * Directory of verified artifacts, each at `${storeDir}/${sha256}`. Nothing else is ever in
+   * it except temp files named `.*.tmp`. Created on start if missing.
+   */
+  storeDir: string
+  /** Uploads served at the same time; further requests are answered "busy". @default 4 */
+  maxUploads?: number
+  /**
+   * Total bytes this node will upload over its lifetime; an upload that would pass it is answered
+   * "busy". A publisher seeds a few copies this way and leaves the rest to peers. @default Infinity
+   */
+  uploadBudgetBytes?: number
+  /**
+   * A provider delivering fewer bytes per second than this, over a sliding window of
+   * `rateWindowMs` after a grace of `rateGraceMs`, is dropped as "slow". @default 262144
+   */
+  minBytesPerSecond?: number
+  /** Grace at the start of a transfer before the rate is judged, in ms. @default 2000 */
+  rateGraceMs?: number
+  /** Width of the sliding window the rate is measured over, in ms. @default 3000 */
+  rateWindowMs?: number
+  /**
+   * A provider that sends no byte for this long is dropped as "slow". Also how long the server
+   * waits for a requester to take more bytes before it gives up the upload. In ms. @default 5000
+   */
+  stallTimeoutMs?: number
+  /**
+   * Deadline to open a stream, send the request and receive the header (requester), or to
+   * receive the request (server), in ms. @default 5000
+   */
+  requestTimeoutMs?: number
+}
+
+/** What the service needs from libp2p. */
+export interface ArtifactsComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  /** The local node: never used as a provider. */
+  peerId: PeerId
+  logger?: ComponentLogger
+}
+
+/** Options of {@link ArtifactService.fetch}. */
+export interface ArtifactFetchOptions {
+  /**
+   * Candidate providers, best first. Called at the start and again whenever every known
+   * provider has been tried, after a backoff of 250 ms doubling to 4 s (reset by progress), so
+   * nodes that complete meanwhile become providers. A throw counts as an empty list.
+   */
+  providers: (options: { signal: AbortSignal }) => Promise<PeerId[]>
+  /** Providers for which this returns true are never used (e.g. deranked peers). */
+  exclude?: (peer: PeerId) => boolean
+  /** Bytes held so far (after any rollback), the pinned length, and the current provider. */
+  onProgress?: (received: number, total: number, from: string) => void
+  /** Told whenever a provider's transfer is cut, with the reason (e.g. to count misbehaviour). */
+  onDrop?: (peer: string, reason: ProviderDropReason, detail: string) => void
+  /** Overall deadline of the fetch, in ms. @default 600000 */
+  deadlineMs?: number
+  /** Aborts the fetch; the temp file is removed and {@link ArtifactFetchError} thrown. */
+  signal?: AbortSignal
+}
+
+/** A completed fetch. */
+export interface ArtifactFetchResult {
+  /** Path of the verified artifact in the store. */
+  path: string
+  length: number
+  /** Peer ids that delivered bytes of the verified file (empty when it was already stored). */
+  peers: string[]
+}
+
+/** Counters since the service was created. */
+export interface ArtifactStats {
+  /** Bytes sent to requesters. */
+  bytesUploaded: number
+  /** Bytes received from providers, including bytes later thrown away. */
+  bytesDownloaded: number
+  /** Uploads being served now. */
+  uploadsActive: number
+  /** Uploads that sent every requested byte. */
+  uploadsServed: number
+  /** Provider transfers cut short, by reason. "busy" carries no penalty. */
+  providersDropped: Record<ProviderDropReason, number>
+}
+
+/** The artifact service: serves the store and fetches pinned artifacts from peers. */
+export interface ArtifactService {
+  /** True when the verified artifact `sha256` is in the store. */
+  has(sha256: string, options?: AbortOptions): Promise<boolean>
+  /** Path an artifact has (or would have) in the store. */
+  pathOf(sha256: string): string
+  /**
+   * Fetches the artifact pinned by `pin` from peers into the store, or returns at once when it
+   * is already there. Throws {@link ArtifactFetchError} when aborted, stopped, past
+   * `deadlineMs`, or when the disk fails; never because of what a peer did.
+   */
+  fetch(pin: ArtifactPin, options: ArtifactFetchOptions): Promise<ArtifactFetchResult>
+  /**
+   * Copies the local file `path` into the store if its sha256 and length match `pin` (a
+   * publisher seeding its own artifact); returns the store path. Throws
+   * {@link ArtifactMismatchError} otherwise, leaving the store untouched.
+   */
+  import(path: string, pin: ArtifactPin, options?: AbortOptions): Promise<string>
+  /** A snapshot of the counters (a copy: later transfers do not change it). */
+  stats(): ArtifactStats
+}
+
+/** A libp2p service factory: `services: { artifacts: artifacts({ network, storeDir }) }`. */
+export function artifacts(
+  init: ArtifactsInit,
+): (components: ArtifactsComponents) => ArtifactService & Startable {
+  const config = resolveInit(init)
+  return (components) => new Artifacts(components, config)
+}
+
+interface ResolvedInit {
+  network: string
+  storeDir: string
+  maxUploads: number
+  uploadBudgetBytes: number
+  minBytesPerSecond: number
+  rateGraceMs: number
+  rateWindowMs: number
+  stallTimeoutMs: number
+  requestTimeoutMs: number
+}
+
+function resolveInit(init: ArtifactsInit): ResolvedInit {
+  const positive = (field: keyof ArtifactsInit, value: number, integer = false): number => {
+    if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
+      throw new TypeError(
+        `artifacts: ${field} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
+      )
+    }
+    return value
+  }
+  if (typeof init.network !== 'string' || init.network === '') {
+    throw new TypeError('artifacts: network must be a non-empty string')
+  }
+  if (typeof init.storeDir !== 'string' || init.storeDir === '') {
+    throw new TypeError('artifacts: storeDir must be a non-empty path')
+  }
+  return {
+    network: init.network,
+    storeDir: init.storeDir,
+    maxUploads: positive('maxUploads', init.maxUploads ?? DEFAULT_MAX_UPLOADS, true),
+    uploadBudgetBytes:
+      init.uploadBudgetBytes === undefined
+        ? Number.POSITIVE_INFINITY
+        : positive('uploadBudgetBytes', init.uploadBudgetBytes),
+    minBytesPerSecond: positive(
+      'minBytesPerSecond',
+      init.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
+    ),
+    rateGraceMs: positive('rateGraceMs', init.rateGraceMs ?? DEFAULT_RATE_GRACE_MS),
+    rateWindowMs: positive('rateWindowMs', init.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS),
+    stallTimeoutMs: positive('stallTimeoutMs', init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS),
+    requestTimeoutMs: positive(
+      'requestTimeoutMs',
+      init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    ),
+  }
+}
+
+function assertPin(pin: ArtifactPin): void {
+  if (!isHexOfLength(pin?.sha256, 32)) {
+    throw new InvalidArtifactPinError('pin.sha256 must be 64 lower-case hex characters')
+  }
+  if (!Number.isSafeInteger(pin.length) || pin.length < 0 || pin.length > MAX_ARTIFACT_BYTES) {
+    throw new InvalidArtifactPinError(
+      `pin.length must be an integer from 0 to ${MAX_ARTIFACT_BYTES}, got ${pin.length}`,
+    )
+  }
+}
+
+/** How one transfer from one provider ended. */
+type TransferOutcome = { kind: 'done' } | { kind: ProviderDropReason | 'not-found'; detail: string }
+
+class Artifacts implements ArtifactService, Startable {
+  readonly [Symbol.toStringTag] = '@convoy/artifacts'
+  readonly [serviceCapabilities]: string[] = ['@convoy/artifacts']
+
+  private readonly components: ArtifactsComponents
+  private readonly config: ResolvedInit
+  private readonly protocol: string
+  private readonly log: Logger | undefined
+  private shutdown = new AbortController()
+  private started = false
+  /** Bytes promised to uploads in flight, so concurrent uploads cannot overrun the budget. */
+  private reservedBytes = 0
+  private counters: ArtifactStats = {
+    bytesUploaded: 0,
+    bytesDownloaded: 0,
+    uploadsActive: 0,
+    uploadsServed: 0,
+    providersDropped: { slow: 0, wrong: 0, busy: 0, error: 0 },
+  }
+
+  constructor(components: ArtifactsComponents, config: ResolvedInit) {
+    this.components = components
+    this.config = config
+    this.protocol = artifactProtocol(config.network)
+    this.log = components.logger?.forComponent('convoy:artifacts')
+    this.serve = this.serve.bind(this)
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.shutdown = new AbortController()
+    await mkdir(this.config.storeDir, { recursive: true })
+    await this.removeStaleTemps()
+    await this.components.registrar.handle(this.protocol, this.serve, {
+      // Busy replies need a stream too, so allow more streams than upload slots.
+      maxInboundStreams: Math.max(32, this.config.maxUploads * 2),
+    })
+    this.started = true
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.shutdown.abort(new Error('artifact service stopped'))
+    await this.components.registrar.unhandle(this.protocol)
+  }
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  stats(): ArtifactStats {
+    return { ...this.counters, providersDropped: { ...this.counters.providersDropped } }
+  }
+
+  pathOf(sha256: string): string {
+    if (!isHexOfLength(sha256, 32)) {
+      throw new InvalidArtifactPinError('sha256 must be 64 lower-case hex characters')
+    }
+    return join(this.config.storeDir, sha256)
+  }
+
+  async has(sha256: string, options: AbortOptions = {}): Promise<boolean> {
+    const path = this.pathOf(sha256)
+    options.signal?.throwIfAborted()
+    try {
+      return (await stat(path)).isFile()
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false
+      throw e
+    }
+  }
+
+  async import(path: string, pin: ArtifactPin, options: AbortOptions = {}): Promise<string> {
+    assertPin(pin)
+    await mkdir(this.config.storeDir, { recursive: true })
+    const temp = await TempArtifact.create(this.config.storeDir, pin.sha256)
+    let source: FileHandle | undefined
+    try {
+      source = await open(path, constants.O_RDONLY)
+      const buf = Buffer.allocUnsafe(UPLOAD_CHUNK)
+      for (;;) {
+        options.signal?.throwIfAborted()
+        const { bytesRead } = await source.read(buf, 0, buf.length, null)
+        if (bytesRead === 0) break
+        if (temp.offset + bytesRead > pin.length) {
+          throw new ArtifactMismatchError(
+            `${path} is longer than the pinned ${pin.length} bytes; refusing to import it`,
+          )
+        }
+        await temp.append(buf.subarray(0, bytesRead))
+      }
+      if (temp.offset !== pin.length) {
+        throw new ArtifactMismatchError(
+          `${path} has ${temp.offset} bytes but the pin says ${pin.length}; refusing to import it`,
+        )
+      }
+      const digest = temp.digest()
+      if (digest !== pin.sha256) {
+        throw new ArtifactMismatchError(
+          `${path} has sha256 ${digest} but the pin says ${pin.sha256}; refusing to import it`,
+        )
+      }
+      return await temp.commit()
+    } catch (e) {
+      await temp.discard()
+      throw e
+    } finally {
+      await source?.close()
+    }
+  }
+
+  async fetch(pin: ArtifactPin, options: ArtifactFetchOptions): Promise<ArtifactFetchResult> {
+    assertPin(pin)
+    if (typeof options?.providers !== 'function') {
+      throw new TypeError('fetch: options.providers must be a function')
+    }
+    const finalPath = this.pathOf(pin.sha256)
+    if (await this.has(pin.sha256)) return { path: finalPath, length: pin.length, peers: [] }
+    if (pin.length === 0 && pin.sha256 !== EMPTY_SHA256) {
+      throw new InvalidArtifactPinError('pin.length is 0 but pin.sha256 is not the empty hash')
+    }
+
+    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
+    const deadline = AbortSignal.timeout(deadlineMs)
+    const signals = [deadline, this.shutdown.signal]
+    if (options.signal !== undefined) signals.push(options.signal)
+    const signal = AbortSignal.any(signals)
+    const short = `${pin.sha256.slice(0, 12)}…`
+    const book = new ProviderBook(this.components.peerId, options.exclude)
+    const tally: Record<ProviderDropReason | 'not-found', number> = {
+      slow: 0,
+      wrong: 0,
+      busy: 0,
+      error: 0,
+      'not-found': 0,
+    }
+    let lastProblem = ''
+
+    const fail = (cause: unknown): ArtifactFetchError => {
+      const reason: ArtifactFetchFailure =
+        options.signal?.aborted === true
+          ? 'aborted'
+          : this.shutdown.signal.aborted
+            ? 'stopped'
+            : deadline.aborted
+              ? 'deadline'
+              : 'io'
+      const what = {
+        aborted: 'the fetch was aborted',
+        stopped: 'the artifact service stopped',
+        deadline: `no verified copy arrived within ${deadlineMs} ms`,
+        io: `the local store failed (${(cause as Error)?.message ?? cause})`,
+      }[reason]
+      const tried = Object.entries(tally)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')
+      const seen = book.size === 0 ? 'no provider was found' : `${book.size} provider(s) known`
+      return new ArtifactFetchError(
+        `artifact ${short} (${pin.length} bytes) not fetched: ${what}; ${seen}` +
+          (tried === '' ? '' : `, transfers cut: ${tried}`) +
+          (lastProblem === '' ? '' : `; last problem: ${lastProblem}`),
+        pin.sha256,
+        reason,
+        { cause },
+      )
+    }
+
+    let temp: TempArtifact
+    try {
+      await mkdir(this.config.storeDir, { recursive: true })
+      temp = await TempArtifact.create(this.config.storeDir, pin.sha256)
+    } catch (e) {
+      throw fail(e)
+    }
+
+    const drop = (peer: PeerId, kind: ProviderDropReason | 'not-found', detail: string): void => {
+      tally[kind]++
+      const reason: ProviderDropReason = kind === 'not-found' ? 'error' : kind
+      this.counters.providersDropped[reason]++
+      lastProblem = `${peer.toString()}: ${detail}`
+      this.log?.('dropped provider %p for %s (%s): %s', peer, short, reason, detail)
+      this.callBack(() => options.onDrop?.(peer.toString(), reason, detail))
+    }
+
+    try {
+      let backoff = BACKOFF_START_MS
+      let refreshed = false
+      for (;;) {
+        signal.throwIfAborted()
+        if (temp.offset === pin.length) {
+          const digest = temp.digest()
+          if (digest === pin.sha256) {
+            const path = await temp.commit()
+            return { path, length: pin.length, peers: [...temp.contributors] }
+          }
+          // Wrong bytes of the right length. Only the whole-file hash can tell, so the attempt
+          // cannot say which contributor lied: all become suspects, a sole one is convicted.
+          const contributors = [...temp.contributors]
+          this.log?.('%s: hash mismatch from %s; starting over', short, contributors.join(', '))
+          for (const id of contributors) book.suspect(id)
+          const only = contributors.length === 1 ? book.get(contributors[0]!) : undefined
+          if (only !== undefined) {
+            book.ban(only.peer)
+            drop(only.peer, 'wrong', `sent ${pin.length} bytes whose sha256 was ${digest}`)
+          } else {
+            lastProblem = `hash mismatch from ${contributors.length} contributors`
+          }
+          await temp.restart()
+          continue
+        }
+
+        let peer = book.next()
+        if (peer === undefined) {
+          if (refreshed) {
+            await sleep(backoff, undefined, { signal })
+            backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+          }
+          refreshed = true
+          let found: PeerId[] = []
+          try {
+            found = await raceSignal(options.providers({ signal }), signal)
+          } catch (e) {
+            signal.throwIfAborted()
+            lastProblem = `providers(): ${(e as Error)?.message ?? e}`
+          }
+          book.newRound(Array.isArray(found) ? found : [])
+          peer = book.next()
+          if (peer === undefined) continue
+        }
+
+        const checkpoint = temp.checkpoint()
+        const outcome = await this.transfer(peer, pin, temp, signal, options.onProgress)
+        if (temp.offset > checkpoint.offset) backoff = BACKOFF_START_MS
+        if (outcome.kind === 'done') continue
+        if (outcome.kind === 'wrong') {
+          // Everything this provider sent in this transfer is suspect: roll it back.
+          await temp.rollback(checkpoint)
+          book.ban(peer)
+        } else if (outcome.kind === 'slow') {
+          book.demote(peer)
+        }
+        drop(peer, outcome.kind, outcome.detail)
+      }
+    } catch (e) {
+      await temp.discard()
+      throw fail(e)
+    }
+  }
+
+  /**
+   * Pulls the rest of the artifact from one provider into `temp`. Returns how the transfer
+   * ended; throws only when `signal` (the whole fetch) aborts or the disk fails.
+   */
+  private async transfer(
+    peer: PeerId,
+    pin: ArtifactPin,
+    temp: TempArtifact,
+    signal: AbortSignal,
+    onProgress: ArtifactFetchOptions['onProgress'],
+  ): Promise<TransferOutcome> {
+    const { minBytesPerSecond, rateGraceMs, rateWindowMs, stallTimeoutMs, requestTimeoutMs } =
+      this.config
+    const cut = new AbortController()
+    const linked = AbortSignal.any([signal, cut.signal])
+    let verdict: TransferOutcome | undefined
+    const decide = (outcome: TransferOutcome): void => {
+      verdict ??= outcome
+      cut.abort(new Error('transfer cut'))
+    }
+    const from = peer.toString()
+    let stream: Stream | undefined
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const headerSignal = AbortSignal.any([linked, AbortSignal.timeout(requestTimeoutMs)])
+      stream = await this.components.connectionManager.openStream(peer, this.protocol, {
+        signal: headerSignal,
+      })
+      // Listen before anything can arrive, so no byte is missed.
+      const reader = byteStream(stream, { maxBufferSize: MAX_READ_BUFFER })
+      const request = { sha256: pin.sha256, offset: temp.offset }
+      stream.send(lengthPrefixed(utf8(JSON.stringify(request))))
+      await stream.close({ signal: headerSignal })
+      const { message, rest } = await readLengthPrefixed(reader, headerSignal)
+      const header = parseHeader(message)
+      if (header === undefined) return { kind: 'error', detail: 'malformed response header' }
+      if (header.status === 'busy') return { kind: 'busy', detail: 'busy' }
+      if (header.status === 'not-found') return { kind: 'not-found', detail: 'does not have it' }
+      if (header.length !== pin.length) {
+        return {
+          kind: 'wrong',
+          detail: `announced ${header.length} bytes, the pin says ${pin.length}`,
+        }
+      }
+
+      // Rate and stall are judged on a timer, so a provider that sends nothing at all is cut
+      // as surely as one that sends a byte a second.
+      const startedAt = Date.now()
+      let lastByteAt = startedAt
+      let received = 0
+      const samples: Array<{ at: number; received: number }> = [{ at: startedAt, received: 0 }]
+      const tick = Math.max(20, Math.min(250, rateWindowMs / 10, stallTimeoutMs / 10))
+      timer = setInterval(() => {
+        const now = Date.now()
+        if (now - lastByteAt >= stallTimeoutMs) {
+          // All bytes are in but the provider never closed: nothing to hold against it.
+          if (temp.offset === pin.length) decide({ kind: 'done' })
+          else decide({ kind: 'slow', detail: `stalled: no byte for ${now - lastByteAt} ms` })
+          return
+        }
+        samples.push({ at: now, received })
+        while (samples.length > 2 && samples[1]!.at <= now - rateWindowMs) samples.shift()
+        const base = samples[0]!
+        if (now - startedAt >= rateGraceMs + rateWindowMs && temp.offset < pin.length) {
+          const rate = ((received - base.received) * 1000) / Math.max(1, now - base.at)
+          if (rate < minBytesPerSecond) {
+            decide({
+              kind: 'slow',
+              detail: `${Math.round(rate)} B/s over ${now - base.at} ms, below ${minBytesPerSecond}`,
+            })
+          }
+        }
+      }, tick)
+
+      let pending: Uint8ArrayList | null = rest.byteLength > 0 ? rest : null
+      for (;;) {
+        const chunk = pending ?? (await reader.read({ signal: linked }))
+        pending = null
+        if (chunk === null) break
+        this.counters.bytesDownloaded += chunk.byteLength
+        if (temp.offset + chunk.byteLength > pin.length) {
+          return {
+            kind: 'wrong',
+            detail: `sent more than the pinned ${pin.length} bytes`,
+          }
+        }
+        lastByteAt = Date.now()
+        received += chunk.byteLength
+        for (const buf of chunk) await temp.append(buf, from)
+        if (onProgress !== undefined) {
+          this.callBack(() => onProgress(temp.offset, pin.length, from))
+        }
+        if (verdict !== undefined) return verdict
+      }
+      if (temp.offset === pin.length) return { kind: 'done' }
+      return { kind: 'error', detail: `closed after ${temp.offset} of ${pin.length} bytes` }
+    } catch (e) {
+      if (verdict !== undefined) return verdict
+      if (signal.aborted) throw e
+      if (e instanceof DiskError) throw e
+      return { kind: 'error', detail: (e as Error)?.message ?? String(e) }
+    } finally {
+      clearInterval(timer)
+      if (stream !== undefined && stream.status === 'open') {
+        stream.abort(new Error('artifact transfer ended'))
+      }
+    }
+  }
+
+  /** Serves one request. Peers' mistakes end the stream; they never throw out of here. */
+  private async serve(stream: Stream, connection: Connection): Promise<void> {
+    const { requestTimeoutMs, stallTimeoutMs, storeDir, maxUploads } = this.config
+    let slot = false
+    let reserved = 0
+    let file: FileHandle | undefined
+    try {
+      const requestSignal = AbortSignal.any([
+        this.shutdown.signal,
+        AbortSignal.timeout(requestTimeoutMs),
+      ])
+      const lp = lpStream(stream, { maxDataLength: MAX_ARTIFACT_MESSAGE_BYTES })
+      const request = parseRequest((await lp.read({ signal: requestSignal })).subarray())
+      if (request === undefined) {
+        stream.abort(new Error('malformed artifact request'))
+        return
+      }
+      const reply = async (header: object): Promise<void> => {
+        await lp.write(utf8(JSON.stringify(header)), { signal: requestSignal })
+      }
+      const path = join(storeDir, request.sha256)
+      let size: number
+      try {
+        const info = await stat(path)
+        if (!info.isFile()) throw new Error('not a file')
+        size = info.size
+      } catch {
+        await reply({ status: 'not-found' })
+        await stream.close({ signal: requestSignal })
+        return
+      }
+      const wants = Math.max(0, size - Math.min(request.offset, size))
+      const overBudget =
+        this.counters.bytesUploaded + this.reservedBytes + wants > this.config.uploadBudgetBytes
+      if (this.counters.uploadsActive >= maxUploads || overBudget) {
+        await reply({ status: 'busy' })
+        await stream.close({ signal: requestSignal })
+        return
+      }
+      slot = true
+      reserved = wants
+      this.reservedBytes += reserved
+      this.counters.uploadsActive++
+      file = await open(path, constants.O_RDONLY)
+      await reply({ status: 'ok', length: size })
+      let position = Math.min(request.offset, size)
+      while (position < size) {
+        if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason
+        // A fresh buffer per send: the stream keeps a reference until the bytes are written.
+        const buf = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, size - position))
+        const { bytesRead } = await file.read(buf, 0, buf.length, position)
+        if (bytesRead === 0) break
+        position += bytesRead
+        this.counters.bytesUploaded += bytesRead
+        this.reservedBytes -= bytesRead
+        reserved -= bytesRead
+        if (!stream.send(buf.subarray(0, bytesRead))) {
+          // A requester that stops reading must not hold an upload slot forever.
+          await stream.onDrain({
+            signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(stallTimeoutMs)]),
+          })
+        }
+      }
+      await stream.close({
+        signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(stallTimeoutMs)]),
+      })
+      this.counters.uploadsServed++
+    } catch (e) {
+      this.log?.('artifact upload to %p ended: %s', connection.remotePeer, (e as Error)?.message)
+      stream.abort(e instanceof Error ? e : new Error(String(e)))
+    } finally {
+      if (slot) this.counters.uploadsActive--
+      this.reservedBytes -= reserved
+      await file?.close().catch(() => {})
+    }
+  }
+
+  /** Runs a caller's callback; its failure is the caller's bug, not the provider's. */
+  private callBack(fn: () => void): void {
+    try {
+      fn()
+    } catch (e) {
+      this.log?.error('artifact fetch callback threw: %e', e)
+    }
+  }
+
+  private async removeStaleTemps(): Promise<void> {
+    const now = Date.now()
+    for (const name of await readdir(this.config.storeDir)) {
+      if (!name.startsWith('.') || !name.endsWith('.tmp')) continue
+      const path = join(this.config.storeDir, name)
+      try {
+        if (now - (await stat(path)).mtimeMs > STALE_TEMP_MS) await unlink(path)
+      } catch {
+        // Gone already, or another process's: either way not ours to fail on.
+      }
+    }
+  }
+}
+
+/** A disk failure inside a transfer: must end the fetch, not blame the provider. */
+class DiskError extends Error {
+  override name = 'DiskError'
+}
+
+/**
+ * The file being fetched: `.${sha256}.${random}.tmp` in the store, created with O_EXCL, with
+ * the running hash of everything written so far and the peers that wrote it.
+ */
+class TempArtifact {
+  private readonly dir: string
+  private readonly sha256: string
+  private path = ''
+  private file: FileHandle | undefined
+  private hash: Hash = createHash('sha256')
+  offset = 0
+  contributors = new Set<string>()
+
+  private constructor(dir: string, sha256: string) {
+    this.dir = dir
+    this.sha256 = sha256
+  }
+
+  static async create(dir: string, sha256: string): Promise<TempArtifact> {
+    const temp = new TempArtifact(dir, sha256)
+    await temp.openFresh()
+    return temp
+  }
+
+  private async openFresh(): Promise<void> {
+    this.path = join(this.dir, `.${this.sha256}.${randomBytes(6).toString('hex')}.tmp`)
+    this.file = await open(
+      this.path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+      0o644,
+    )
+    this.hash = createHash('sha256')
+    this.offset = 0
+    this.contributors = new Set()
+  }
+
+  async append(buf: Uint8Array, from?: string): Promise<void> {
+    try {
+      let written = 0
+      while (written < buf.byteLength) {
+        const r = await this.file!.write(
+          buf,
+          written,
+          buf.byteLength - written,
+          this.offset + written,
+        )
+        written += r.bytesWritten
+      }
+    } catch (e) {
+      throw new DiskError(`writing ${this.path} failed`, { cause: e })
+    }
+    this.hash.update(buf)
+    this.offset += buf.byteLength
+    if (from !== undefined) this.contributors.add(from)
+  }
+
+  /** State to return to if the next provider turns out to be lying. */
+  checkpoint(): { offset: number; hash: Hash; contributors: Set<string> } {
+    return { offset: this.offset, hash: this.hash.copy(), contributors: new Set(this.contributors) }
+  }
+
+  async rollback(to: { offset: number; hash: Hash; contributors: Set<string> }): Promise<void> {
+    await this.file!.truncate(to.offset)
+    this.offset = to.offset
+    this.hash = to.hash
+    this.contributors = to.contributors
+  }
+
+  /** Hex digest of the bytes so far. Ends the hash: call only at full length. */
+  digest(): string {
+    return this.hash.digest('hex')
+  }
+
+  /** Throws the content away and starts again at offset 0 in a fresh temp file. */
+  async restart(): Promise<void> {
+    await this.discard()
+    await this.openFresh()
+  }
+
+  /** fsync, atomic rename into the store, fsync the directory. */
+  async commit(): Promise<string> {
+    const file = this.file!
+    this.file = undefined
+    try {
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    const target = join(this.dir, this.sha256)
+    await rename(this.path, target)
+    await syncDir(this.dir)
+    return target
+  }
+
+  async discard(): Promise<void> {
+    const file = this.file
+    this.file = undefined
+    await file?.close().catch(() => {})
+    await unlink(this.path).catch(() => {})
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const dh = await open(dir, constants.O_RDONLY)
+    try {
+      await dh.sync()
+    } finally {
+      await dh.close()
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  }
+}
+
+interface ProviderEntry {
+  peer: PeerId
+  /** Position in the providers' lists: earlier lists and earlier places come first. */
+  order: number
+  /** Contributed to an attempt whose hash did not match. */
+  suspect: boolean
+  /** Times cut for being slow: such providers are tried after all others. */
+  slow: number
+  banned: boolean
+  /** Round in which it was last tried. */
+  round: number
+}
+
+/**
+ * Which provider to try next. A round tries every usable provider once; a new round starts
+ * when the caller has refreshed the list. Within a round: never-suspected before suspects,
+ * never-slow before slow, then in the order the providers were listed.
+ */
+class ProviderBook {
+  private readonly self: PeerId
+  private readonly exclude: ((peer: PeerId) => boolean) | undefined
+  private readonly entries = new Map<string, ProviderEntry>()
+  private round = 0
+  private counter = 0
+
+  constructor(self: PeerId, exclude: ((peer: PeerId) => boolean) | undefined) {
+    this.self = self
+    this.exclude = exclude
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  get(id: string): ProviderEntry | undefined {
+    return this.entries.get(id)
+  }
+
+  newRound(peers: PeerId[]): void {
+    this.round++
+    for (const peer of peers) {
+      if (peer === null || typeof peer !== 'object' || peer.equals(this.self)) continue
+      const id = peer.toString()
+      if (!this.entries.has(id)) {
+        this.entries.set(id, {
+          peer,
+          order: this.counter++,
+          suspect: false,
+          slow: 0,
+          banned: false,
+          round: 0,
+        })
+      }
+    }
+  }
+
+  next(): PeerId | undefined {
+    let best: ProviderEntry | undefined
+    for (const e of this.entries.values()) {
+      if (e.banned || e.round === this.round) continue
+      if (this.excluded(e.peer)) continue
+      if (best === undefined || before(e, best)) best = e
+    }
+    if (best === undefined) return undefined
+    best.round = this.round
+    return best.peer
+  }
+
+  /** A throwing `exclude` excludes: better to skip a provider than to use a deranked one. */
+  private excluded(peer: PeerId): boolean {
+    try {
+      return this.exclude?.(peer) === true
+    } catch {
+      return true
+    }
+  }
+
+  suspect(id: string): void {
+    const e = this.entries.get(id)
+    if (e !== undefined) e.suspect = true
+  }
+
+  demote(peer: PeerId): void {
+    const e = this.entries.get(peer.toString())
+    if (e !== undefined) e.slow++
+  }
+
+  ban(peer: PeerId): void {
+    const e = this.entries.get(peer.toString())
+    if (e !== undefined) e.banned = true
+  }
+}
+
+/** Never-suspected before suspects, never-slow before slow, then in listed order. */
+function before(a: ProviderEntry, b: ProviderEntry): boolean {
+  if (a.suspect !== b.suspect) return !a.suspect
+  if (a.slow !== b.slow) return a.slow < b.slow
+  return a.order < b.order
+}
+
+function lengthPrefixed(payload: Uint8Array): Uint8Array {
+  const prefix: number[] = []
+  let n = payload.byteLength
+  while (n >= 0x80) {
+    prefix.push((n & 0x7f) | 0x80)
+    n >>>= 7
+  }
+  prefix.push(n)
+  const out = new Uint8Array(prefix.length + payload.byteLength)
+  out.set(prefix, 0)
+  out.set(payload, prefix.length)
+  return out
+}
+
+/**
+ * Reads one length-prefixed message (capped at {@link MAX_ARTIFACT_MESSAGE_BYTES}) and returns
+ * it with whatever bytes arrived after it. Done by hand rather than with `lpStream` because the
+ * body follows in the same stream and must not be buffered twice.
+ */
+async function readLengthPrefixed(
+  reader: { read(options?: AbortOptions): Promise<Uint8ArrayList | null> },
+  signal: AbortSignal,
+): Promise<{ message: Uint8Array; rest: Uint8ArrayList }> {
+  const buf = new Uint8ArrayList()
+  for (;;) {
+    // Unsigned varint; two bytes cover every length up to the cap.
+    let length = 0
+    let prefix = 0
+    let complete = false
+    while (prefix < buf.byteLength && prefix < 2) {
+      const b = buf.get(prefix)
+      length += (b & 0x7f) * 2 ** (7 * prefix)
+      prefix++
+      if ((b & 0x80) === 0) {
+        complete = true
+        break
+      }
+    }
+    if (!complete && prefix >= 2) throw new Error('header length prefix too long')
+    if (complete) {
+      if (length > MAX_ARTIFACT_MESSAGE_BYTES) throw new Error(`header of ${length} bytes`)
+      if (buf.byteLength >= prefix + length) {
+        return {
+          message: buf.subarray(prefix, prefix + length),
+          rest: buf.sublist(prefix + length),
+        }
+      }
+    }
+    const more = await reader.read({ signal })
+    if (more === null) throw new Error('stream ended before the header')
+    buf.append(more)
+  }
+}
+
+type Header = { status: 'ok'; length: number } | { status: 'busy' } | { status: 'not-found' }
+
+function parseObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  if (bytes.byteLength > MAX_ARTIFACT_MESSAGE_BYTES) return undefined
+  const text = fromUtf8(bytes)
+  if (text === undefined) return undefined
+  const parsed = parseStrictJson(text, { maxDepth: 2 })
+  if (!parsed.ok) return undefined
+  const v = parsed.value
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined
+  return v
+}
+
+function parseHeader(bytes: Uint8Array): Header | undefined {
+  const v = parseObject(bytes)
+  if (v?.status === 'busy' || v?.status === 'not-found') return { status: v.status }
+  if (v?.status === 'ok' && Number.isSafeInteger(v.length) && (v.length as number) >= 0) {
+    return { status: 'ok', length: v.length as number }
+  }
+  return undefined
+}
+
+function parseRequest(bytes: Uint8Array): { sha256: string; offset: number } | undefined {
+  const v = parseObject(bytes)
+  if (v === undefined || !isHexOfLength(v.sha256, 32)) return undefined
+  if (!Number.isSafeInteger(v.offset) || (v.offset as number) < 0) return undefined
+  return { sha256: v.sha256, offset: v.offset as number }
+}
+
+async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted()
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([promise, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort!)
+  }
+}

@@ -1,0 +1,958 @@
+/**
+ * A convoy node: libp2p (TCP, noise, yamux, identify, ping, kad-dht) with network-scoped
+ * protocols, the hello handshake, peer ranking carried out as connection-manager tags, signed
+ * records in the DHT guarded by validators and selectors, freeze detection, and artifacts served
+ * from and fetched from peers.
+ *
+ * Decisions live in src/core (trust, rank, hello); this class carries them out.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { utf8 } from '../../core/bytes.ts'
+import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
+import {
+  backedCapabilities,
+  capabilityProtocol,
+  type Hello,
+  type Verdict,
+} from '../../core/net/hello.ts'
+import type { NetworkConfig } from '../../core/net/network-config.ts'
+import {
+  acceptRelease,
+  acceptRoot,
+  capabilitiesOf,
+  channelHistory,
+  checkReleaseRecord,
+  currentRoot,
+  type TrustState,
+} from '../../core/trust/trust.ts'
+import { latestRelease } from '../../core/version/history.ts'
+import { type PeerRank, rankPeer } from '../../core/version/rank.ts'
+import { opensslVerify } from '../crypto/ed25519.ts'
+import { NodeStore } from '../fs/node-store.ts'
+import { type ArtifactService, announceArtifact, artifactCid, artifacts } from './artifacts.ts'
+import { answerHello, HelloFault, type HelloOutcome, helloProtocol, openHello } from './hello.ts'
+import type { FreezeStatus, ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
+
+/** Version of this convoy build, from package.json. */
+export const CONVOY_VERSION: string = (
+  await import('../../../package.json', { with: { type: 'json' } })
+).default.version
+
+/** Capabilities every convoy node serves: each is backed by a protocol of the same name. */
+export const BASE_CAPABILITIES: readonly string[] = [
+  'artifact/1',
+  'hello/1',
+  'id/1',
+  'kad/1',
+  'ping/1',
+]
+
+/** The platform name of convoy's own artifact: a Node.js bundle that runs wherever Node 24 does. */
+export const DEFAULT_PLATFORM = 'node'
+
+/** Options for {@link ConvoyNode.create}. */
+export interface ConvoyNodeInit {
+  network: NetworkConfig
+  /** Data directory (identity, trust floor, manifests, artifacts). */
+  dataDir: string
+  /** Channel followed. @default "stable" */
+  channel?: string
+  /** Listen multiaddrs. @default ["/ip4/127.0.0.1/tcp/0"] */
+  listen?: string[]
+  /** Version this node says it runs. @default CONVOY_VERSION */
+  version?: string
+  /** @default "node" */
+  role?: 'node' | 'publisher' | 'shadow'
+  /** Capabilities claimed in hello. @default BASE_CAPABILITIES */
+  capabilities?: string[]
+  /** Sequences claimed in hello instead of the verified ones (tests: a lying Sybil). */
+  claimSequences?: Record<string, number>
+  /** Artifact platform this node installs. @default "node" */
+  platform?: string
+  /** Connection limit; above it the lowest-ranked peers are pruned first. @default 100 */
+  maxConnections?: number
+  /** Inbound connections accepted per second from one host. @default 50 */
+  inboundConnectionThreshold?: number
+  /** Period of DHT lookups for new roots and manifests, ms; a quarter of it while a freeze is suspected. @default 60000 */
+  lookupIntervalMs?: number
+  /** Deadline for each hello read and write, ms. @default 5000 */
+  helloTimeoutMs?: number
+  /** Fetch the artifact of each new release on the channel and serve it to peers. @default true for role "node" */
+  fetchArtifacts?: boolean
+  /** Passed to the artifact service. */
+  artifactOptions?: {
+    minBytesPerSecond?: number
+    stallTimeoutMs?: number
+    maxUploads?: number
+    uploadBudgetBytes?: number
+    rateGraceMs?: number
+    rateWindowMs?: number
+  }
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number
+  /** Receives one line per notable event (for logs). */
+  log?: (line: string) => void
+}
+
+interface PeerEntry {
+  peerId: PeerId
+  hello?: Hello
+  verdictOnUs?: Verdict
+  rank?: PeerRank
+  agent?: string
+  protocols?: string[]
+  misbehaviour: number
+}
+
+interface ClaimState {
+  byPeer: Map<string, number>
+  since?: number
+  failedLookups: number
+}
+
+type Services = {
+  identify: ReturnType<ReturnType<typeof identify>>
+  ping: unknown
+  dht: KadDHT
+  artifacts: ArtifactService
+}
+
+/** DHT key of a channel's newest manifest. */
+export function latestKey(network: string, channel: string): Uint8Array {
+  return utf8(`/convoy-rel/${network}/${channel}`)
+}
+/** DHT key of one manifest by sequence (the history a late joiner backfills). */
+export function sequenceKey(network: string, channel: string, sequence: number): Uint8Array {
+  return utf8(`/convoy-rel/${network}/${channel}/${sequence}`)
+}
+/** DHT key of root `version`. */
+export function rootKey(network: string, version: number): Uint8Array {
+  return utf8(`/convoy-root/${network}/${version}`)
+}
+
+/** A refused DHT record; kad-dht turns the throw into a refusal of the PUT or GET. */
+export class RecordRejectedError extends Error {
+  override name = 'RecordRejectedError'
+}
+
+/** How many older manifests a node fetches behind the newest, to count distances. */
+const HISTORY_BACKFILL = 8
+
+/** A running convoy node. */
+export class ConvoyNode {
+  readonly libp2p: Libp2p<Services>
+  readonly store: NodeStore
+  readonly network: NetworkConfig
+  readonly channel: string
+  readonly version: string
+  readonly role: 'node' | 'publisher' | 'shadow'
+  readonly platform: string
+  private trust: TrustState
+  private readonly init: ConvoyNodeInit
+  private readonly now: () => number
+  private readonly peers = new Map<string, PeerEntry>()
+  private readonly claims = new Map<string, ClaimState>()
+  private readonly counters: Record<string, number> = {
+    hello_ok: 0,
+    hello_failed: 0,
+    misbehaviour: 0,
+    records_accepted: 0,
+    records_rejected: 0,
+    lookups: 0,
+    pruned: 0,
+    artifacts_fetched: 0,
+  }
+  private readonly startedAt: number
+  private lookupTimer?: NodeJS.Timeout
+  private lookupRunning?: Promise<void>
+  private lookupAgain = false
+  private stopped = false
+  private persistChain: Promise<void> = Promise.resolve()
+  private readonly fetching = new Set<string>()
+  private fetchAbort?: AbortController
+  private readonly capabilities: string[]
+
+  private constructor(
+    init: ConvoyNodeInit,
+    store: NodeStore,
+    trust: TrustState,
+    libp2p: Libp2p<Services>,
+  ) {
+    this.init = init
+    this.store = store
+    this.trust = trust
+    this.libp2p = libp2p
+    this.network = init.network
+    this.channel = init.channel ?? 'stable'
+    this.version = init.version ?? CONVOY_VERSION
+    this.role = init.role ?? 'node'
+    this.platform = init.platform ?? DEFAULT_PLATFORM
+    this.now = init.now ?? Date.now
+    this.startedAt = this.now()
+    this.capabilities = [...(init.capabilities ?? BASE_CAPABILITIES)].sort()
+  }
+
+  /** Opens the data dir, rebuilds trust, and assembles (but does not start) libp2p. */
+  static async create(init: ConvoyNodeInit): Promise<ConvoyNode> {
+    const store = new NodeStore(init.dataDir)
+    await store.open()
+    try {
+      const now = (init.now ?? Date.now)()
+      const { state } = await store.loadTrust(init.network.anchor, now, opensslVerify)
+      const privateKey = await store.identity()
+      let node: ConvoyNode | undefined
+      const libp2p = await ConvoyNode.assemble(init, privateKey, store, () => node!)
+      node = new ConvoyNode(init, store, state, libp2p)
+      return node
+    } catch (e) {
+      await store.close()
+      throw e
+    }
+  }
+
+  private static async assemble(
+    init: ConvoyNodeInit,
+    privateKey: PrivateKey,
+    store: NodeStore,
+    self: () => ConvoyNode,
+  ): Promise<Libp2p<Services>> {
+    const net = init.network.network
+    return createLibp2p({
+      privateKey,
+      start: false,
+      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionManager: {
+        maxConnections: init.maxConnections ?? 100,
+        // libp2p's default (5 per second per host) resets peers that share one address, such as a
+        // testnet on one machine or many nodes behind one NAT; 50 still stops a connection flood.
+        inboundConnectionThreshold: init.inboundConnectionThreshold ?? 50,
+        maxIncomingPendingConnections: 32,
+      },
+      nodeInfo: {
+        name: 'convoy',
+        version: init.version ?? CONVOY_VERSION,
+        userAgent: `convoy/${init.version ?? CONVOY_VERSION}`,
+      },
+      services: {
+        identify: identify({ protocolPrefix: `convoy/${net}` }),
+        ping: ping({ protocolPrefix: `convoy/${net}` }),
+        dht: kadDHT({
+          protocol: `/convoy/${net}/kad/1.0.0`,
+          clientMode: (init.role ?? 'node') !== 'node',
+          peerInfoMapper: passthroughMapper,
+          allowQueryWithZeroPeers: true,
+          validators: {
+            'convoy-rel': async (key, value) => self().validateReleaseRecord(key, value),
+            'convoy-root': async (key, value) => self().validateRootRecord(key, value),
+          },
+          selectors: {
+            'convoy-rel': (key, records) => self().selectReleaseRecord(key, records),
+            'convoy-root': (key, records) => self().selectRootRecord(key, records),
+          },
+        }),
+        artifacts: artifacts({
+          network: net,
+          storeDir: store.artifactsDir,
+          ...(init.artifactOptions ?? {}),
+        }),
+      },
+    }) as Promise<Libp2p<Services>>
+  }
+
+  private emit(line: string): void {
+    this.init.log?.(line)
+  }
+
+  /** Starts libp2p, the hello protocol, bootstrap dials and periodic lookups. */
+  async start(): Promise<void> {
+    const lp = this.libp2p
+    await lp.start()
+    await lp.handle(
+      helloProtocol(this.network.network),
+      (stream, connection) => {
+        void answerHello(stream, this.helloSide())
+          .then((outcome) => this.onHello(connection, outcome))
+          .catch((e) => this.onHelloFault(connection, e, stream))
+      },
+      { maxInboundStreams: 4 },
+    )
+    lp.addEventListener('connection:open', (evt) => {
+      const conn = evt.detail
+      if (conn.direction === 'outbound') void this.runHello(conn)
+    })
+    lp.addEventListener('peer:identify', (evt) => {
+      const entry = this.entry(evt.detail.peerId)
+      entry.protocols = evt.detail.protocols
+      entry.agent = evt.detail.agentVersion
+      this.rerank(entry)
+    })
+    lp.addEventListener('peer:disconnect', (evt) => {
+      for (const c of this.claims.values()) c.byPeer.delete(evt.detail.toString())
+    })
+    lp.addEventListener('connection:prune', (evt) => {
+      this.counters.pruned! += evt.detail.length
+      for (const c of evt.detail)
+        this.emit(
+          `pruned connection to ${c.remotePeer.toString()} (rank ${this.peers.get(c.remotePeer.toString())?.rank?.rank ?? 'pending'})`,
+        )
+    })
+    await this.dialBootstrap()
+    if (this.role === 'node') {
+      await this.announceHeldArtifacts()
+      this.scheduleLookup(500)
+    }
+  }
+
+  /** Stops everything and releases the data dir. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.lookupTimer) clearTimeout(this.lookupTimer)
+    if (this.announceTimer) clearTimeout(this.announceTimer)
+    this.fetchAbort?.abort(new Error('node stopping'))
+    await this.libp2p.stop()
+    await this.persistChain.catch(() => {})
+    await this.store.close()
+  }
+
+  private async dialBootstrap(): Promise<void> {
+    await Promise.all(
+      this.network.bootstrap.map(async (addr) => {
+        try {
+          await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) })
+        } catch (e) {
+          this.emit(`bootstrap ${addr} unreachable: ${(e as Error).message}`)
+        }
+      }),
+    )
+  }
+
+  /** Dials a peer by multiaddr (tests and the CLI use it to join). */
+  async dial(addr: string): Promise<void> {
+    await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) })
+  }
+
+  // ---------------------------------------------------------------- hello
+
+  private ownHello(): Hello {
+    const sequences: Record<string, number> = {}
+    for (const [ch, t] of Object.entries(this.trust.channels))
+      if (t.latest) sequences[ch] = t.latest.sequence
+    return {
+      network: this.network.network,
+      version: this.version,
+      channel: this.channel,
+      capabilities: this.capabilities,
+      sequences: this.init.claimSequences ?? sequences,
+      rootVersion: currentRoot(this.trust).version,
+      role: this.role,
+    }
+  }
+
+  private helloSide() {
+    return {
+      ownHello: () => this.ownHello(),
+      judge: (peerHello: Hello) => this.verdictFor(this.rankOf(peerHello, undefined)),
+      timeoutMs: this.init.helloTimeoutMs ?? 5000,
+    }
+  }
+
+  private async runHello(conn: Connection): Promise<void> {
+    if (this.stopped || conn.status !== 'open') return
+    let stream: Awaited<ReturnType<Connection['newStream']>>
+    try {
+      stream = await conn.newStream(helloProtocol(this.network.network), {
+        signal: AbortSignal.timeout(this.init.helloTimeoutMs ?? 5000),
+      })
+    } catch {
+      // The peer does not speak convoy's hello on this network (or went away): not misbehaviour.
+      this.counters.hello_failed!++
+      return
+    }
+    try {
+      this.onHello(conn, await openHello(stream, this.helloSide()))
+    } catch (e) {
+      this.onHelloFault(conn, e, stream)
+    }
+  }
+
+  private onHelloFault(
+    conn: Connection,
+    e: unknown,
+    stream: { abort: (err: Error) => void },
+  ): void {
+    this.counters.hello_failed!++
+    stream.abort(e instanceof Error ? e : new Error(String(e)))
+    if (e instanceof HelloFault && e.kind !== 'closed') {
+      const entry = this.entry(conn.remotePeer)
+      entry.misbehaviour++
+      this.counters.misbehaviour!++
+      this.emit(
+        `hello from ${conn.remotePeer.toString()} refused (${e.kind}): ${e.message}; closing`,
+      )
+      void conn.close().catch(() => conn.abort(e))
+    }
+  }
+
+  private onHello(conn: Connection, outcome: HelloOutcome): void {
+    this.counters.hello_ok!++
+    const entry = this.entry(conn.remotePeer)
+    entry.hello = outcome.peerHello
+    entry.verdictOnUs = outcome.verdictOnUs
+    this.rerank(entry)
+    const h = outcome.peerHello
+    if (h.role === 'shadow') return
+    for (const [channel, seq] of Object.entries(h.sequences))
+      this.noteClaim(conn.remotePeer.toString(), channel, seq)
+  }
+
+  private entry(peerId: PeerId): PeerEntry {
+    const id = peerId.toString()
+    let e = this.peers.get(id)
+    if (e === undefined) {
+      e = { peerId, misbehaviour: 0 }
+      this.peers.set(id, e)
+    }
+    return e
+  }
+
+  // ---------------------------------------------------------------- ranking
+
+  private rankOf(h: Hello, protocols: string[] | undefined): PeerRank {
+    const channel = h.channel
+    return rankPeer(
+      { version: h.version, capabilities: h.capabilities },
+      {
+        history: channelHistory(this.trust, channel),
+        capabilitiesOf: (v) => capabilitiesOf(this.trust, channel, v),
+        ...(protocols !== undefined
+          ? { backedCapabilities: backedCapabilities(this.network.network, protocols) }
+          : {}),
+      },
+    )
+  }
+
+  private verdictFor(rank: PeerRank): Verdict {
+    const latest = this.trust.channels[this.channel]?.latest
+    const status = rank.rank === 'deranked' ? 'outdated' : rank.rank === 'normal' ? 'ok' : rank.rank
+    return {
+      status,
+      ...(latest ? { current: { version: latest.version, sequence: latest.sequence } } : {}),
+      reasons: rank.reasons.slice(0, 8).map((r) => r.slice(0, 256)),
+    }
+  }
+
+  private rerank(entry: PeerEntry): void {
+    if (entry.hello === undefined) return
+    const before = entry.rank?.rank
+    entry.rank = this.rankOf(entry.hello, entry.protocols)
+    if (before !== entry.rank.rank && before !== undefined) {
+      this.emit(
+        `peer ${entry.peerId.toString()} rank ${before} -> ${entry.rank.rank}${entry.rank.reasons.length ? `: ${entry.rank.reasons.join('; ')}` : ''}`,
+      )
+    }
+    void this.libp2p.peerStore
+      .merge(entry.peerId, { tags: { 'convoy-rank': { value: entry.rank.tagValue } } })
+      .catch(() => {})
+  }
+
+  private rerankAll(): void {
+    for (const e of this.peers.values()) this.rerank(e)
+  }
+
+  // ---------------------------------------------------------------- claims and freeze
+
+  private noteClaim(peer: string, channel: string, sequence: number): void {
+    let c = this.claims.get(channel)
+    if (c === undefined) {
+      c = { byPeer: new Map(), failedLookups: 0 }
+      this.claims.set(channel, c)
+    }
+    c.byPeer.set(peer, sequence)
+    const verified = this.trust.channels[channel]?.latest?.sequence ?? 0
+    if (sequence > verified && channel === this.channel) {
+      c.since ??= this.now()
+      this.scheduleLookup(0)
+    }
+  }
+
+  private freezeStatus(channel: string): FreezeStatus {
+    const c = this.claims.get(channel)
+    const verified = this.trust.channels[channel]?.latest?.sequence ?? 0
+    let claimed = 0
+    let by = 0
+    for (const s of c?.byPeer.values() ?? []) {
+      claimed = Math.max(claimed, s)
+      if (s > verified) by++
+    }
+    const gap = claimed > verified
+    const suspected = gap && (c?.failedLookups ?? 0) >= 2
+    return {
+      channel,
+      suspected,
+      claimedSequence: claimed,
+      verifiedSequence: verified,
+      claimedBy: by,
+      ...(gap && c?.since !== undefined ? { since: c.since } : {}),
+      ...(suspected
+        ? {
+            reason: `${by} peer(s) claim sequence ${claimed} but only ${verified} could be verified after ${c?.failedLookups} lookups: a freeze or eclipse is possible; lookups widened`,
+          }
+        : {}),
+    }
+  }
+
+  // ---------------------------------------------------------------- DHT records
+
+  private keyParts(key: Uint8Array): string[] {
+    return new TextDecoder().decode(key).split('/').slice(1)
+  }
+
+  /** kad-dht validator for /convoy-rel/<network>/<channel>[/<sequence>]. Throws to refuse. */
+  validateReleaseRecord(key: Uint8Array, value: Uint8Array): void {
+    const [, network, channel, seq, ...rest] = this.keyParts(key)
+    const sequence = seq === undefined ? undefined : Number(seq)
+    if (
+      network !== this.network.network ||
+      channel === undefined ||
+      rest.length > 0 ||
+      (sequence !== undefined && !Number.isSafeInteger(sequence))
+    ) {
+      this.counters.records_rejected!++
+      throw new RecordRejectedError('record key is not a convoy release key of this network')
+    }
+    const r = checkReleaseRecord(this.trust, value, {
+      channel,
+      now: this.now(),
+      verify: opensslVerify,
+      ...(sequence !== undefined ? { sequence } : {}),
+    })
+    if (!r.ok) {
+      this.counters.records_rejected!++
+      throw new RecordRejectedError(r.reason)
+    }
+    this.counters.records_accepted!++
+    // A record good enough to store is good enough to trust: learn it now, not at the next lookup.
+    queueMicrotask(() => void this.ingestRelease(value))
+  }
+
+  /** kad-dht validator for /convoy-root/<network>/<version>. */
+  validateRootRecord(key: Uint8Array, value: Uint8Array): void {
+    const [, network, v] = this.keyParts(key)
+    const r = acceptRoot(this.trust, value, { now: this.now(), verify: opensslVerify })
+    if (network !== this.network.network || !r.ok || String(r.value.root.version) !== v) {
+      this.counters.records_rejected!++
+      throw new RecordRejectedError(r.ok ? 'record key does not match the root' : r.reason)
+    }
+    this.counters.records_accepted!++
+    queueMicrotask(() => void this.ingestRoot(value))
+  }
+
+  /** kad-dht selector: the highest verified sequence wins; unverifiable records never do. */
+  selectReleaseRecord(key: Uint8Array, records: Uint8Array[]): number {
+    let best = 0
+    let bestSeq = -1
+    records.forEach((rec, i) => {
+      try {
+        this.validateReleaseRecord(key, rec)
+      } catch {
+        return
+      }
+      const d = decodeRelease(rec)
+      if (d.ok && d.value.signed.sequence > bestSeq) {
+        best = i
+        bestSeq = d.value.signed.sequence
+      }
+    })
+    return best
+  }
+
+  /** kad-dht selector for roots: the first record that verifies against the chain. */
+  selectRootRecord(key: Uint8Array, records: Uint8Array[]): number {
+    for (let i = 0; i < records.length; i++) {
+      try {
+        this.validateRootRecord(key, records[i]!)
+        return i
+      } catch {}
+    }
+    return 0
+  }
+
+  private persist(work: () => Promise<void>): Promise<void> {
+    this.persistChain = this.persistChain.then(work, work)
+    return this.persistChain
+  }
+
+  /** Verifies and records a root; persists it before anything acts on it. */
+  async ingestRoot(bytes: Uint8Array): Promise<boolean> {
+    const r = acceptRoot(this.trust, bytes, { now: this.now(), verify: opensslVerify })
+    if (!r.ok || !r.value.isNew) return false
+    this.trust = r.value.state
+    await this.persist(() => this.store.saveRoot(r.value.root.version, bytes))
+    this.emit(`trusted root v${r.value.root.version}`)
+    return true
+  }
+
+  /** Verifies and records a manifest; persists it (and the raised floor) before acting on it. */
+  async ingestRelease(bytes: Uint8Array): Promise<boolean> {
+    const r = acceptRelease(this.trust, bytes, { now: this.now(), verify: opensslVerify })
+    if (!r.ok || !r.value.isNew) return false
+    const { release, isLatest } = r.value
+    this.trust = r.value.state
+    const s = release.signed
+    await this.persist(async () => {
+      await this.store.saveManifest(s.channel, s.sequence, bytes)
+      await this.store.saveFloor(this.trust)
+    })
+    this.emit(
+      `verified manifest ${s.channel} ${s.version} (sequence ${s.sequence})${isLatest ? ' [latest]' : ''}`,
+    )
+    this.rerankAll()
+    if (isLatest && s.channel === this.channel) {
+      const c = this.claims.get(s.channel)
+      if (c) {
+        c.failedLookups = 0
+        if (this.freezeStatus(s.channel).claimedSequence <= s.sequence) delete c.since
+      }
+      this.announce()
+      if (this.role === 'node' && this.init.fetchArtifacts !== false) {
+        // A newer release supersedes the fetch of an older one.
+        this.fetchAbort?.abort(new Error(`superseded by ${s.version}`))
+        this.fetchAbort = new AbortController()
+        const signal = AbortSignal.any([this.fetchAbort.signal, AbortSignal.timeout(30 * 60_000)])
+        void this.fetchReleaseArtifact(s, { signal })
+      }
+      this.scheduleLookup(0)
+    }
+    return true
+  }
+
+  private announceTimer?: NodeJS.Timeout
+  /** Re-runs hello with every connected peer so they learn the new sequence quickly. */
+  private announce(): void {
+    if (this.announceTimer || this.stopped) return
+    this.announceTimer = setTimeout(() => {
+      this.announceTimer = undefined
+      for (const conn of this.libp2p.getConnections()) void this.runHello(conn)
+    }, 200)
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  private scheduleLookup(delayMs: number): void {
+    if (this.stopped || this.role !== 'node') return
+    if (this.lookupRunning) {
+      this.lookupAgain = true
+      return
+    }
+    if (this.lookupTimer) clearTimeout(this.lookupTimer)
+    this.lookupTimer = setTimeout(() => {
+      this.lookupTimer = undefined
+      this.lookupRunning = this.lookup()
+        .catch((e) => this.emit(`lookup failed: ${(e as Error).message}`))
+        .finally(() => {
+          this.lookupRunning = undefined
+          const base = this.init.lookupIntervalMs ?? 60_000
+          const gap =
+            this.freezeStatus(this.channel).claimedSequence >
+            (this.trust.channels[this.channel]?.latest?.sequence ?? 0)
+          const again = this.lookupAgain
+          this.lookupAgain = false
+          // Widen while peers claim more than we can verify: look four times as often.
+          this.scheduleLookup(again ? 250 : gap ? Math.max(250, base / 4) : jitter(base))
+        })
+    }, delayMs)
+  }
+
+  private async dhtGetAll(key: Uint8Array, timeoutMs = 8000): Promise<Uint8Array[]> {
+    const values: Uint8Array[] = []
+    try {
+      for await (const ev of this.libp2p.services.dht.get(key, {
+        signal: AbortSignal.timeout(timeoutMs),
+      })) {
+        if (ev.name === 'VALUE') values.push(ev.value)
+      }
+    } catch {
+      // Not found, or timed out: whatever arrived is still usable.
+    }
+    return values
+  }
+
+  /** One round of DHT lookups: newer roots, the channel's newest manifest, then missing history. */
+  async lookup(): Promise<void> {
+    this.counters.lookups!++
+    for (let i = 0; i < 8; i++) {
+      const next = currentRoot(this.trust).version + 1
+      const values = await this.dhtGetAll(rootKey(this.network.network, next), 4000)
+      let advanced = false
+      for (const v of values) if (await this.ingestRoot(v)) advanced = true
+      if (!advanced) break
+    }
+    const before = this.trust.channels[this.channel]?.latest?.sequence ?? 0
+    for (const v of await this.dhtGetAll(latestKey(this.network.network, this.channel)))
+      await this.ingestRelease(v)
+    const latest = this.trust.channels[this.channel]?.latest?.sequence ?? 0
+    const known = new Set(
+      (this.trust.channels[this.channel]?.releases ?? []).map((r) => r.sequence),
+    )
+    for (let seq = latest - 1; seq >= Math.max(1, latest - HISTORY_BACKFILL); seq--) {
+      if (known.has(seq)) continue
+      for (const v of await this.dhtGetAll(
+        sequenceKey(this.network.network, this.channel, seq),
+        4000,
+      ))
+        await this.ingestRelease(v)
+    }
+    const c = this.claims.get(this.channel)
+    if (c !== undefined) {
+      const f = this.freezeStatus(this.channel)
+      if (
+        f.claimedSequence > (this.trust.channels[this.channel]?.latest?.sequence ?? 0) &&
+        latest <= before
+      ) {
+        c.failedLookups++
+        if (c.failedLookups === 2)
+          this.emit(
+            `freeze suspected on ${this.channel}: ${this.freezeStatus(this.channel).reason}`,
+          )
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  /**
+   * Puts a manifest (and the roots a node needs to verify it) into the DHT. Returns how many
+   * peers confirmed storing each record. The manifest must verify against this node's trust.
+   */
+  async publish(
+    releaseBytes: Uint8Array,
+    roots: Uint8Array[] = [],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ release: ReleaseSigned; confirmations: Record<string, number> }> {
+    for (const r of [...roots].sort((a, b) => rootVersionOf(a) - rootVersionOf(b))) {
+      if (rootVersionOf(r) > this.network.anchor.version) await this.ingestRoot(r)
+    }
+    const accepted = acceptRelease(this.trust, releaseBytes, {
+      now: this.now(),
+      verify: opensslVerify,
+    })
+    if (!accepted.ok) throw new RecordRejectedError(accepted.reason)
+    await this.ingestRelease(releaseBytes)
+    const s = accepted.value.release.signed
+    const confirmations: Record<string, number> = {}
+    const net = this.network.network
+    const puts: Array<[string, Uint8Array, Uint8Array]> = []
+    for (const root of this.trust.roots.slice(1)) {
+      const bytes = await this.store.readRoot(root.version)
+      if (bytes) puts.push([`root v${root.version}`, rootKey(net, root.version), bytes])
+    }
+    puts.push([`${s.channel}/${s.sequence}`, sequenceKey(net, s.channel, s.sequence), releaseBytes])
+    puts.push([`${s.channel} latest`, latestKey(net, s.channel), releaseBytes])
+    for (const [label, key, value] of puts) {
+      let n = 0
+      try {
+        for await (const ev of this.libp2p.services.dht.put(key, value, {
+          signal: options.signal ?? AbortSignal.timeout(20_000),
+        })) {
+          if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') n++
+        }
+      } catch (e) {
+        this.emit(`put ${label}: ${(e as Error).message}`)
+      }
+      confirmations[label] = n
+    }
+    return { release: s, confirmations }
+  }
+
+  // ---------------------------------------------------------------- artifacts
+
+  private providerExcluded(peer: PeerId): boolean {
+    const e = this.peers.get(peer.toString())
+    return e?.rank?.excludeAsProvider === true || e?.hello?.role === 'shadow'
+  }
+
+  private async announceHeldArtifacts(): Promise<void> {
+    for (const t of Object.values(this.trust.channels)) {
+      for (const r of t.releases.slice(-2)) {
+        const bytes = await this.store.readManifest(this.channel, r.sequence)
+        const d = bytes ? decodeRelease(bytes) : undefined
+        const pin = d?.ok ? d.value.signed.artifacts[this.platform] : undefined
+        if (pin && (await this.libp2p.services.artifacts.has(pin.sha256))) {
+          void announceArtifact(this.libp2p.services.dht, pin.sha256, {
+            signal: AbortSignal.timeout(30_000),
+          }).catch(() => {})
+        }
+      }
+    }
+  }
+
+  /** Fetches the artifact of a verified release from peers, then announces itself as a provider. */
+  async fetchReleaseArtifact(
+    s: ReleaseSigned,
+    options: {
+      signal?: AbortSignal
+      onProgress?: (received: number, total: number, from: string) => void
+    } = {},
+  ): Promise<string | undefined> {
+    const pin = s.artifacts[this.platform]
+    if (pin === undefined) {
+      this.emit(`release ${s.version} has no artifact for platform ${this.platform}`)
+      return undefined
+    }
+    if (this.fetching.has(pin.sha256)) return undefined
+    this.fetching.add(pin.sha256)
+    try {
+      const svc = this.libp2p.services.artifacts
+      if (!(await svc.has(pin.sha256))) {
+        const result = await svc.fetch(pin, {
+          providers: () => this.findProviders(pin.sha256),
+          exclude: (p) => this.providerExcluded(p),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+          signal: options.signal ?? AbortSignal.timeout(30 * 60_000),
+          deadlineMs: 30 * 60_000,
+        })
+        this.counters.artifacts_fetched!++
+        this.emit(
+          `artifact ${pin.sha256.slice(0, 12)} for ${s.version} fetched from ${result.peers.length} peer(s)`,
+        )
+      }
+      await announceArtifact(this.libp2p.services.dht, pin.sha256, {
+        signal: AbortSignal.timeout(30_000),
+      }).catch(() => {})
+      return `${this.store.artifactsDir}/${pin.sha256}`
+    } catch (e) {
+      this.emit(`artifact for ${s.version} not fetched: ${(e as Error).message}`)
+      return undefined
+    } finally {
+      this.fetching.delete(pin.sha256)
+    }
+  }
+
+  private async findProviders(sha256: string): Promise<PeerId[]> {
+    const out = new Map<string, PeerId>()
+    try {
+      for await (const ev of this.libp2p.services.dht.findProviders(artifactCid(sha256), {
+        signal: AbortSignal.timeout(8000),
+      })) {
+        if (ev.name === 'PROVIDER')
+          for (const p of ev.providers)
+            if (!p.id.equals(this.libp2p.peerId)) out.set(p.id.toString(), p.id)
+      }
+    } catch {}
+    return [...out.values()]
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /** The trust state (read-only snapshot). */
+  trustState(): TrustState {
+    return this.trust
+  }
+
+  /** Everything `GET /status` shows. */
+  async status(): Promise<NodeStatus> {
+    const connected = new Map<string, string>()
+    for (const c of this.libp2p.getConnections())
+      connected.set(c.remotePeer.toString(), c.remoteAddr.toString())
+    const peers: PeerStatus[] = []
+    const toldWeAre: Record<string, number> = {}
+    for (const [id, e] of this.peers) {
+      const isConnected = connected.has(id)
+      if (!isConnected && e.misbehaviour === 0) continue
+      if (e.verdictOnUs && isConnected)
+        toldWeAre[e.verdictOnUs.status] = (toldWeAre[e.verdictOnUs.status] ?? 0) + 1
+      peers.push({
+        peerId: id,
+        ...(connected.get(id) ? { addr: connected.get(id)! } : {}),
+        connected: isConnected,
+        ...(e.hello
+          ? {
+              version: e.hello.version,
+              channel: e.hello.channel,
+              role: e.hello.role,
+              capabilities: e.hello.capabilities,
+            }
+          : {}),
+        ...(e.agent ? { agent: e.agent } : {}),
+        rank: e.rank?.rank ?? 'pending',
+        ...(e.rank?.behind !== undefined ? { behind: e.rank.behind } : {}),
+        reasons: e.rank?.reasons ?? [],
+        ...(e.verdictOnUs ? { saysWeAre: e.verdictOnUs.status } : {}),
+        misbehaviour: e.misbehaviour,
+      })
+    }
+    const manifests: ManifestStatus[] = []
+    const now = this.now()
+    for (const [channel, t] of Object.entries(this.trust.channels)) {
+      for (const r of t.releases.slice(-4)) {
+        const bytes = await this.store.readManifest(channel, r.sequence)
+        const d = bytes ? decodeRelease(bytes) : undefined
+        if (!d?.ok) continue
+        const pin = d.value.signed.artifacts[this.platform]
+        manifests.push({
+          channel,
+          version: r.version,
+          sequence: r.sequence,
+          digest: r.digest,
+          expires: d.value.signed.expires,
+          expired: now >= Date.parse(d.value.signed.expires),
+          artifactHeld: pin !== undefined && (await this.libp2p.services.artifacts.has(pin.sha256)),
+        })
+      }
+    }
+    const latest = latestRelease(channelHistory(this.trust, this.channel))
+    const channels = new Set([this.channel, ...this.claims.keys()])
+    const counters: Record<string, number> = { ...this.counters }
+    const a = this.libp2p.services.artifacts.stats()
+    counters.artifact_bytes_uploaded = a.bytesUploaded
+    counters.artifact_bytes_downloaded = a.bytesDownloaded
+    counters.artifact_providers_dropped_slow = a.providersDropped.slow
+    counters.artifact_providers_dropped_wrong = a.providersDropped.wrong
+    return {
+      peerId: this.libp2p.peerId.toString(),
+      network: this.network.network,
+      version: this.version,
+      channel: this.channel,
+      role: this.role,
+      addresses: this.libp2p.getMultiaddrs().map((m) => m.toString()),
+      rootVersion: currentRoot(this.trust).version,
+      startedAt: this.startedAt,
+      now,
+      toldWeAre,
+      peers: peers.sort((x, y) => (x.peerId < y.peerId ? -1 : 1)),
+      manifests,
+      ...(latest ? { latest: { version: latest.version, sequence: latest.sequence } } : {}),
+      freeze: [...channels].map((c) => this.freezeStatus(c)),
+      counters,
+    }
+  }
+
+  /** The capability protocols this node registers so identify reports what it claims. */
+  static capabilityProtocols(network: string, caps: readonly string[]): string[] {
+    return caps.map((c) => capabilityProtocol(network, c))
+  }
+}
+
+function rootVersionOf(bytes: Uint8Array): number {
+  try {
+    return (JSON.parse(new TextDecoder().decode(bytes)) as { signed: { version: number } }).signed
+      .version
+  } catch {
+    return 0
+  }
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.75 + Math.random() * 0.5))
+}

@@ -1,0 +1,189 @@
+/**
+ * A real test network on loopback: maintainer keys, a signed anchor root, releases, and N
+ * ConvoyNodes (real libp2p over TCP) in temporary data dirs. Plus hostile raw libp2p nodes.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { Libp2p } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { ConvoyNode, type ConvoyNodeInit } from '../../src/adapters/libp2p/node.ts'
+import type { NodeStatus } from '../../src/adapters/libp2p/status.ts'
+import {
+  draftRelease,
+  draftRoot,
+  type ReleaseDraft,
+  rootKey,
+  signDocument,
+} from '../../src/core/manifest/draft.ts'
+import { encodeEnvelope } from '../../src/core/manifest/envelope.ts'
+import {
+  decodeNetworkConfig,
+  encodeNetworkConfig,
+  type NetworkConfig,
+} from '../../src/core/net/network-config.ts'
+import { keys, type TestKey } from '../core/fixtures.ts'
+
+export const NETWORK = 'testnet'
+export const MAINTAINERS: TestKey[] = keys('net-maint-', 3)
+export const OUTSIDERS: TestKey[] = keys('net-outsider-', 3)
+
+/** The anchor root: 2 of 3. */
+export const anchorBytes: Uint8Array = (() => {
+  let env = draftRoot({
+    network: NETWORK,
+    threshold: 2,
+    keys: MAINTAINERS.map((k) => rootKey(k.publicKey, k.label)),
+    expires: Date.now() + 365 * 86_400_000,
+  })
+  for (const k of MAINTAINERS.slice(0, 2)) env = signDocument(env, k.secretKey)
+  return encodeEnvelope(env)
+})()
+
+/** A network config with the given bootstrap peers. */
+export function networkConfig(bootstrap: string[] = []): NetworkConfig {
+  const r = decodeNetworkConfig(encodeNetworkConfig(anchorBytes, NETWORK, bootstrap))
+  if (!r.ok) throw new Error(r.reason)
+  return r.value
+}
+
+/** A signed release manifest's bytes. */
+export function release(
+  version: string,
+  sequence: number,
+  signers: TestKey[] = MAINTAINERS.slice(0, 2),
+  over: Partial<ReleaseDraft> = {},
+): Uint8Array {
+  let env = draftRelease({
+    network: NETWORK,
+    channel: 'stable',
+    version,
+    sequence,
+    expires: Date.now() + 30 * 86_400_000,
+    capabilities: ['artifact/1', 'hello/1', 'id/1', 'kad/1', 'ping/1'],
+    artifacts: {
+      node: { sha256: createHash('sha256').update(version).digest('hex'), length: version.length },
+    },
+    ...over,
+  })
+  for (const k of signers) env = signDocument(env, k.secretKey)
+  return encodeEnvelope(env)
+}
+
+/** An artifact file and its pin. */
+export async function artifactFile(
+  dir: string,
+  bytes: number,
+): Promise<{ path: string; data: Buffer; pin: { sha256: string; length: number } }> {
+  const data = randomBytes(bytes)
+  const path = join(dir, `artifact-${data.subarray(0, 4).toString('hex')}.bin`)
+  await writeFile(path, data)
+  return {
+    path,
+    data,
+    pin: { sha256: createHash('sha256').update(data).digest('hex'), length: data.length },
+  }
+}
+
+/** A set of running nodes and their temp dirs. */
+export class TestNet {
+  readonly nodes: ConvoyNode[] = []
+  readonly dirs: string[] = []
+  readonly extra: Array<Libp2p<{ dht: KadDHT }>> = []
+  bootstrap: string[] = []
+
+  async tempDir(prefix = 'convoy-net-'): Promise<string> {
+    const d = await mkdtemp(join(tmpdir(), prefix))
+    this.dirs.push(d)
+    return d
+  }
+
+  /** Starts one node; the first one started becomes everyone's bootstrap peer. */
+  async add(init: Partial<ConvoyNodeInit> = {}): Promise<ConvoyNode> {
+    const node = await ConvoyNode.create({
+      network: networkConfig(this.bootstrap),
+      dataDir: init.dataDir ?? (await this.tempDir()),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      lookupIntervalMs: 3000,
+      helloTimeoutMs: 2000,
+      artifactOptions: { minBytesPerSecond: 64 * 1024, stallTimeoutMs: 2000 },
+      ...init,
+    })
+    await node.start()
+    this.nodes.push(node)
+    if (this.bootstrap.length === 0) this.bootstrap = [node.libp2p.getMultiaddrs()[0]!.toString()]
+    return node
+  }
+
+  /** Stops and removes a node (its data dir stays, so it can be restarted). */
+  async remove(node: ConvoyNode): Promise<void> {
+    this.nodes.splice(this.nodes.indexOf(node), 1)
+    await node.stop()
+  }
+
+  /** A raw libp2p node on the same network protocols, with permissive record validators: an attacker. */
+  async rawNode(): Promise<Libp2p<{ dht: KadDHT }>> {
+    const accept = async () => {}
+    const node = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: {
+        identify: identify({ protocolPrefix: `convoy/${NETWORK}` }),
+        ping: ping({ protocolPrefix: `convoy/${NETWORK}` }),
+        dht: kadDHT({
+          protocol: `/convoy/${NETWORK}/kad/1.0.0`,
+          clientMode: false,
+          peerInfoMapper: passthroughMapper,
+          allowQueryWithZeroPeers: true,
+          validators: { 'convoy-rel': accept, 'convoy-root': accept },
+          selectors: { 'convoy-rel': () => 0, 'convoy-root': () => 0 },
+        }),
+      },
+    })
+    this.extra.push(node as unknown as Libp2p<{ dht: KadDHT }>)
+    return node as unknown as Libp2p<{ dht: KadDHT }>
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled([
+      ...this.nodes.map((n) => n.stop()),
+      ...this.extra.map((n) => n.stop()),
+    ])
+    this.nodes.length = 0
+    await Promise.allSettled(this.dirs.map((d) => rm(d, { recursive: true, force: true })))
+  }
+}
+
+/** Polls `check` until it returns true or the deadline passes; returns the elapsed ms. */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<number> {
+  const start = Date.now()
+  for (;;) {
+    if (await check()) return Date.now() - start
+    if (Date.now() - start > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** The status entry a node has for a peer. */
+export async function peerIn(
+  node: ConvoyNode,
+  peer: ConvoyNode,
+): Promise<NodeStatus['peers'][number] | undefined> {
+  const s = await node.status()
+  return s.peers.find((p) => p.peerId === peer.libp2p.peerId.toString())
+}

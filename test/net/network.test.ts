@@ -1,0 +1,327 @@
+/**
+ * Ten and more real convoy nodes on TCP loopback (libp2p: noise, yamux, identify, kad-dht), one
+ * shared network for the whole file. Each test states one claim of the node issue.
+ */
+import assert from 'node:assert/strict'
+import { readdir } from 'node:fs/promises'
+import { after, before, describe, it } from 'node:test'
+import { lpStream } from '@libp2p/utils'
+import { artifactCid } from '../../src/adapters/libp2p/artifacts.ts'
+import { helloProtocol } from '../../src/adapters/libp2p/hello.ts'
+import { type ConvoyNode, latestKey } from '../../src/adapters/libp2p/node.ts'
+import {
+  artifactFile,
+  MAINTAINERS,
+  NETWORK,
+  OUTSIDERS,
+  peerIn,
+  release,
+  TestNet,
+  waitFor,
+} from './harness.ts'
+
+const net = new TestNet()
+let nodes: ConvoyNode[] = []
+
+async function everyone(
+  what: string,
+  check: (n: ConvoyNode) => Promise<boolean> | boolean,
+  list = nodes,
+  timeoutMs = 20_000,
+): Promise<number> {
+  return waitFor(what, async () => (await Promise.all(list.map(check))).every(Boolean), timeoutMs)
+}
+
+const latestSeq = (n: ConvoyNode) => n.trustState().channels.stable?.latest?.sequence ?? 0
+
+describe('a 10-node network', { timeout: 240_000 }, () => {
+  before(async () => {
+    for (let i = 0; i < 10; i++) nodes.push(await net.add())
+    await everyone('every node connected', (n) => n.libp2p.getConnections().length >= 1)
+  })
+  after(async () => {
+    await net.stop()
+    nodes = []
+  })
+
+  it('a manifest published at one node is verified by all', async () => {
+    const ms = await (async () => {
+      const t0 = Date.now()
+      const r = await nodes[3]!.publish(release('1.0.0', 1))
+      assert.ok(
+        (r.confirmations['stable latest'] ?? 0) >= 1,
+        `confirmations: ${JSON.stringify(r.confirmations)}`,
+      )
+      await everyone('all verified sequence 1', (n) => latestSeq(n) === 1)
+      return Date.now() - t0
+    })()
+    assert.ok(ms < 20_000)
+  })
+
+  it('a forged or under-signed record is refused by honest nodes at PUT', async () => {
+    const attacker = await net.rawNode()
+    await attacker.dial(nodes[0]!.libp2p.getMultiaddrs()[0]!)
+    await waitFor(
+      'attacker routing table',
+      () =>
+        (attacker.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >
+        0,
+    )
+    const rejectedBefore = (await Promise.all(nodes.map((n) => n.status()))).reduce(
+      (a, s) => a + (s.counters.records_rejected ?? 0),
+      0,
+    )
+    for (const forged of [
+      release('6.6.6', 50, OUTSIDERS.slice(0, 2)),
+      release('6.6.7', 51, MAINTAINERS.slice(0, 1)),
+    ]) {
+      let accepted = 0
+      let refused = 0
+      try {
+        for await (const ev of attacker.services.dht.put(latestKey(NETWORK, 'stable'), forged, {
+          signal: AbortSignal.timeout(15_000),
+        })) {
+          if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') accepted++
+          if (ev.name === 'QUERY_ERROR') refused++
+        }
+      } catch {}
+      assert.equal(accepted, 0, 'no honest node stored the forged record')
+      assert.ok(refused >= 1, 'honest nodes refused the PUT')
+    }
+    const rejectedAfter = (await Promise.all(nodes.map((n) => n.status()))).reduce(
+      (a, s) => a + (s.counters.records_rejected ?? 0),
+      0,
+    )
+    assert.ok(rejectedAfter > rejectedBefore)
+    for (const n of nodes) assert.equal(latestSeq(n), 1)
+    await attacker.stop()
+  })
+
+  it('a replayed older manifest never replaces a newer one, also after a restart', async () => {
+    await nodes[5]!.publish(release('1.1.0', 2))
+    await everyone('all verified sequence 2', (n) => latestSeq(n) === 2)
+    const attacker = await net.rawNode()
+    await attacker.dial(nodes[1]!.libp2p.getMultiaddrs()[0]!)
+    await waitFor(
+      'attacker routing table',
+      () =>
+        (attacker.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >
+        0,
+    )
+    let accepted = 0
+    try {
+      for await (const ev of attacker.services.dht.put(
+        latestKey(NETWORK, 'stable'),
+        release('1.0.0', 1),
+        { signal: AbortSignal.timeout(15_000) },
+      )) {
+        if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') accepted++
+      }
+    } catch {}
+    assert.equal(accepted, 0, 'no honest node stored the replayed manifest')
+    await attacker.stop()
+    // A node restarted from its data dir keeps the floor: it never goes back.
+    const victim = nodes[6]!
+    const dir = victim.store.dir
+    await net.remove(victim)
+    const again = await net.add({ dataDir: dir })
+    nodes[6] = again
+    assert.equal(latestSeq(again), 2)
+    assert.equal(
+      again.libp2p.peerId.toString(),
+      victim.libp2p.peerId.toString(),
+      'the identity persists',
+    )
+    for (const n of nodes) assert.equal(latestSeq(n), 2)
+  })
+
+  it('a peer two releases behind is deranked, pruned first over the limit, and restored after it upgrades', async () => {
+    await nodes[2]!.publish(release('1.2.0', 3))
+    await everyone('all verified sequence 3', (n) => latestSeq(n) === 3)
+    await everyone(
+      'history backfilled',
+      (n) => (n.trustState().channels.stable?.releases.length ?? 0) >= 3,
+    )
+    const laggard = await net.add({ version: '1.0.0' })
+    const judge = nodes[0]!
+    await waitFor(
+      'laggard deranked by the judge',
+      async () => (await peerIn(judge, laggard))?.rank === 'deranked',
+    )
+    const seen = await peerIn(judge, laggard)
+    assert.equal(seen?.behind, 2)
+    assert.match(seen?.reasons.join(' ') ?? '', /outdated: 1.0.0 is 2 releases behind 1.2.0/)
+    await waitFor(
+      'laggard told it is outdated',
+      async () => ((await laggard.status()).toldWeAre.outdated ?? 0) >= 1,
+    )
+
+    // Over the limit: a node with room for 3 connections prunes the deranked peer first.
+    const gate = await net.add({ maxConnections: 3 })
+    await gate.dial(laggard.libp2p.getMultiaddrs()[0]!.toString())
+    await waitFor(
+      'gate ranks laggard',
+      async () => (await peerIn(gate, laggard))?.rank === 'deranked',
+    )
+    for (const n of nodes.slice(4, 8))
+      await gate.dial(n.libp2p.getMultiaddrs()[0]!.toString()).catch(() => {})
+    await waitFor(
+      'laggard pruned by gate',
+      () => !gate.libp2p.getConnections().some((c) => c.remotePeer.equals(laggard.libp2p.peerId)),
+      15_000,
+    )
+    assert.ok(gate.libp2p.getConnections().length >= 2, 'normal peers stay connected')
+
+    // Upgrading restores the rank.
+    const dir = laggard.store.dir
+    await net.remove(laggard)
+    const upgraded = await net.add({ dataDir: dir, version: '1.2.0' })
+    await upgraded.dial(judge.libp2p.getMultiaddrs()[0]!.toString()).catch(() => {})
+    await waitFor(
+      'upgraded peer normal again',
+      async () => (await peerIn(judge, upgraded))?.rank === 'normal',
+    )
+  })
+
+  it('a Sybil peer lying about versions cannot get an honest peer deranked', async () => {
+    const sybil = await net.add({
+      version: '9.0.0',
+      claimSequences: { stable: 99 },
+      capabilities: ['artifact/1', 'hello/1', 'id/1', 'kad/1', 'ping/1', 'teleport/1'],
+    })
+    await Promise.all(
+      nodes
+        .slice(0, 5)
+        .map((n) => sybil.dial(n.libp2p.getMultiaddrs()[0]!.toString()).catch(() => {})),
+    )
+    await waitFor(
+      'sybil ranked',
+      async () => (await peerIn(nodes[0]!, sybil))?.rank === 'suspicious',
+    )
+    assert.match((await peerIn(nodes[0]!, sybil))?.reasons.join(' ') ?? '', /teleport\/1/)
+    // Honest peers keep their rank everywhere, and nobody went back or forward on the Sybil's word.
+    for (const n of nodes) {
+      const s = await n.status()
+      for (const p of s.peers) {
+        if (p.peerId === sybil.libp2p.peerId.toString() || !p.connected || !p.version) continue
+        if (p.version === '1.2.0' || p.version === s.version)
+          assert.notEqual(p.rank, 'deranked', `${p.peerId} deranked at ${s.peerId}`)
+      }
+      assert.equal(latestSeq(n), 3)
+    }
+    // The claim it cannot back shows up as a freeze suspicion, after widened lookups.
+    await waitFor(
+      'freeze suspected',
+      async () =>
+        (await nodes[0]!.status()).freeze.some((f) => f.suspected && f.claimedSequence === 99),
+      30_000,
+    )
+    await net.remove(sybil)
+  })
+
+  it('an artifact arrives intact although one provider trickles bytes and another serves wrong bytes', async () => {
+    const dir = await net.tempDir()
+    const art = await artifactFile(dir, 1024 * 1024)
+    const rel = release('1.3.0', 4, MAINTAINERS.slice(0, 2), { artifacts: { node: art.pin } })
+    // Two hostile providers announce the artifact before anyone else has it.
+    const protocol = `/convoy/${NETWORK}/artifact/1.0.0`
+    const trickler = await net.rawNode()
+    const liar = await net.rawNode()
+    await trickler.handle(protocol, async (stream) => {
+      const lp = lpStream(stream)
+      await lp.read()
+      await lp.write(
+        new TextEncoder().encode(JSON.stringify({ status: 'ok', length: art.pin.length })),
+      )
+      for (let i = 0; i < 200 && stream.status === 'open'; i++) {
+        stream.send(art.data.subarray(i * 64, i * 64 + 64))
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      stream.abort(new Error('done'))
+    })
+    await liar.handle(protocol, async (stream) => {
+      const lp = lpStream(stream)
+      const req = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as {
+        offset: number
+      }
+      await lp.write(
+        new TextEncoder().encode(JSON.stringify({ status: 'ok', length: art.pin.length })),
+      )
+      const junk = Buffer.alloc(art.pin.length - req.offset, 7)
+      for (let at = 0; at < junk.length; at += 65536) {
+        if (!stream.send(junk.subarray(at, at + 65536))) await stream.onDrain()
+      }
+      await stream.close()
+    })
+    for (const bad of [trickler, liar]) {
+      await bad.dial(nodes[0]!.libp2p.getMultiaddrs()[0]!)
+      await waitFor(
+        'hostile routing table',
+        () =>
+          (bad.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0,
+      )
+      for await (const _ of bad.services.dht.provide(artifactCid(art.pin.sha256), {
+        signal: AbortSignal.timeout(15_000),
+      })) {
+      }
+    }
+    // Only the seed holds the real bytes; it publishes, then everyone fetches from whoever they find.
+    const seed = nodes[1]!
+    await seed.libp2p.services.artifacts.import(art.path, art.pin)
+    await seed.publish(rel)
+    await everyone('all verified sequence 4', (n) => latestSeq(n) === 4)
+    await everyone(
+      'all hold the artifact',
+      (n) => n.libp2p.services.artifacts.has(art.pin.sha256),
+      nodes,
+      90_000,
+    )
+    for (const n of nodes) {
+      const files = await readdir(n.store.artifactsDir)
+      assert.deepEqual(
+        files.filter((f) => f !== art.pin.sha256 && !/^[0-9a-f]{64}$/.test(f)),
+        [],
+        'no temp or partial files',
+      )
+    }
+    const totals = (await Promise.all(nodes.map((n) => n.status()))).reduce(
+      (acc, s) => ({
+        slow: acc.slow + (s.counters.artifact_providers_dropped_slow ?? 0),
+        wrong: acc.wrong + (s.counters.artifact_providers_dropped_wrong ?? 0),
+      }),
+      { slow: 0, wrong: 0 },
+    )
+    assert.ok(
+      totals.slow + totals.wrong >= 1,
+      `hostile providers were tried and dropped: ${JSON.stringify(totals)}`,
+    )
+  })
+
+  it('handshakes with malformed, oversized and slow input are refused without harm to the node', async () => {
+    const target = nodes[8]!
+    const before = (await target.status()).counters.misbehaviour ?? 0
+    const send = async (payload: Uint8Array | undefined, raw = false) => {
+      const bad = await net.rawNode()
+      const conn = await bad.dial(target.libp2p.getMultiaddrs()[0]!)
+      const stream = await conn.newStream(helloProtocol(NETWORK))
+      if (payload !== undefined) {
+        if (raw) stream.send(payload)
+        else await lpStream(stream, { maxDataLength: 1 << 20 }).write(payload)
+      }
+      await waitFor('connection closed by the node', () => conn.status !== 'open', 10_000)
+      await bad.stop()
+    }
+    await send(new TextEncoder().encode('{"type":"hello","hello":{"network":'))
+    await send(new Uint8Array(10_000).fill(0x7b))
+    await send(new TextEncoder().encode('\xff\xfe garbage'), true)
+    await send(undefined) // says nothing: slow
+    await waitFor(
+      'faults counted',
+      async () => ((await target.status()).counters.misbehaviour ?? 0) >= before + 4,
+    )
+    // Still healthy: connected to honest peers, still verifying, API still answers.
+    const s = await target.status()
+    assert.ok(s.peers.filter((p) => p.connected && p.rank === 'normal').length >= 1)
+    assert.equal(latestSeq(target), 4)
+  })
+})
