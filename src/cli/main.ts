@@ -33,7 +33,11 @@ const COMMANDS: Record<string, Record<string, Command>> = {
     merge: releaseMerge,
     verify: releaseVerify,
     inspect: releaseInspect,
+    publish: releasePublish,
   },
+  network: { init: networkInit },
+  node: { start: nodeStart },
+  status: { '': status },
 }
 
 const HELP = `convoy: peer-to-peer upgrades by network consensus

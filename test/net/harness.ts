@@ -111,6 +111,9 @@ export class TestNet {
       network: networkConfig(this.bootstrap),
       dataDir: init.dataDir ?? (await this.tempDir()),
       listen: ['/ip4/127.0.0.1/tcp/0'],
+      // Honest test nodes run the newest release the tests publish (1.3.0): "unverified" until it
+      // is published, normal after; never behind.
+      version: '1.3.0',
       lookupIntervalMs: 3000,
       helloTimeoutMs: 2000,
       artifactOptions: { minBytesPerSecond: 64 * 1024, stallTimeoutMs: 2000 },

@@ -13,6 +13,7 @@ import {
   artifactFile,
   MAINTAINERS,
   NETWORK,
+  networkConfig,
   OUTSIDERS,
   peerIn,
   release,
@@ -156,8 +157,16 @@ describe('a 10-node network', { timeout: 240_000 }, () => {
       async () => ((await laggard.status()).toldWeAre.outdated ?? 0) >= 1,
     )
 
-    // Over the limit: a node with room for 3 connections prunes the deranked peer first.
-    const gate = await net.add({ maxConnections: 3 })
+    // Over the limit: a node with room for 3 connections prunes the deranked peer first. It starts
+    // alone (no bootstrap) and knows the three releases, so only the dials below connect it.
+    const gate = await net.add({ maxConnections: 3, network: networkConfig([]) })
+    for (const [v, seq] of [
+      ['1.0.0', 1],
+      ['1.1.0', 2],
+      ['1.2.0', 3],
+    ] as const) {
+      assert.ok(await gate.ingestRelease(release(v, seq)))
+    }
     await gate.dial(laggard.libp2p.getMultiaddrs()[0]!.toString())
     await waitFor(
       'gate ranks laggard',
@@ -170,7 +179,15 @@ describe('a 10-node network', { timeout: 240_000 }, () => {
       () => !gate.libp2p.getConnections().some((c) => c.remotePeer.equals(laggard.libp2p.peerId)),
       15_000,
     )
-    assert.ok(gate.libp2p.getConnections().length >= 2, 'normal peers stay connected')
+    const kept = (await gate.status()).peers.filter((p) => p.connected)
+    assert.ok(kept.length >= 2, 'normal peers stay connected')
+    assert.ok(
+      kept.every((p) => p.rank !== 'deranked'),
+      'no deranked peer outlived the pruning',
+    )
+    const gone = await peerIn(gate, laggard)
+    assert.equal(gone?.connected, false)
+    assert.equal(gone?.rank, 'deranked', 'status still shows why it was pruned')
 
     // Upgrading restores the rank.
     const dir = laggard.store.dir

@@ -34,7 +34,7 @@ import {
   type TrustState,
 } from '../../core/trust/trust.ts'
 import { latestRelease } from '../../core/version/history.ts'
-import { type PeerRank, rankPeer } from '../../core/version/rank.ts'
+import { BASE_CAPABILITIES, type PeerRank, rankPeer } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type ArtifactService, announceArtifact, artifactCid, artifacts } from './artifacts.ts'
@@ -46,14 +46,7 @@ export const CONVOY_VERSION: string = (
   await import('../../../package.json', { with: { type: 'json' } })
 ).default.version
 
-/** Capabilities every convoy node serves: each is backed by a protocol of the same name. */
-export const BASE_CAPABILITIES: readonly string[] = [
-  'artifact/1',
-  'hello/1',
-  'id/1',
-  'kad/1',
-  'ping/1',
-]
+export { BASE_CAPABILITIES }
 
 /** The platform name of convoy's own artifact: a Node.js bundle that runs wherever Node 24 does. */
 export const DEFAULT_PLATFORM = 'node'
@@ -110,6 +103,8 @@ interface PeerEntry {
   agent?: string
   protocols?: string[]
   misbehaviour: number
+  /** ms since the epoch of the last hello. */
+  lastSeen?: number
 }
 
 interface ClaimState {
@@ -290,6 +285,7 @@ export class ConvoyNode {
     lp.addEventListener('connection:open', (evt) => {
       const conn = evt.detail
       if (conn.direction === 'outbound') void this.runHello(conn)
+      this.enforceLimit()
     })
     lp.addEventListener('peer:identify', (evt) => {
       const entry = this.entry(evt.detail.peerId)
@@ -409,6 +405,7 @@ export class ConvoyNode {
     const entry = this.entry(conn.remotePeer)
     entry.hello = outcome.peerHello
     entry.verdictOnUs = outcome.verdictOnUs
+    entry.lastSeen = this.now()
     this.rerank(entry)
     const h = outcome.peerHello
     if (h.role === 'shadow') return
@@ -464,6 +461,31 @@ export class ConvoyNode {
     void this.libp2p.peerStore
       .merge(entry.peerId, { tags: { 'convoy-rank': { value: entry.rank.tagValue } } })
       .catch(() => {})
+    this.enforceLimit()
+  }
+
+  /**
+   * Over the connection limit, close deranked peers first, then suspicious ones. libp2p's own
+   * pruner sorts by the same tags but skips connections with streams it does not know how to
+   * close (every convoy protocol), so the node carries out its rule itself.
+   */
+  private enforceLimit(): void {
+    const max = this.init.maxConnections ?? 100
+    const conns = this.libp2p.getConnections()
+    let excess = conns.length - max
+    if (excess <= 0) return
+    for (const worst of ['deranked', 'suspicious'] as const) {
+      for (const c of conns) {
+        if (excess <= 0) return
+        if (this.peers.get(c.remotePeer.toString())?.rank?.rank !== worst) continue
+        excess--
+        this.counters.pruned!++
+        this.emit(
+          `over the limit of ${max} connections: closing ${worst} peer ${c.remotePeer.toString()}`,
+        )
+        void c.close().catch((e: Error) => c.abort(e))
+      }
+    }
   }
 
   private rerankAll(): void {
@@ -862,6 +884,7 @@ export class ConvoyNode {
 
   /** Everything `GET /status` shows. */
   async status(): Promise<NodeStatus> {
+    const now = this.now()
     const connected = new Map<string, string>()
     for (const c of this.libp2p.getConnections())
       connected.set(c.remotePeer.toString(), c.remoteAddr.toString())
@@ -869,7 +892,10 @@ export class ConvoyNode {
     const toldWeAre: Record<string, number> = {}
     for (const [id, e] of this.peers) {
       const isConnected = connected.has(id)
-      if (!isConnected && e.misbehaviour === 0) continue
+      // Disconnected peers stay listed for a while with their last rank: a runner can see who was
+      // pruned or refused, and why.
+      const recent = e.lastSeen !== undefined && now - e.lastSeen < 10 * 60_000
+      if (!isConnected && e.misbehaviour === 0 && !recent) continue
       if (e.verdictOnUs && isConnected)
         toldWeAre[e.verdictOnUs.status] = (toldWeAre[e.verdictOnUs.status] ?? 0) + 1
       peers.push({
@@ -893,7 +919,6 @@ export class ConvoyNode {
       })
     }
     const manifests: ManifestStatus[] = []
-    const now = this.now()
     for (const [channel, t] of Object.entries(this.trust.channels)) {
       for (const r of t.releases.slice(-4)) {
         const bytes = await this.store.readManifest(channel, r.sequence)

@@ -16,6 +16,7 @@ import {
 import { type RootSigned, verifyAnchorRoot, verifyRootChain } from '../../core/manifest/root.ts'
 import { SchemaError } from '../../core/manifest/schema.ts'
 import { documentDigest } from '../../core/manifest/signing.ts'
+import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import {
   type CliContext,
   CliError,
@@ -164,7 +165,11 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
     rollout.haltMinFailures = parseNumber(values['halt-min'], '--halt-min', 1, 1_000_000, true)
 
   const adds = values.adds ?? []
-  const capabilities = [...(values.capability ?? previous?.capabilities ?? []), ...adds]
+  // A convoy release is a build of convoy: by default it lists what this build's nodes serve.
+  const capabilities = [
+    ...(values.capability ?? previous?.capabilities ?? BASE_CAPABILITIES),
+    ...adds,
+  ]
   const expiresIn = parseDuration(values.expires ?? '30d', '--expires')
   const source =
     values['source-commit'] !== undefined

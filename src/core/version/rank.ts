@@ -24,6 +24,15 @@ export const RANK_TAG_VALUE: Readonly<Record<Rank, number>> = Object.freeze({
   deranked: 0,
 })
 
+/** Capabilities every convoy node serves; each is backed by a protocol of the same name. */
+export const BASE_CAPABILITIES: readonly string[] = Object.freeze([
+  'artifact/1',
+  'hello/1',
+  'id/1',
+  'kad/1',
+  'ping/1',
+])
+
 /** What a peer said about itself in its hello. */
 export interface PeerClaim {
   version: string
@@ -47,7 +56,7 @@ export interface PeerRank {
   behind?: number
   /** One line per finding, for status. Empty when normal. */
   reasons: string[]
-  /** True when the peer must not be picked as an artifact provider. */
+  /** True when the peer must not be picked as an artifact provider (deranked peers). */
   excludeAsProvider: boolean
   /** Connection-manager tag value. */
   tagValue: number
@@ -96,7 +105,9 @@ export function rankPeer(claim: PeerClaim, ctx: RankContext): PeerRank {
     rank,
     ...(behind !== undefined ? { behind } : {}),
     reasons,
-    excludeAsProvider: rank === 'deranked' || rank === 'suspicious',
+    // Only distance excludes a provider: bytes are hash-checked, so a suspicious claim costs rank,
+    // not service.
+    excludeAsProvider: rank === 'deranked',
     tagValue: RANK_TAG_VALUE[rank],
   }
 }
