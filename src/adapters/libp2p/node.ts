@@ -840,7 +840,7 @@ export class ConvoyNode {
         const result = await svc.fetch(pin, {
           providers: () => this.findProviders(pin.sha256),
           exclude: (p) => this.providerExcluded(p),
-          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+          onProgress: options.onProgress ?? this.progressLogger(s.version, pin.length),
           signal: options.signal ?? AbortSignal.timeout(30 * 60_000),
           deadlineMs: 30 * 60_000,
         })
@@ -858,6 +858,20 @@ export class ConvoyNode {
       return undefined
     } finally {
       this.fetching.delete(pin.sha256)
+    }
+  }
+
+  /** Logs a long transfer every tenth of the way, with its rate; short ones stay quiet. */
+  private progressLogger(version: string, total: number): (received: number, total: number, from: string) => void {
+    const started = Date.now()
+    let nextTenth = 1
+    return (received, _total, from) => {
+      if (total < 4 * 1024 * 1024) return
+      const tenth = Math.floor((received / total) * 10)
+      if (tenth < nextTenth) return
+      nextTenth = tenth + 1
+      const mbps = received / 1e6 / Math.max(0.001, (Date.now() - started) / 1000)
+      this.emit(`artifact ${version}: ${tenth * 10}% of ${(total / 1e6).toFixed(1)} MB at ${mbps.toFixed(1)} MB/s from ${from.slice(-8)}`)
     }
   }
 
