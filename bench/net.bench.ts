@@ -68,8 +68,13 @@ try {
   const rounds: number[] = []
   for (let seq = 1; seq <= 5; seq++) {
     const publisher = nodes[(seq * 7) % N]!
+    // A real release pins a real artifact: a small one here, held by the publishing node.
+    const small = await artifactFile(await net.tempDir(), 64 * 1024)
+    await publisher.libp2p.services.artifacts.import(small.path, small.pin)
     const start = performance.now()
-    await publisher.publish(release(`1.0.${seq}`, seq))
+    await publisher.publish(
+      release(`1.0.${seq}`, seq, MAINTAINERS.slice(0, 2), { artifacts: { node: small.pin } }),
+    )
     await waitFor(
       `all verified ${seq}`,
       () => nodes.every((n) => (n.trustState().channels.stable?.latest?.sequence ?? 0) >= seq),
@@ -91,7 +96,7 @@ try {
     fetchArtifacts: false,
     artifactOptions: { maxUploads: 2, uploadBudgetBytes: 2 * art.pin.length },
   })
-  await waitFor('publisher connected', () => publisher.libp2p.getConnections().length >= 1)
+  await waitFor('publisher connected', () => publisher.libp2p.getConnections().length >= 1, 60_000)
   await publisher.libp2p.services.artifacts.import(art.path, art.pin)
   const t1 = performance.now()
   await publisher.fetchReleaseArtifact({

@@ -14,7 +14,11 @@ import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { ConvoyNode, type ConvoyNodeInit } from '../../src/adapters/libp2p/node.ts'
+import {
+  BASE_CAPABILITIES,
+  ConvoyNode,
+  type ConvoyNodeInit,
+} from '../../src/adapters/libp2p/node.ts'
 import type { NodeStatus } from '../../src/adapters/libp2p/status.ts'
 import {
   draftRelease,
@@ -67,7 +71,7 @@ export function release(
     version,
     sequence,
     expires: Date.now() + 30 * 86_400_000,
-    capabilities: ['artifact/1', 'hello/1', 'id/1', 'kad/1', 'ping/1'],
+    capabilities: [...BASE_CAPABILITIES],
     artifacts: {
       node: { sha256: createHash('sha256').update(version).digest('hex'), length: version.length },
     },

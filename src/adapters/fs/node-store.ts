@@ -202,9 +202,21 @@ export class NodeStore {
       return { channels: {} }
     }
     const parsed = parseStrictJson(text)
-    if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) {
+    const v = parsed.ok ? (parsed.value as { channels?: unknown }) : undefined
+    const channels = v && typeof v === 'object' ? v.channels : undefined
+    const sane =
+      channels !== null &&
+      typeof channels === 'object' &&
+      !Array.isArray(channels) &&
+      Object.values(channels as object).every(
+        (c: { sequence?: unknown; digest?: unknown; version?: unknown }) =>
+          Number.isSafeInteger(c?.sequence) &&
+          typeof c?.digest === 'string' &&
+          typeof c?.version === 'string',
+      )
+    if (!parsed.ok || !sane) {
       throw new DataDirError(
-        `${join(this.dir, 'trust.json')} is damaged (${parsed.ok ? 'not an object' : parsed.reason}); restore it from a backup — deleting it would let older manifests be trusted again`,
+        `${join(this.dir, 'trust.json')} is damaged (${parsed.ok ? 'unexpected shape' : parsed.reason}); restore it from a backup — deleting it would let older manifests be trusted again`,
       )
     }
     return parsed.value as unknown as TrustFloor

@@ -71,6 +71,7 @@ const DEFAULT_DEADLINE_MS = 10 * 60 * 1000
 const EMPTY_SHA256 = createHash('sha256').digest('hex')
 const BACKOFF_START_MS = 250
 const BACKOFF_MAX_MS = 4000
+const BACKOFF_EMPTY_MAX_MS = 30_000
 /** Temp files older than this are leftovers of a crash and are removed at start. */
 const STALE_TEMP_MS = 60 * 60 * 1000
 /** Bytes read from disk per send when serving. */
@@ -528,6 +529,7 @@ class Artifacts implements ArtifactService, Startable {
     try {
       let backoff = BACKOFF_START_MS
       let refreshed = false
+      let noneFound = false
       for (;;) {
         signal.throwIfAborted()
         if (temp.offset === pin.length) {
@@ -556,7 +558,9 @@ class Artifacts implements ArtifactService, Startable {
         if (peer === undefined) {
           if (refreshed) {
             await sleep(backoff, undefined, { signal })
-            backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+            // Busy providers free up in seconds; when nobody provides it at all, ask the DHT
+            // far less often (every 30 s at most) so a release nobody seeds yet costs little.
+            backoff = Math.min(backoff * 2, noneFound ? BACKOFF_EMPTY_MAX_MS : BACKOFF_MAX_MS)
           }
           refreshed = true
           let found: PeerId[] = []
@@ -566,6 +570,7 @@ class Artifacts implements ArtifactService, Startable {
             signal.throwIfAborted()
             lastProblem = `providers(): ${(e as Error)?.message ?? e}`
           }
+          noneFound = !Array.isArray(found) || found.length === 0
           book.newRound(Array.isArray(found) ? found : [])
           peer = book.next()
           if (peer === undefined) continue

@@ -34,11 +34,17 @@ import {
   type TrustState,
 } from '../../core/trust/trust.ts'
 import { latestRelease } from '../../core/version/history.ts'
-import { BASE_CAPABILITIES, type PeerRank, rankPeer } from '../../core/version/rank.ts'
+import {
+  BASE_CAPABILITIES,
+  type PeerRank,
+  RANK_TAG_VALUE,
+  rankPeer,
+} from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type ArtifactService, announceArtifact, artifactCid, artifacts } from './artifacts.ts'
 import { answerHello, HelloFault, type HelloOutcome, helloProtocol, openHello } from './hello.ts'
+import { manifestProtocol, requestManifest, serveManifest } from './manifest-exchange.ts'
 import type { FreezeStatus, ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
 
 /** Version of this convoy build, from package.json. */
@@ -140,6 +146,8 @@ export class RecordRejectedError extends Error {
 
 /** How many older manifests a node fetches behind the newest, to count distances. */
 const HISTORY_BACKFILL = 8
+/** Peers a node pushes a new sequence to. */
+const ANNOUNCE_FANOUT = 8
 
 /** A running convoy node. */
 export class ConvoyNode {
@@ -160,6 +168,7 @@ export class ConvoyNode {
     hello_failed: 0,
     misbehaviour: 0,
     records_accepted: 0,
+    manifests_from_peers: 0,
     records_rejected: 0,
     lookups: 0,
     pruned: 0,
@@ -167,6 +176,7 @@ export class ConvoyNode {
   }
   private readonly startedAt: number
   private lookupTimer?: NodeJS.Timeout
+  private bootstrapTimer?: NodeJS.Timeout
   private lookupRunning?: Promise<void>
   private lookupAgain = false
   private stopped = false
@@ -192,7 +202,10 @@ export class ConvoyNode {
     this.platform = init.platform ?? DEFAULT_PLATFORM
     this.now = init.now ?? Date.now
     this.startedAt = this.now()
-    this.capabilities = [...(init.capabilities ?? BASE_CAPABILITIES)].sort()
+    // A DHT client serves no kad protocol, so it does not claim one.
+    const base =
+      this.role === 'node' ? BASE_CAPABILITIES : BASE_CAPABILITIES.filter((c) => c !== 'kad/1')
+    this.capabilities = [...(init.capabilities ?? base)].sort()
   }
 
   /** Opens the data dir, rebuilds trust, and assembles (but does not start) libp2p. */
@@ -282,6 +295,16 @@ export class ConvoyNode {
       },
       { maxInboundStreams: 4 },
     )
+    await lp.handle(
+      manifestProtocol(this.network.network),
+      (stream) =>
+        void serveManifest(
+          stream,
+          (channel, rootVersion) => this.offerFor(channel, rootVersion),
+          5000,
+        ),
+      { maxInboundStreams: 4 },
+    )
     lp.addEventListener('connection:open', (evt) => {
       const conn = evt.detail
       if (conn.direction === 'outbound') void this.runHello(conn)
@@ -304,6 +327,11 @@ export class ConvoyNode {
         )
     })
     await this.dialBootstrap()
+    // A node started before its bootstrap peers, or cut off later, keeps trying every 5 s.
+    this.bootstrapTimer = setInterval(() => {
+      if (!this.stopped && this.libp2p.getConnections().length === 0) void this.dialBootstrap()
+    }, 5000)
+    this.bootstrapTimer.unref()
     if (this.role === 'node') {
       await this.announceHeldArtifacts()
       this.scheduleLookup(500)
@@ -315,6 +343,7 @@ export class ConvoyNode {
     this.stopped = true
     if (this.lookupTimer) clearTimeout(this.lookupTimer)
     if (this.announceTimer) clearTimeout(this.announceTimer)
+    if (this.bootstrapTimer) clearInterval(this.bootstrapTimer)
     this.fetchAbort?.abort(new Error('node stopping'))
     await this.libp2p.stop()
     await this.persistChain.catch(() => {})
@@ -406,6 +435,7 @@ export class ConvoyNode {
     entry.hello = outcome.peerHello
     entry.verdictOnUs = outcome.verdictOnUs
     entry.lastSeen = this.now()
+    if (outcome.peerHello.rootVersion > this.rootHint) this.rootHint = outcome.peerHello.rootVersion
     this.rerank(entry)
     const h = outcome.peerHello
     if (h.role === 'shadow') return
@@ -427,6 +457,16 @@ export class ConvoyNode {
 
   private rankOf(h: Hello, protocols: string[] | undefined): PeerRank {
     const channel = h.channel
+    if (h.role !== 'node') {
+      // A publisher's or a shadow's version says nothing about the network: it is a tool run
+      // briefly, not a peer to keep. Never deranked for it, never a reason to derank anyone.
+      return {
+        rank: 'unverified',
+        reasons: [`${h.role}, not a node`],
+        excludeAsProvider: h.role === 'shadow',
+        tagValue: RANK_TAG_VALUE.unverified,
+      }
+    }
     return rankPeer(
       { version: h.version, capabilities: h.capabilities },
       {
@@ -504,8 +544,53 @@ export class ConvoyNode {
     const verified = this.trust.channels[channel]?.latest?.sequence ?? 0
     if (sequence > verified && channel === this.channel) {
       c.since ??= this.now()
-      this.scheduleLookup(0)
+      void this.fetchFromPeer(peer, channel, sequence)
     }
+  }
+
+  private readonly peerFetches = new Set<string>()
+  /**
+   * Asks the peer that claimed a newer sequence for it directly (one round trip), verifying what
+   * arrives exactly like a DHT record. Falls back to a DHT lookup when the peer cannot show it.
+   */
+  private async fetchFromPeer(peer: string, channel: string, sequence: number): Promise<void> {
+    const entry = this.peers.get(peer)
+    if (entry === undefined || this.peerFetches.has(peer) || this.stopped) return
+    this.peerFetches.add(peer)
+    try {
+      const stream = await this.libp2p.dialProtocol(
+        entry.peerId,
+        manifestProtocol(this.network.network),
+        { signal: AbortSignal.timeout(5000) },
+      )
+      const offer = await requestManifest(stream, channel, currentRoot(this.trust).version, 5000)
+      for (const r of offer.roots) await this.ingestRoot(r)
+      if (offer.manifest && (await this.ingestRelease(offer.manifest)))
+        this.counters.manifests_from_peers!++
+    } catch (e) {
+      this.emit(`manifest from ${peer.slice(-8)} not fetched: ${(e as Error).message}`)
+    } finally {
+      this.peerFetches.delete(peer)
+    }
+    if ((this.trust.channels[channel]?.latest?.sequence ?? 0) < sequence) this.scheduleLookup(0)
+  }
+
+  /** What this node can show a peer that asks: roots newer than the peer's, and the latest manifest. */
+  private async offerFor(
+    channel: string,
+    rootVersion: number,
+  ): Promise<{ roots: Uint8Array[]; manifest?: Uint8Array }> {
+    const roots: Uint8Array[] = []
+    for (const r of this.trust.roots) {
+      if (r.version <= rootVersion || r.version <= this.network.anchor.version) continue
+      const bytes = await this.store.readRoot(r.version)
+      if (bytes) roots.push(bytes)
+    }
+    // What is trusted is persisted first; wait for any write in flight so the offer is complete.
+    await this.persistChain.catch(() => {})
+    const latest = this.trust.channels[channel]?.latest
+    const manifest = latest ? await this.store.readManifest(channel, latest.sequence) : undefined
+    return { roots, ...(manifest ? { manifest } : {}) }
   }
 
   private freezeStatus(channel: string): FreezeStatus {
@@ -654,7 +739,8 @@ export class ConvoyNode {
         const signal = AbortSignal.any([this.fetchAbort.signal, AbortSignal.timeout(30 * 60_000)])
         void this.fetchReleaseArtifact(s, { signal })
       }
-      this.scheduleLookup(0)
+      // History backfill can wait: a jittered lookup, not a stampede of every node at once.
+      this.scheduleLookup(2000 + Math.random() * 8000)
     }
     return true
   }
@@ -665,7 +751,16 @@ export class ConvoyNode {
     if (this.announceTimer || this.stopped) return
     this.announceTimer = setTimeout(() => {
       this.announceTimer = undefined
-      for (const conn of this.libp2p.getConnections()) void this.runHello(conn)
+      const ours = this.trust.channels[this.channel]?.latest?.sequence ?? 0
+      const claims = this.claims.get(this.channel)?.byPeer
+      // Push to a few random peers that have not said they have it (epidemic spread: every node
+      // that learns pushes on, so the whole network hears in O(log n) rounds without a flood).
+      const targets = this.libp2p
+        .getConnections()
+        .filter((c) => (claims?.get(c.remotePeer.toString()) ?? 0) < ours)
+        .sort(() => Math.random() - 0.5)
+        .slice(0, ANNOUNCE_FANOUT)
+      for (const conn of targets) void this.runHello(conn)
     }, 200)
   }
 
@@ -696,13 +791,26 @@ export class ConvoyNode {
     }, delayMs)
   }
 
-  private async dhtGetAll(key: Uint8Array, timeoutMs = 8000): Promise<Uint8Array[]> {
+  /**
+   * Collects the values a DHT query finds, stopping early once `enough` says a value will do
+   * (a query that runs to exhaustion on a quiet key can take seconds).
+   */
+  private async dhtGetAll(
+    key: Uint8Array,
+    timeoutMs = 8000,
+    enough?: (v: Uint8Array) => boolean,
+  ): Promise<Uint8Array[]> {
     const values: Uint8Array[] = []
+    const stop = new AbortController()
     try {
-      for await (const ev of this.libp2p.services.dht.get(key, {
-        signal: AbortSignal.timeout(timeoutMs),
-      })) {
-        if (ev.name === 'VALUE') values.push(ev.value)
+      const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(timeoutMs)])
+      for await (const ev of this.libp2p.services.dht.get(key, { signal })) {
+        if (ev.name !== 'VALUE') continue
+        values.push(ev.value)
+        if (enough?.(ev.value)) {
+          stop.abort()
+          break
+        }
       }
     } catch {
       // Not found, or timed out: whatever arrived is still usable.
@@ -710,43 +818,67 @@ export class ConvoyNode {
     return values
   }
 
+  private lookupRound = 0
+  private rootHint = 0
+  private readonly backfillTried = new Map<number, number>()
+
   /** One round of DHT lookups: newer roots, the channel's newest manifest, then missing history. */
   async lookup(): Promise<void> {
     this.counters.lookups!++
-    for (let i = 0; i < 8; i++) {
-      const next = currentRoot(this.trust).version + 1
-      const values = await this.dhtGetAll(rootKey(this.network.network, next), 4000)
-      let advanced = false
-      for (const v of values) if (await this.ingestRoot(v)) advanced = true
-      if (!advanced) break
+    this.lookupRound++
+    // Roots change rarely: look when a peer reports a newer one, and every fifth round.
+    if (this.rootHint > currentRoot(this.trust).version || this.lookupRound % 5 === 1) {
+      for (let i = 0; i < 8; i++) {
+        const next = currentRoot(this.trust).version + 1
+        let advanced = false
+        for (const v of await this.dhtGetAll(
+          rootKey(this.network.network, next),
+          3000,
+          () => true,
+        )) {
+          if (await this.ingestRoot(v)) advanced = true
+        }
+        if (!advanced) break
+      }
     }
     const before = this.trust.channels[this.channel]?.latest?.sequence ?? 0
-    for (const v of await this.dhtGetAll(latestKey(this.network.network, this.channel)))
+    const want = Math.max(before + 1, this.freezeStatus(this.channel).claimedSequence)
+    const good = (v: Uint8Array) => {
+      const d = decodeRelease(v)
+      return d.ok && d.value.signed.sequence >= want
+    }
+    for (const v of await this.dhtGetAll(
+      latestKey(this.network.network, this.channel),
+      8000,
+      good,
+    )) {
       await this.ingestRelease(v)
+    }
     const latest = this.trust.channels[this.channel]?.latest?.sequence ?? 0
+    const c = this.claims.get(this.channel)
+    if (
+      c !== undefined &&
+      this.freezeStatus(this.channel).claimedSequence > latest &&
+      latest <= before
+    ) {
+      c.failedLookups++
+      if (c.failedLookups === 2)
+        this.emit(`freeze suspected on ${this.channel}: ${this.freezeStatus(this.channel).reason}`)
+    }
+    // History, for counting distances: each missing sequence at most once every five minutes.
     const known = new Set(
       (this.trust.channels[this.channel]?.releases ?? []).map((r) => r.sequence),
     )
+    const now = this.now()
     for (let seq = latest - 1; seq >= Math.max(1, latest - HISTORY_BACKFILL); seq--) {
-      if (known.has(seq)) continue
+      if (known.has(seq) || now - (this.backfillTried.get(seq) ?? 0) < 5 * 60_000) continue
+      this.backfillTried.set(seq, now)
       for (const v of await this.dhtGetAll(
         sequenceKey(this.network.network, this.channel, seq),
-        4000,
-      ))
+        3000,
+        () => true,
+      )) {
         await this.ingestRelease(v)
-    }
-    const c = this.claims.get(this.channel)
-    if (c !== undefined) {
-      const f = this.freezeStatus(this.channel)
-      if (
-        f.claimedSequence > (this.trust.channels[this.channel]?.latest?.sequence ?? 0) &&
-        latest <= before
-      ) {
-        c.failedLookups++
-        if (c.failedLookups === 2)
-          this.emit(
-            `freeze suspected on ${this.channel}: ${this.freezeStatus(this.channel).reason}`,
-          )
       }
     }
   }
@@ -804,16 +936,29 @@ export class ConvoyNode {
     return e?.rank?.excludeAsProvider === true || e?.hello?.role === 'shadow'
   }
 
+  /**
+   * On start: announce the artifacts this node holds, and resume fetching the newest release's
+   * artifact if an earlier run did not finish it.
+   */
   private async announceHeldArtifacts(): Promise<void> {
-    for (const t of Object.values(this.trust.channels)) {
+    for (const [channel, t] of Object.entries(this.trust.channels)) {
       for (const r of t.releases.slice(-2)) {
-        const bytes = await this.store.readManifest(this.channel, r.sequence)
+        const bytes = await this.store.readManifest(channel, r.sequence)
         const d = bytes ? decodeRelease(bytes) : undefined
         const pin = d?.ok ? d.value.signed.artifacts[this.platform] : undefined
-        if (pin && (await this.libp2p.services.artifacts.has(pin.sha256))) {
+        if (pin === undefined) continue
+        if (await this.libp2p.services.artifacts.has(pin.sha256)) {
           void announceArtifact(this.libp2p.services.dht, pin.sha256, {
             signal: AbortSignal.timeout(30_000),
           }).catch(() => {})
+        } else if (
+          d?.ok &&
+          channel === this.channel &&
+          r.sequence === t.latest?.sequence &&
+          this.init.fetchArtifacts !== false
+        ) {
+          this.fetchAbort = new AbortController()
+          void this.fetchReleaseArtifact(d.value.signed, { signal: this.fetchAbort.signal })
         }
       }
     }
@@ -840,6 +985,12 @@ export class ConvoyNode {
         const result = await svc.fetch(pin, {
           providers: () => this.findProviders(pin.sha256),
           exclude: (p) => this.providerExcluded(p),
+          onDrop: (peer, reason) => {
+            if (reason !== 'wrong') return
+            const e = this.peers.get(peer)
+            if (e) e.misbehaviour++
+            this.counters.misbehaviour!++
+          },
           onProgress: options.onProgress ?? this.progressLogger(s.version, pin.length),
           signal: options.signal ?? AbortSignal.timeout(30 * 60_000),
           deadlineMs: 30 * 60_000,
@@ -862,7 +1013,10 @@ export class ConvoyNode {
   }
 
   /** Logs a long transfer every tenth of the way, with its rate; short ones stay quiet. */
-  private progressLogger(version: string, total: number): (received: number, total: number, from: string) => void {
+  private progressLogger(
+    version: string,
+    total: number,
+  ): (received: number, total: number, from: string) => void {
     const started = Date.now()
     let nextTenth = 1
     return (received, _total, from) => {
@@ -871,7 +1025,9 @@ export class ConvoyNode {
       if (tenth < nextTenth) return
       nextTenth = tenth + 1
       const mbps = received / 1e6 / Math.max(0.001, (Date.now() - started) / 1000)
-      this.emit(`artifact ${version}: ${tenth * 10}% of ${(total / 1e6).toFixed(1)} MB at ${mbps.toFixed(1)} MB/s from ${from.slice(-8)}`)
+      this.emit(
+        `artifact ${version}: ${tenth * 10}% of ${(total / 1e6).toFixed(1)} MB at ${mbps.toFixed(1)} MB/s from ${from.slice(-8)}`,
+      )
     }
   }
 

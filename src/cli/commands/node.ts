@@ -8,7 +8,7 @@ import { parseApiAddress, startApi } from '../../adapters/http/api.ts'
 import { ConvoyNode, RecordRejectedError } from '../../adapters/libp2p/node.ts'
 import type { NodeStatus } from '../../adapters/libp2p/status.ts'
 import { prettyJson } from '../../core/manifest/canonical.ts'
-import { MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
+import { decodeRelease, MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
 import {
   type CliContext,
@@ -26,7 +26,7 @@ const START_USAGE =
   'convoy node start --network network.json --data-dir DIR [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s]'
 const STATUS_USAGE = 'convoy status [--api 127.0.0.1:PORT] [--json]'
 const PUBLISH_USAGE =
-  'convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE] [--seed-copies 2] [--seed-timeout 10m]'
+  'convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE] [--seed-copies 2] [--seed-timeout 10m] [--listen MULTIADDR]'
 
 function stamp(): string {
   return new Date().toISOString().slice(11, 23)
@@ -89,7 +89,10 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
           }
         : {}),
       ...(values['lookup-interval']
-        ? { lookupIntervalMs: parseDuration(values['lookup-interval'], '--lookup-interval') * 1000 }
+        ? {
+            lookupIntervalMs:
+              Math.max(1, parseDuration(values['lookup-interval'], '--lookup-interval')) * 1000,
+          }
         : {}),
       now: ctx.now,
       log,
@@ -234,10 +237,16 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
   const seedTimeout = parseDuration(values['seed-timeout'] ?? '10m', '--seed-timeout') * 1000
   const dir = await mkdtemp(join(tmpdir(), 'convoy-publish-'))
   const log = (line: string) => process.stderr.write(`${stamp()} ${line}\n`)
+  // --seed-copies is a cap: the publisher uploads at most that many copies, then peers serve peers.
+  const decoded = decodeRelease(releaseBytes)
+  const pinLength = decoded.ok ? (decoded.value.signed.artifacts.node?.length ?? 0) : 0
   const node = await ConvoyNode.create({
     network,
     dataDir: dir,
     role: 'publisher',
+    ...(values.artifact !== undefined && pinLength > 0 && seedCopies > 0
+      ? { artifactOptions: { uploadBudgetBytes: seedCopies * pinLength } }
+      : {}),
     listen: values.listen ?? ['/ip4/127.0.0.1/tcp/0'],
     now: ctx.now,
     log,

@@ -30,6 +30,7 @@ export const BASE_CAPABILITIES: readonly string[] = Object.freeze([
   'hello/1',
   'id/1',
   'kad/1',
+  'manifest/1',
   'ping/1',
 ])
 
