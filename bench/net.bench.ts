@@ -84,7 +84,15 @@ try {
     rounds.push(performance.now() - start)
     // Releases are days apart in a real network: let this one's artifact fetches, provider
     // records and history lookups finish before timing the next, so rounds measure a network at rest.
-    await waitFor(`all hold artifact ${seq}`, async () => (await Promise.all(nodes.map((n) => n.libp2p.services.artifacts.has(small.pin.sha256)))).every(Boolean), 120_000, 200)
+    await waitFor(
+      `all hold artifact ${seq}`,
+      async () =>
+        (
+          await Promise.all(nodes.map((n) => n.libp2p.services.artifacts.has(small.pin.sha256)))
+        ).every(Boolean),
+      120_000,
+      200,
+    )
     await new Promise((r) => setTimeout(r, 12_000))
   }
   const med = median(rounds)
