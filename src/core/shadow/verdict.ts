@@ -1,0 +1,191 @@
+/**
+ * The shadow verdict: does the candidate build behave like the running one?
+ *
+ * Hard failures end the run at once, whatever the numbers: a crash or exit, running out of
+ * memory, never becoming ready, and any outbound connection to an address it did not learn from
+ * the network ("phone home"). The rest compares samples of the candidate against samples of the
+ * live node taken over the same window, the way Kayenta does: a one-sided Mann-Whitney U test
+ * per metric at 98% confidence, and a noise floor (Diffy's A/A idea: differences smaller than
+ * `tolerance` of the baseline, or than an absolute floor, never fail). Too few samples, or a
+ * candidate that reached no peer, is inconclusive: it never promotes.
+ */
+
+/** One sample of one process. */
+export interface ProcessSample {
+  /** Resident memory, bytes. */
+  rss: number
+  /** CPU used since the previous sample, as a share of one core (0..n). */
+  cpu: number
+  /** Open file descriptors. */
+  fds: number
+  /** Connected peers. */
+  peers: number
+  /** Completed hello handshakes so far. */
+  handshakes: number
+}
+
+/** What the driver observed of the candidate beyond its samples. */
+export interface ShadowObservation {
+  baseline: ProcessSample[]
+  candidate: ProcessSample[]
+  /** The candidate exited or crashed during the window: its exit code or signal. */
+  exited?: string
+  /** The candidate was killed for passing its memory limit. */
+  outOfMemory?: boolean
+  /** The candidate answered its readiness check within the window. */
+  ready: boolean
+  /** Outbound connections to addresses the candidate did not learn from the network. */
+  phoneHome: string[]
+}
+
+/** Thresholds of the rule; defaults in {@link DEFAULT_SHADOW_RULE}. */
+export interface ShadowRule {
+  /** Fewest samples of each side for a verdict other than inconclusive. */
+  minSamples: number
+  /** A metric fails only if the candidate's median exceeds the baseline's by this share... */
+  tolerance: number
+  /** ...and by at least this much in absolute terms (the noise floor). */
+  floors: { rss: number; cpu: number; fds: number }
+  /** Significance of the Mann-Whitney test (0.02 = 98% confidence). */
+  alpha: number
+}
+
+/** Defaults: 8 samples, 25% tolerance, floors of 32 MiB, 0.2 core and 16 descriptors, 98%. */
+export const DEFAULT_SHADOW_RULE: Readonly<ShadowRule> = Object.freeze({
+  minSamples: 8,
+  tolerance: 0.25,
+  floors: { rss: 32 * 1024 * 1024, cpu: 0.2, fds: 16 },
+  alpha: 0.02,
+})
+
+/** The verdict and every finding behind it. */
+export interface ShadowVerdict {
+  verdict: 'pass' | 'fail' | 'inconclusive'
+  reason: string
+  findings: string[]
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** Standard normal upper tail, P(Z > z) (Abramowitz-Stegun 7.1.26, error < 1.5e-7). */
+function upperTail(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2
+  const t = 1 / (1 + 0.3275911 * x)
+  const erf =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-x * x)
+  const p = 0.5 * (1 - erf)
+  return z >= 0 ? p : 1 - p
+}
+
+/**
+ * One-sided Mann-Whitney U: p-value for "candidate tends to be larger than baseline", with the
+ * normal approximation, tie correction and continuity correction.
+ */
+export function mannWhitneyGreater(candidate: number[], baseline: number[]): number {
+  const n1 = candidate.length
+  const n2 = baseline.length
+  const all = [
+    ...candidate.map((v) => ({ v, c: true })),
+    ...baseline.map((v) => ({ v, c: false })),
+  ].sort((a, b) => a.v - b.v)
+  const ranks = new Array<number>(all.length)
+  let tieTerm = 0
+  for (let i = 0; i < all.length; ) {
+    let j = i
+    while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++
+    const r = (i + j) / 2 + 1
+    for (let k = i; k <= j; k++) ranks[k] = r
+    const ties = j - i + 1
+    tieTerm += ties ** 3 - ties
+    i = j + 1
+  }
+  let r1 = 0
+  all.forEach((x, i) => {
+    if (x.c) r1 += ranks[i]!
+  })
+  const u1 = r1 - (n1 * (n1 + 1)) / 2
+  const n = n1 + n2
+  const mean = (n1 * n2) / 2
+  const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)))
+  if (variance <= 0) return 1
+  return upperTail((u1 - mean - 0.5) / Math.sqrt(variance))
+}
+
+/** Judges one shadow run. Pure. */
+export function judgeShadow(
+  o: ShadowObservation,
+  rule: ShadowRule = DEFAULT_SHADOW_RULE,
+): ShadowVerdict {
+  const findings: string[] = []
+  if (o.phoneHome.length > 0)
+    findings.push(
+      `phoned home: connected to ${o.phoneHome.slice(0, 3).join(', ')}${o.phoneHome.length > 3 ? ` and ${o.phoneHome.length - 3} more` : ''}`,
+    )
+  if (o.outOfMemory) findings.push('ran out of memory')
+  if (o.exited !== undefined) findings.push(`exited during the shadow run (${o.exited})`)
+  if (!o.ready && o.exited === undefined) findings.push('never became ready')
+  if (findings.length > 0) return { verdict: 'fail', reason: findings[0]!, findings }
+
+  if (o.candidate.length < rule.minSamples || o.baseline.length < rule.minSamples) {
+    return {
+      verdict: 'inconclusive',
+      reason: `too few samples (${o.candidate.length} candidate, ${o.baseline.length} baseline; need ${rule.minSamples})`,
+      findings,
+    }
+  }
+  const metrics: Array<[keyof ShadowRule['floors'], string, (x: number) => string]> = [
+    ['rss', 'memory', (x) => `${(x / 2 ** 20).toFixed(0)} MiB`],
+    ['cpu', 'CPU', (x) => `${(x * 100).toFixed(0)}%`],
+    ['fds', 'open files', (x) => x.toFixed(0)],
+  ]
+  for (const [key, label, fmt] of metrics) {
+    const c = o.candidate.map((s) => s[key])
+    const b = o.baseline.map((s) => s[key])
+    const mc = median(c)
+    const mb = median(b)
+    const excess = mc - mb
+    if (excess <= Math.max(mb * rule.tolerance, rule.floors[key])) continue
+    const p = mannWhitneyGreater(c, b)
+    if (p < rule.alpha)
+      findings.push(
+        `${label} ${fmt(mc)} vs ${fmt(mb)} on the live node (p = ${p.toExponential(1)})`,
+      )
+  }
+  // Memory that keeps growing fails even while still under the baseline's median: a leak.
+  const rss = o.candidate.map((s) => s.rss)
+  const half = Math.floor(rss.length / 2)
+  const early = median(rss.slice(0, half))
+  const late = median(rss.slice(half))
+  const baseRss = median(o.baseline.map((s) => s.rss))
+  if (
+    late - early > Math.max(rule.floors.rss, baseRss * rule.tolerance) &&
+    mannWhitneyGreater(rss.slice(half), rss.slice(0, half)) < rule.alpha
+  ) {
+    findings.push(`memory keeps growing: ${fmt2(early)} -> ${fmt2(late)} over the window`)
+  }
+  if (findings.length > 0) return { verdict: 'fail', reason: findings[0]!, findings }
+  const last = o.candidate.at(-1)!
+  if (last.peers === 0 || last.handshakes === 0) {
+    return {
+      verdict: 'inconclusive',
+      reason: `candidate reached ${last.peers} peer(s) and completed ${last.handshakes} handshake(s): nothing to judge it by`,
+      findings,
+    }
+  }
+  return {
+    verdict: 'pass',
+    reason: `within ${Math.round(rule.tolerance * 100)}% of the live node on memory, CPU and open files; reached ${last.peers} peer(s)`,
+    findings,
+  }
+}
+
+function fmt2(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`
+}

@@ -1,0 +1,400 @@
+/** The rollout state machine, driven on a virtual clock: every path of the issue, and properties. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { DEFAULT_ROLLOUT, type RolloutPolicy } from '../../src/core/manifest/release.ts'
+import { addReport, type Report, summarize } from '../../src/core/rollout/evidence.ts'
+import {
+  initialRollout,
+  type RolloutEffect,
+  type RolloutInput,
+  type RolloutState,
+  step,
+  type Target,
+} from '../../src/core/rollout/machine.ts'
+import { isCanary, rolloutSlot, slotTime } from '../../src/core/rollout/slot.ts'
+
+const T0 = Date.parse('2026-11-28T00:00:00Z')
+const policy: RolloutPolicy = {
+  ...DEFAULT_ROLLOUT,
+  windowSeconds: 3600,
+  canaryFraction: 0.5,
+  shadowSeconds: 60,
+  probationSeconds: 120,
+  minPassReports: 2,
+}
+
+function target(version: string, sequence: number, over: Partial<RolloutPolicy> = {}): Target {
+  return {
+    version,
+    sequence,
+    digest: `${version}-digest`.padEnd(64, '0'),
+    minVersion: '0.0.0',
+    policy: { ...policy, ...over },
+  }
+}
+
+/** A node id whose slot for `t` is a canary (or not). */
+function nodeFor(t: Target, canary: boolean): string {
+  for (let i = 0; ; i++) {
+    const id = `peer-${i}`
+    if (isCanary(rolloutSlot(id, t.digest), t.policy.canaryFraction) === canary) return id
+  }
+}
+
+class Driver {
+  state: RolloutState
+  now = T0
+  effects: RolloutEffect[] = []
+  constructor(state: RolloutState) {
+    this.state = state
+  }
+  send(input: RolloutInput): RolloutEffect[] {
+    const r = step(this.state, input, this.now)
+    this.state = r.state
+    this.effects.push(...r.effects)
+    return r.effects
+  }
+  advance(ms: number): RolloutEffect[] {
+    this.now += ms
+    return this.send({ type: 'tick' })
+  }
+  kinds(effects: RolloutEffect[]): string[] {
+    return effects.filter((e) => e.type !== 'log').map((e) => e.type)
+  }
+}
+
+function throughShadow(d: Driver, t: Target): void {
+  assert.deepEqual(d.kinds(d.send({ type: 'manifest', target: t })), ['fetch'])
+  assert.equal(d.state.phase, 'fetching')
+  assert.deepEqual(d.kinds(d.send({ type: 'fetched', ok: true })), ['stage'])
+  assert.deepEqual(d.kinds(d.send({ type: 'staged', ok: true })), ['start-shadow'])
+  assert.equal(d.state.phase, 'shadow')
+}
+
+describe('rollout slots', () => {
+  it('are uniform, stable and inside the window', () => {
+    const t = target('1.1.0', 2)
+    const slots = Array.from({ length: 4000 }, (_, i) => rolloutSlot(`peer-${i}`, t.digest))
+    assert.equal(rolloutSlot('peer-7', t.digest), slots[7])
+    for (const s of slots) assert.ok(s >= 0 && s < 1)
+    const canaries = slots.filter((s) => isCanary(s, 0.02)).length
+    assert.ok(canaries > 40 && canaries < 120, `about 2% canaries, got ${canaries}`)
+    const firstHalf = slots.filter((s) => s < 0.5).length
+    assert.ok(firstHalf > 1850 && firstHalf < 2150)
+    assert.equal(slotTime(0.5, T0, 3600), T0 + 1_800_000)
+    assert.notEqual(
+      rolloutSlot('peer-7', t.digest),
+      rolloutSlot('peer-7', target('1.2.0', 3).digest),
+    )
+  })
+})
+
+describe('evidence', () => {
+  const r = (reporter: string, verdict: 'pass' | 'fail', at = 1): Report => ({
+    reporter,
+    release: 'd',
+    stage: 'shadow',
+    verdict,
+    at,
+  })
+  it('counts each reporter once, latest report wins', () => {
+    let m = new Map<string, Report>()
+    m = addReport(m, r('a', 'pass', 1))
+    m = addReport(m, r('a', 'pass', 2))
+    m = addReport(m, r('a', 'fail', 3))
+    m = addReport(m, r('b', 'pass', 1))
+    m = addReport(m, r('a', 'pass', 2)) // older: ignored
+    const s = summarize(m.values(), policy)
+    assert.equal(s.passing, 1)
+    assert.equal(s.failing, 1)
+  })
+  it('proceeds with enough passes, halts past the threshold', () => {
+    assert.equal(summarize([r('a', 'pass'), r('b', 'pass')], policy).proceed, true)
+    assert.equal(summarize([r('a', 'pass')], policy).proceed, false)
+    const halted = summarize([r('a', 'pass'), r('b', 'fail'), r('c', 'fail')], policy)
+    assert.equal(halted.halt, true)
+    assert.equal(halted.proceed, false)
+    assert.match(halted.reason, /halted: 2 of 3 reporters failed/)
+  })
+})
+
+function reportsOf(digest: string, passes: number, fails: number): Report[] {
+  const mk = (reporter: string, verdict: 'pass' | 'fail'): Report => ({
+    reporter,
+    release: digest,
+    stage: 'shadow',
+    verdict,
+    at: 1,
+  })
+  return [
+    ...Array.from({ length: passes }, (_, i) => mk(`p${i}`, 'pass')),
+    ...Array.from({ length: fails }, (_, i) => mk(`f${i}`, 'fail')),
+  ]
+}
+
+describe('the rollout state machine', () => {
+  it('a canary goes idle -> fetching -> staged -> shadow -> scheduled -> switching -> probation -> committed', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+    throughShadow(d, t)
+    const passed = d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    assert.ok(
+      passed.some((e) => e.type === 'report' && e.verdict === 'pass' && e.stage === 'shadow'),
+    )
+    if (d.state.phase === 'scheduled') d.advance(policy.windowSeconds * 500)
+    assert.equal(d.state.phase, 'switching')
+    assert.deepEqual(d.kinds(d.send({ type: 'switched', ok: true })), [])
+    assert.equal(d.state.phase, 'probation')
+    assert.equal(d.state.current, '1.1.0')
+    assert.equal(d.state.previous, '1.0.0')
+    d.send({ type: 'health', ok: true, reason: 'ready' })
+    const done = d.advance(policy.probationSeconds * 1000)
+    assert.deepEqual(d.kinds(done), ['commit', 'report'])
+    assert.equal(d.state.phase, 'committed')
+    assert.equal(d.state.lastGood, '1.1.0')
+  })
+
+  it('a non-canary waits at its slot until the evidence is good', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, false), '1.0.0'))
+    throughShadow(d, t)
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    assert.equal(d.state.phase, 'scheduled')
+    d.advance(policy.windowSeconds * 1000)
+    assert.equal(d.state.phase, 'scheduled', 'slot reached, but no evidence yet')
+    const one = summarize(
+      [{ reporter: 'x', release: t.digest, stage: 'shadow', verdict: 'pass', at: 1 }],
+      t.policy,
+    )
+    d.send({ type: 'evidence', digest: t.digest, summary: one })
+    assert.equal(d.state.phase, 'scheduled')
+    const two = summarize(
+      ['x', 'y'].map((reporter) => ({
+        reporter,
+        release: t.digest,
+        stage: 'shadow' as const,
+        verdict: 'pass' as const,
+        at: 1,
+      })),
+      t.policy,
+    )
+    assert.deepEqual(d.kinds(d.send({ type: 'evidence', digest: t.digest, summary: two })), [
+      'switch',
+    ])
+  })
+
+  it('without evidence by the end of the window it rests, and late evidence picks it up again', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, false), '1.0.0'))
+    throughShadow(d, t)
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    d.advance(3 * policy.windowSeconds * 1000)
+    assert.equal(d.state.phase, 'idle')
+    assert.match(d.state.reason, /no evidence/)
+    const two = summarize(
+      ['x', 'y'].map((reporter) => ({
+        reporter,
+        release: t.digest,
+        stage: 'shadow' as const,
+        verdict: 'pass' as const,
+        at: 1,
+      })),
+      t.policy,
+    )
+    assert.deepEqual(d.kinds(d.send({ type: 'evidence', digest: t.digest, summary: two })), [
+      'switch',
+    ])
+  })
+
+  it('a failed shadow run marks the version bad and reports it; a newer manifest supersedes it', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout('n', '1.0.0'))
+    throughShadow(d, t)
+    const eff = d.send({ type: 'shadow-result', verdict: 'fail', reason: 'crashed' })
+    assert.ok(eff.some((e) => e.type === 'report' && e.verdict === 'fail'))
+    assert.equal(d.state.phase, 'bad')
+    assert.equal(d.state.current, '1.0.0')
+    assert.deepEqual(
+      d.kinds(d.send({ type: 'manifest', target: t })),
+      [],
+      'the bad version is skipped',
+    )
+    assert.deepEqual(d.kinds(d.send({ type: 'manifest', target: target('1.2.0', 3) })), ['fetch'])
+  })
+
+  it('inconclusive retries with a growing delay and never promotes', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+    throughShadow(d, t)
+    const delays: number[] = []
+    for (let i = 0; i < 4; i++) {
+      d.send({ type: 'shadow-result', verdict: 'inconclusive', reason: 'too few samples' })
+      assert.equal(d.state.phase, 'idle')
+      delays.push(d.state.retryAt! - d.now)
+      d.now = d.state.retryAt!
+      assert.deepEqual(d.kinds(d.send({ type: 'tick' })), ['fetch'])
+      d.send({ type: 'fetched', ok: true })
+      d.send({ type: 'staged', ok: true })
+    }
+    assert.ok(delays[3]! > delays[0]!)
+    assert.ok(!d.effects.some((e) => e.type === 'switch'))
+  })
+
+  it('halting evidence stops a scheduled node and rolls a canary on probation back', () => {
+    const t = target('1.1.0', 2)
+    const halt = summarize(
+      ['a', 'b', 'c'].map((reporter) => ({
+        reporter,
+        release: t.digest,
+        stage: 'probation' as const,
+        verdict: 'fail' as const,
+        at: 1,
+      })),
+      t.policy,
+    )
+    const waiting = new Driver(initialRollout(nodeFor(t, false), '1.0.0'))
+    throughShadow(waiting, t)
+    waiting.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    waiting.send({ type: 'evidence', digest: t.digest, summary: halt })
+    assert.equal(waiting.state.phase, 'halted')
+    assert.match(waiting.state.reason, /halted: 3 of 3/)
+    const canary = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+    throughShadow(canary, t)
+    canary.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    canary.advance(policy.windowSeconds * 500)
+    canary.send({ type: 'switched', ok: true })
+    const back = canary.send({ type: 'evidence', digest: t.digest, summary: halt })
+    assert.ok(back.some((e) => e.type === 'rollback' && e.to === '1.0.0'))
+    canary.send({ type: 'rolled-back', ok: true })
+    assert.equal(canary.state.phase, 'bad')
+    assert.equal(canary.state.current, '1.0.0')
+  })
+
+  it('a failed probation rolls back; a failed rollback reinstalls the last good version', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+    throughShadow(d, t)
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    d.advance(policy.windowSeconds * 500)
+    d.send({ type: 'switched', ok: true })
+    const rb = d.send({ type: 'health', ok: false, reason: 'crashed after 5 s' })
+    assert.ok(rb.some((e) => e.type === 'rollback' && e.to === '1.0.0'))
+    assert.deepEqual(
+      d.kinds(d.send({ type: 'rolled-back', ok: false, reason: 'old binary gone' })),
+      ['reinstall'],
+    )
+    d.send({ type: 'reinstalled', ok: true })
+    assert.equal(d.state.phase, 'bad')
+    assert.equal(d.state.current, '1.0.0')
+    assert.match(d.state.bad['1.1.0']!, /probation failed: crashed after 5 s/)
+  })
+
+  it('every waiting phase has a deadline that forces a transition', () => {
+    const t = target('1.1.0', 2)
+    for (const phase of [
+      'fetching',
+      'staged',
+      'shadow',
+      'switching',
+      'rolled-back',
+      'probation',
+    ] as const) {
+      const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+      d.send({ type: 'manifest', target: t })
+      if (phase !== 'fetching') d.send({ type: 'fetched', ok: true })
+      if (phase !== 'fetching' && phase !== 'staged') d.send({ type: 'staged', ok: true })
+      if (['switching', 'rolled-back', 'probation'].includes(phase)) {
+        d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+        d.advance(policy.windowSeconds * 500)
+      }
+      if (phase === 'probation' || phase === 'rolled-back') d.send({ type: 'switched', ok: true })
+      if (phase === 'rolled-back') d.send({ type: 'health', ok: false, reason: 'x' })
+      assert.equal(d.state.phase, phase)
+      assert.ok(d.state.deadline !== undefined)
+      d.now = d.state.deadline
+      const forced = d.send({ type: 'tick' })
+      if (phase === 'rolled-back') {
+        // A rollback that does not finish in time is given up for a reinstall of the last good version.
+        assert.ok(forced.some((e) => e.type === 'reinstall' && e.version === '1.0.0'))
+      } else {
+        assert.notEqual(d.state.phase, phase, `${phase} left at its deadline`)
+      }
+    }
+  })
+
+  it('operators can hold at a version and require approval', () => {
+    const t = target('1.1.0', 2)
+    const held = new Driver(initialRollout('n', '1.0.0', { holdAt: '1.0.9' }))
+    assert.deepEqual(held.kinds(held.send({ type: 'manifest', target: t })), [])
+    assert.match(held.state.reason, /held at 1.0.9/)
+    const manual = new Driver(initialRollout('n', '1.0.0', { autoUpgrade: false }))
+    manual.send({ type: 'manifest', target: t })
+    assert.match(manual.state.reason, /convoy upgrade approve 1.1.0/)
+    assert.deepEqual(manual.kinds(manual.send({ type: 'approve', version: '1.1.0' })), ['fetch'])
+  })
+
+  it('a restart during probation counts as a failed probation; during a switch it re-issues the switch', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+    throughShadow(d, t)
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    d.advance(policy.windowSeconds * 500)
+    assert.deepEqual(d.kinds(d.send({ type: 'resume' })), ['switch'])
+    d.send({ type: 'switched', ok: true })
+    assert.ok(d.send({ type: 'resume' }).some((e) => e.type === 'rollback' && e.to === '1.0.0'))
+  })
+
+  it('never throws, and always names a version to run, whatever arrives in whatever order', () => {
+    const targets = [target('1.1.0', 2), target('1.2.0', 3), target('0.9.0', 1)]
+    const input = fc.oneof(
+      fc.constantFrom(...targets).map((t): RolloutInput => ({ type: 'manifest', target: t })),
+      fc.boolean().map((ok): RolloutInput => ({ type: 'fetched', ok })),
+      fc.boolean().map((ok): RolloutInput => ({ type: 'staged', ok })),
+      fc.constantFrom('pass', 'fail', 'inconclusive' as const).map(
+        (verdict): RolloutInput => ({
+          type: 'shadow-result',
+          verdict: verdict as 'pass',
+          reason: 'r',
+        }),
+      ),
+      fc.boolean().map((ok): RolloutInput => ({ type: 'switched', ok })),
+      fc.boolean().map((ok): RolloutInput => ({ type: 'health', ok, reason: 'r' })),
+      fc.boolean().map((ok): RolloutInput => ({ type: 'rolled-back', ok })),
+      fc.boolean().map((ok): RolloutInput => ({ type: 'reinstalled', ok })),
+      fc.tuple(fc.constantFrom(...targets), fc.nat(5), fc.nat(5)).map(
+        ([t, p, f]): RolloutInput => ({
+          type: 'evidence',
+          digest: t.digest,
+          summary: summarize(reportsOf(t.digest, p, f), t.policy),
+        }),
+      ),
+      fc.constant<RolloutInput>({ type: 'resume' }),
+      fc.constant<RolloutInput>({ type: 'tick' }),
+    )
+    const known = new Set(['1.0.0', ...targets.map((t) => t.version)])
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(input, fc.integer({ min: 0, max: 4_000_000 })), { maxLength: 60 }),
+        (inputs) => {
+          let s = initialRollout('peer-1', '1.0.0')
+          let now = T0
+          for (const [i, dt] of inputs) {
+            now += dt
+            s = step(s, i, now).state
+            assert.ok(known.has(s.current))
+            assert.ok(known.has(s.lastGood))
+            if (['idle', 'committed', 'bad', 'halted'].includes(s.phase))
+              assert.equal(s.deadline, undefined)
+            else assert.ok(s.deadline !== undefined, `${s.phase} has a deadline`)
+            assert.ok(
+              !s.bad[s.lastGood] || s.lastGood === '1.0.0',
+              'the last good version is never a bad one',
+            )
+          }
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+})
