@@ -5,6 +5,7 @@
 import { keysGenerate, keysShow } from './commands/keys.ts'
 import { networkInit } from './commands/network.ts'
 import { nodeStart, releasePublish, status } from './commands/node.ts'
+import { releasePack, version } from './commands/pack.ts'
 import {
   releaseDraft,
   releaseInspect,
@@ -34,10 +35,12 @@ const COMMANDS: Record<string, Record<string, Command>> = {
     verify: releaseVerify,
     inspect: releaseInspect,
     publish: releasePublish,
+    pack: releasePack,
   },
   network: { init: networkInit },
   node: { start: nodeStart },
   status: { '': status },
+  version: { '': version },
 }
 
 const HELP = `convoy: peer-to-peer upgrades by network consensus
@@ -56,11 +59,13 @@ maintainer commands:
   convoy release verify FILE --root root.json
   convoy release inspect FILE [--root root.json]
   convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE]
+  convoy release pack --version V --out FILE [--migration SCRIPT.mjs] [--source DIR]
 
 node runner commands:
   convoy network init --root root.json [--bootstrap MULTIADDR ...] --out network.json
   convoy node start --network network.json --data-dir DIR [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT]
   convoy status [--api 127.0.0.1:PORT]
+  convoy version
 
 Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
 See docs/maintainers.md and docs/node-runners.md.`
@@ -73,8 +78,9 @@ export async function run(
   err: (s: string) => void = (s) => process.stderr.write(s),
 ): Promise<number> {
   const json = argv.includes('--json')
-  // `convoy status` has no subcommand: everything after it is options.
-  const [group, name, ...rest] = argv[0] === 'status' ? ['status', '', ...argv.slice(1)] : argv
+  // `convoy status` and `convoy version` have no subcommand: everything after them is options.
+  const [group, name, ...rest] =
+    argv[0] === 'status' || argv[0] === 'version' ? [argv[0], '', ...argv.slice(1)] : argv
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
     out(`${HELP}\n`)
     return group === undefined ? 2 : 0
