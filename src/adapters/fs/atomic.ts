@@ -64,7 +64,8 @@ export async function writeFileAtomic(
   await syncDir(dir)
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsyncs a directory so a rename in it survives a crash; a no-op where the filesystem refuses. */
+export async function syncDir(dir: string): Promise<void> {
   try {
     const dh = await open(dir, constants.O_RDONLY)
     try {

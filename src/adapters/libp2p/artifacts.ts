@@ -52,6 +52,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { fromHex, fromUtf8, isHexOfLength, utf8 } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
 import { parseStrictJson } from '../../core/manifest/strict-json.ts'
+import { syncDir } from '../fs/atomic.ts'
 
 /** Largest request or response header accepted, in bytes (before the JSON is decoded). */
 export const MAX_ARTIFACT_MESSAGE_BYTES = 256
@@ -908,19 +909,6 @@ class TempArtifact {
     this.file = undefined
     await file?.close().catch(() => {})
     await unlink(this.path).catch(() => {})
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const dh = await open(dir, constants.O_RDONLY)
-    try {
-      await dh.sync()
-    } finally {
-      await dh.close()
-    }
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic there.
   }
 }
 
