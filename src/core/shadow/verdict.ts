@@ -10,7 +10,7 @@
  * candidate that reached no peer, is inconclusive: it never promotes.
  */
 
-/** One sample of one process. */
+/** One sample of one OS process (candidate or live node). */
 export interface ProcessSample {
   /** Resident memory, bytes. */
   rss: number
