@@ -11,7 +11,14 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type * as EsbuildModule from 'esbuild'
 import semver from 'semver'
-import { createTar, gzipDeterministic, type TarEntry } from './tar.ts'
+import {
+  createTar,
+  gunzipCapped,
+  gzipDeterministic,
+  readTar,
+  type TarEntry,
+  TarFormatError,
+} from './tar.ts'
 
 /** Name and version of the packing recipe; bump it whenever the artifact layout changes. */
 export const PACK_TOOL = 'convoy-pack/1'
@@ -145,6 +152,58 @@ export async function packRelease(options: PackOptions): Promise<PackResult> {
     commit,
     packTool,
     files: entries.filter((e) => e.path !== top).map(describe),
+  }
+}
+
+/** What an artifact's PACK.json says about how it was made. */
+export interface PackInfo {
+  /** Path of PACK.json inside the archive, e.g. `convoy-1.2.0/PACK.json`. */
+  path: string
+  /** The version stamped into the build. */
+  version: string
+  /** The source commit it was packed from, or `unknown` when packed outside git. */
+  commit: string
+  /** {@link PackResult.packTool} of the packer that made it. */
+  packTool: string
+}
+
+/**
+ * Reads PACK.json out of a `.tar.gz` made by {@link packRelease}: the one file named
+ * `convoy-<version>/PACK.json`. Throws {@link PackError} (one line) when the bytes are not such
+ * an artifact.
+ */
+export function readPackInfo(tgz: Uint8Array): PackInfo {
+  let members: ReturnType<typeof readTar>
+  try {
+    members = readTar(gunzipCapped(tgz))
+  } catch (e) {
+    if (e instanceof TarFormatError) throw new PackError(`not a convoy pack: ${e.message}`)
+    throw e
+  }
+  const found = members.filter((m) => m.type === '0' && /^convoy-[^/]+\/PACK\.json$/.test(m.path))
+  if (found.length !== 1)
+    throw new PackError('not a convoy pack: no convoy-<version>/PACK.json inside')
+  const entry = found[0]!
+  let info: Record<string, unknown>
+  try {
+    const parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(entry.data))
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('not an object')
+    info = parsed as Record<string, unknown>
+  } catch (e) {
+    throw new PackError(`${entry.path}: not valid JSON (${(e as Error).message.split('\n')[0]})`)
+  }
+  const field = (name: string): string => {
+    const v = info[name]
+    if (typeof v !== 'string' || v === '' || v.length > 256)
+      throw new PackError(`${entry.path}: "${name}" is missing or not a string`)
+    return v
+  }
+  return {
+    path: entry.path,
+    version: field('version'),
+    commit: field('commit'),
+    packTool: field('packTool'),
   }
 }
 

@@ -1,12 +1,13 @@
 /**
- * A minimal, deterministic ustar writer for release artifacts.
+ * A minimal, deterministic ustar writer for release artifacts, and the reader that takes one
+ * apart again (to read PACK.json and to name the file that differs between two builds).
  *
  * Written here rather than taken from `tar-stream` or `tar`: a release artifact must be
  * byte-reproducible, so every header field is set by us (no mtimes, owners, umask or locale from
  * the build machine), and the format we need (regular files, one directory, short names) is
  * about a hundred lines. Pure: bytes in, bytes out.
  */
-import { gzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 
 /** One member of the archive. */
 export interface TarEntry {
@@ -118,4 +119,81 @@ export function gzipDeterministic(data: Uint8Array): Uint8Array {
   const gz = new Uint8Array(gzipSync(data, { level: 9, memLevel: 8, windowBits: 15, strategy: 0 }))
   gz[9] = 0xff
   return gz
+}
+
+/** One member as read back by {@link readTar}. */
+export interface TarMember extends TarEntry {
+  /** The ustar type flag as a character: `0` a file, `5` a directory, anything else kept as read. */
+  type: string
+}
+
+/** Largest archive {@link gunzipCapped} inflates by default: 256 MiB. */
+export const MAX_UNPACKED_BYTES = 256 * 1024 ** 2
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Inflates a gzip stream, refusing more than `maxBytes` of output (a gzip bomb) and anything that
+ * is not gzip. Throws {@link TarFormatError} with one line for a person.
+ */
+export function gunzipCapped(data: Uint8Array, maxBytes = MAX_UNPACKED_BYTES): Uint8Array {
+  try {
+    return new Uint8Array(gunzipSync(data, { maxOutputLength: maxBytes }))
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+      throw new TarFormatError(`unpacks to more than ${maxBytes} bytes`)
+    throw new TarFormatError(`not a gzip stream (${code ?? (e as Error).message})`)
+  }
+}
+
+/**
+ * Reads the members of an uncompressed ustar archive, in archive order. Checks each header's
+ * checksum and that every member fits in the bytes given; stops at the first zero block.
+ * Throws {@link TarFormatError} on anything malformed, never reads past the end.
+ */
+export function readTar(tar: Uint8Array): TarMember[] {
+  const members: TarMember[] = []
+  let at = 0
+  while (at + BLOCK <= tar.length) {
+    const h = tar.subarray(at, at + BLOCK)
+    if (h.every((b) => b === 0)) return members
+    let sum = 0
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!
+    const recorded = readOctal(h, 148, 8, at)
+    if (recorded !== sum) throw new TarFormatError(`bad header checksum at offset ${at}`)
+    const name = readString(h, 0, 100, at)
+    const prefix = readString(h, 345, 155, at)
+    const path = prefix === '' ? name : `${prefix}/${name}`
+    const size = readOctal(h, 124, 12, at)
+    const mode = readOctal(h, 100, 8, at)
+    const flag = h[156] === 0 ? '0' : String.fromCharCode(h[156]!)
+    const start = at + BLOCK
+    if (start + size > tar.length)
+      throw new TarFormatError(`${path}: ${size} bytes run past the end of the archive`)
+    members.push({ path, data: tar.slice(start, start + size), mode, type: flag })
+    at = start + size + ((BLOCK - (size % BLOCK)) % BLOCK)
+  }
+  // A writer that omits the end-of-archive blocks still leaves every member readable.
+  if (at < tar.length) throw new TarFormatError(`truncated header at offset ${at}`)
+  return members
+}
+
+function readString(h: Uint8Array, offset: number, length: number, at: number): string {
+  const field = h.subarray(offset, offset + length)
+  const end = field.indexOf(0)
+  try {
+    return decoder.decode(end === -1 ? field : field.subarray(0, end))
+  } catch {
+    throw new TarFormatError(`header at offset ${at}: a name is not valid UTF-8`)
+  }
+}
+
+function readOctal(h: Uint8Array, offset: number, length: number, at: number): number {
+  const text = String.fromCharCode(...h.subarray(offset, offset + length))
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '')
+  if (!/^[0-7]{1,12}$/.test(text))
+    throw new TarFormatError(`header at offset ${at}: a numeric field is not octal`)
+  return Number.parseInt(text, 8)
 }

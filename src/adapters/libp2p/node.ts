@@ -146,6 +146,8 @@ export class RecordRejectedError extends Error {
 
 /** How many older manifests a node fetches behind the newest, to count distances. */
 const HISTORY_BACKFILL = 8
+/** How often a node puts the latest manifest into the DHT again, ms (randomised +-25%). */
+const REPUBLISH_MS = 6 * 3_600_000
 /** Peers a node pushes a new sequence to. */
 const ANNOUNCE_FANOUT = 8
 
@@ -177,6 +179,7 @@ export class ConvoyNode {
   private readonly startedAt: number
   private lookupTimer?: NodeJS.Timeout
   private bootstrapTimer?: NodeJS.Timeout
+  private republishTimer?: NodeJS.Timeout
   private lookupRunning?: Promise<void>
   private lookupAgain = false
   private stopped = false
@@ -335,6 +338,10 @@ export class ConvoyNode {
     if (this.role === 'node') {
       await this.announceHeldArtifacts()
       this.scheduleLookup(500)
+      // DHT nodes forget records after 36 h: every node that trusts the latest manifest puts it
+      // (and the roots behind it) again every 6 h or so, so a network outlives its publisher.
+      this.republishTimer = setInterval(() => void this.republish(), jitter(REPUBLISH_MS))
+      this.republishTimer.unref()
     }
   }
 
@@ -344,6 +351,7 @@ export class ConvoyNode {
     if (this.lookupTimer) clearTimeout(this.lookupTimer)
     if (this.announceTimer) clearTimeout(this.announceTimer)
     if (this.bootstrapTimer) clearInterval(this.bootstrapTimer)
+    if (this.republishTimer) clearInterval(this.republishTimer)
     this.fetchAbort?.abort(new Error('node stopping'))
     await this.libp2p.stop()
     await this.persistChain.catch(() => {})
@@ -927,6 +935,19 @@ export class ConvoyNode {
       confirmations[label] = n
     }
     return { release: s, confirmations }
+  }
+
+  /** Puts the channel's latest manifest (and the roots behind it) into the DHT again. */
+  async republish(): Promise<void> {
+    const latest = this.trust.channels[this.channel]?.latest
+    if (this.stopped || latest === undefined) return
+    const bytes = await this.store.readManifest(this.channel, latest.sequence)
+    if (bytes === undefined) return
+    try {
+      await this.publish(bytes, [], { signal: AbortSignal.timeout(60_000) })
+    } catch (e) {
+      this.emit(`republish failed: ${(e as Error).message}`)
+    }
   }
 
   // ---------------------------------------------------------------- artifacts

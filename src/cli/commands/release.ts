@@ -34,9 +34,9 @@ import { loadSigningKey, readKeyFilePublic } from '../keyref.ts'
 import { mergeDocs } from './root.ts'
 
 const DRAFT_USAGE =
-  'convoy release draft --root root.json --channel NAME --version V [--sequence N | --previous release.json] --artifact PLATFORM=PATH ... [--window 24h] [--canary 0.02] [--expires 30d] [--min-version V] [--capability C ...] [--adds C ...] [--notes TEXT] --out release.json'
+  'convoy release draft --root root.json --channel NAME --version V [--sequence N | --previous release.json] (--from-pack FILE.tgz | --artifact PLATFORM=PATH ...) [--window 24h] [--canary 0.02] [--expires 30d] [--min-version V] [--capability C ...] [--adds C ...] [--notes TEXT] [--source-commit HEX] [--pack-tool NAME] --out release.json'
 const SIGN_USAGE =
-  'convoy release sign FILE --key KEYFILE [--root root.json] [--out FILE] [--passphrase-env VAR]'
+  'convoy release sign FILE --key KEYFILE [--root root.json] [--out FILE] [--passphrase-env VAR] [--no-rebuild-check]'
 const MERGE_USAGE = 'convoy release merge A.json B.json ... --out release.json'
 const VERIFY_USAGE =
   'convoy release verify FILE --root root.json [--root root-2.json ...] [--channel NAME] [--trusted-sequence N]'
@@ -86,6 +86,7 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       notes: { type: 'string' },
       'source-commit': { type: 'string' },
       'pack-tool': { type: 'string' },
+      'from-pack': { type: 'string' },
       out: { type: 'string' },
     },
     DRAFT_USAGE,
@@ -93,7 +94,9 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
   const rootPath = required(values.root, '--root', DRAFT_USAGE)
   const channel = required(values.channel, '--channel', DRAFT_USAGE)
   const version = required(values.version, '--version', DRAFT_USAGE)
-  const artifactArgs = required(values.artifact, '--artifact', DRAFT_USAGE)
+  const fromPack = values['from-pack']
+  const artifactArgs =
+    fromPack === undefined ? required(values.artifact, '--artifact', DRAFT_USAGE) : (values.artifact ?? [])
   const out = required(values.out, '--out', DRAFT_USAGE)
   const { env: root } = await readRootFile(rootPath)
   if (semver.valid(version) !== version)
@@ -148,6 +151,21 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       throw new CliError(`--artifact ${platform}=${path}: the file is empty`)
   }
 
+  let source: ReleaseSigned['source']
+  if (fromPack !== undefined) {
+    const packed = await readFromPack(fromPack, version, values['source-commit'], values['pack-tool'])
+    source = packed.source
+    const given = artifacts.node
+    if (given === undefined) artifacts.node = packed.pin
+    else if (given.sha256 !== packed.pin.sha256 || given.length !== packed.pin.length)
+      throw new CliError(
+        `--artifact node=... is not the --from-pack file ${fromPack}: the source recorded from its PACK.json would describe another artifact`,
+        2,
+      )
+  } else if (values['source-commit'] !== undefined) {
+    source = { commit: values['source-commit'], packTool: values['pack-tool'] ?? 'unknown' }
+  }
+
   const rollout: Partial<RolloutPolicy> = {}
   if (values.window !== undefined) rollout.windowSeconds = parseDuration(values.window, '--window')
   if (values.canary !== undefined)
@@ -171,10 +189,6 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
     ...adds,
   ]
   const expiresIn = parseDuration(values.expires ?? '30d', '--expires')
-  const source =
-    values['source-commit'] !== undefined
-      ? { commit: values['source-commit'], packTool: values['pack-tool'] ?? 'unknown' }
-      : undefined
   let env: ReturnType<typeof draftRelease>
   try {
     env = draftRelease({
@@ -210,6 +224,55 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       `next: ${root.signed.threshold} of ${root.signed.keys.length} maintainers run \`convoy release sign ${out} --key THEIR_KEY --root ${rootPath}\``,
     ].join('\n'),
     json: { file: out, release: s, digest: documentDigest(s) },
+  }
+}
+
+/**
+ * Reads a `release pack` artifact for `release draft --from-pack`: its pin (sha256, length) and
+ * the source its PACK.json records, so a maintainer never types the commit or the pack tool.
+ * `--source-commit` fills in a commit only where PACK.json says `unknown` (packed outside git);
+ * either flag contradicting PACK.json is refused, as is an artifact packed as another version.
+ */
+async function readFromPack(
+  path: string,
+  version: string,
+  commitFlag: string | undefined,
+  packToolFlag: string | undefined,
+): Promise<{ pin: ArtifactPin; source: ReleaseSource }> {
+  const bytes = await readCapped(path, MAX_UNPACKED_BYTES)
+  if (bytes.length === 0) throw new CliError(`--from-pack ${path}: the file is empty`)
+  let info: PackInfo
+  try {
+    info = readPackInfo(bytes)
+  } catch (e) {
+    if (e instanceof PackError) throw new CliError(`--from-pack ${path}: ${e.message}`)
+    throw e
+  }
+  if (info.version !== version)
+    throw new CliError(
+      `--from-pack ${path} was packed as version ${info.version}, not ${version}: pack it again with --version ${version}`,
+    )
+  let commit = info.commit
+  if (commit === 'unknown') {
+    if (commitFlag === undefined)
+      throw new CliError(
+        `--from-pack ${path} was packed outside a git checkout (its PACK.json says commit "unknown"): pack it from a checkout, or give --source-commit`,
+      )
+    commit = commitFlag
+  } else if (commitFlag !== undefined && commitFlag !== commit) {
+    throw new CliError(
+      `--source-commit ${commitFlag} contradicts ${info.path} in ${path}, which says ${commit}`,
+      2,
+    )
+  }
+  if (packToolFlag !== undefined && packToolFlag !== info.packTool)
+    throw new CliError(
+      `--pack-tool ${packToolFlag} contradicts ${info.path} in ${path}, which says "${info.packTool}"`,
+      2,
+    )
+  return {
+    pin: { sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length },
+    source: { commit, packTool: info.packTool },
   }
 }
 

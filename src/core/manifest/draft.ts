@@ -13,7 +13,17 @@ import {
   type RolloutPolicy,
 } from './release.ts'
 import { parseRootSigned, ROOT_TYPE, type RootSigned } from './root.ts'
-import { keyIdOf, publicKeyOf, type RootKey, signingPayload, signPayload } from './signing.ts'
+import {
+  type Attestation,
+  documentDigest,
+  keyIdOf,
+  publicKeyOf,
+  type RootKey,
+  type Signature,
+  signAttestation,
+  signingPayload,
+  signPayload,
+} from './signing.ts'
 
 /** Formats ms since the epoch as the RFC 3339 second-precision form documents use. */
 export function formatTime(ms: number): string {
@@ -123,19 +133,34 @@ export function draftRelease(d: ReleaseDraft): Envelope<ReleaseSigned> {
   return { signed, signatures: [] }
 }
 
+/** Options for {@link signDocument}. */
+export interface SignOptions {
+  /**
+   * Also declare, under the same key, that the signer rebuilt the artifact and got the same bytes
+   * (an {@link Attestation}). Only a release can carry one: the caller, not the core, checks the
+   * rebuild. @default false
+   */
+  reproduced?: boolean
+}
+
 /**
  * Adds the signature of `secretKey` to a document. Signing twice with one key changes nothing
- * (ed25519 is deterministic and signatures merge by value).
+ * (ed25519 is deterministic and signatures merge by value); signing again with `reproduced`
+ * replaces that key's plain entry with the attested one, and signing without it never removes an
+ * attestation already there.
  */
 export function signDocument<T extends RootSigned | ReleaseSigned>(
   env: Envelope<T>,
   secretKey: Uint8Array,
+  options: SignOptions = {},
 ): Envelope<T> {
-  const payload = signingPayload(env.signed.type, env.signed.network, env.signed)
-  return {
-    signed: env.signed,
-    signatures: mergeSignatures(env.signatures, [signPayload(payload, secretKey)]),
+  const { type, network } = env.signed
+  const entry: Signature = signPayload(signingPayload(type, network, env.signed), secretKey)
+  if (options.reproduced === true) {
+    if (type !== RELEASE_TYPE) throw new TypeError('only a release signature can attest a rebuild')
+    entry.attestation = signAttestation(network, documentDigest(env.signed), secretKey)
   }
+  return { signed: env.signed, signatures: mergeSignatures(env.signatures, [entry]) }
 }
 
 /** The key id a secret key signs as. */

@@ -6,7 +6,7 @@ import { fromUtf8, isHexOfLength, utf8 } from '../bytes.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { prettyJson } from './canonical.ts'
 import * as s from './schema.ts'
-import type { Signature } from './signing.ts'
+import type { Attestation, Signature } from './signing.ts'
 import { parseStrictJson } from './strict-json.ts'
 
 /** A signed document before its signed part has been checked against a schema. */
@@ -30,17 +30,29 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Result<Enve
     const env = s.object(parsed.value, 'document', ['signed', 'signatures'])
     s.object(env.signed, 'signed', [], Object.keys((env.signed as object) ?? {}))
     const signatures = s.array(env.signatures, 'signatures', MAX_SIGNATURES, (x, p) => {
-      const sig = s.object(x, p, ['keyid', 'sig'])
+      const sig = s.object(x, p, ['keyid', 'sig'], ['attestation'])
       if (!isHexOfLength(sig.keyid, 32))
         throw new s.SchemaError(`${p}.keyid must be 64 lower-case hex digits`)
       if (!isHexOfLength(sig.sig, 64))
         throw new s.SchemaError(`${p}.sig must be 128 lower-case hex digits`)
-      return { keyid: sig.keyid, sig: sig.sig }
+      const entry: Signature = { keyid: sig.keyid, sig: sig.sig }
+      if (sig.attestation !== undefined) entry.attestation = parseAttestation(sig.attestation, p)
+      return entry
     })
     return ok({ signed: env.signed, signatures })
   } catch (e) {
     return schemaFailure(e)
   }
+}
+
+/** Shape of a signature entry's optional `attestation`: exactly `{ reproduced: true, sig }`. */
+function parseAttestation(v: unknown, path: string): Attestation {
+  const p = `${path}.attestation`
+  const a = s.object(v, p, ['reproduced', 'sig'])
+  if (a.reproduced !== true) throw new s.SchemaError(`${p}.reproduced must be true`)
+  if (!isHexOfLength(a.sig, 64))
+    throw new s.SchemaError(`${p}.sig must be 128 lower-case hex digits`)
+  return { reproduced: true, sig: a.sig }
 }
 
 /** Turns a thrown {@link s.SchemaError} into a `malformed:` result; rethrows anything else. */
@@ -56,13 +68,25 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
 
 /**
  * Merges the signatures of several copies of one document. Order-independent: the result lists
- * each distinct (key id, signature) pair once, sorted, so merging on different machines in any
- * order gives the same bytes. ed25519 signatures are deterministic, so one key adds one entry.
+ * each distinct (key id, signature, attestation) entry once, sorted, so merging on different
+ * machines in any order gives the same bytes. ed25519 signatures are deterministic, so one key
+ * adds one entry; an entry without an attestation is dropped when the same key id and signature
+ * also come with one (an attestation only adds a claim, so the attested entry says more).
  */
 export function mergeSignatures(...lists: ReadonlyArray<readonly Signature[]>): Signature[] {
-  const byPair = new Map<string, Signature>()
-  for (const list of lists) for (const sig of list) byPair.set(`${sig.keyid}:${sig.sig}`, sig)
-  return [...byPair.entries()]
+  const byEntry = new Map<string, Signature>()
+  for (const list of lists) for (const sig of list) byEntry.set(entryKey(sig), sig)
+  const attested = new Set<string>()
+  for (const sig of byEntry.values())
+    if (sig.attestation !== undefined) attested.add(`${sig.keyid}:${sig.sig}`)
+  return [...byEntry.entries()]
+    .filter(([, sig]) => sig.attestation !== undefined || !attested.has(entryKey(sig)))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, sig]) => sig)
+}
+
+/** `keyid:sig`, plus `:attestation-sig` when attested: entries that merge to one share it. */
+function entryKey(sig: Signature): string {
+  const base = `${sig.keyid}:${sig.sig}`
+  return sig.attestation === undefined ? base : `${base}:${sig.attestation.sig}`
 }

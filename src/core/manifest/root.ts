@@ -112,6 +112,14 @@ export function decodeRoot(
       `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
     )
   }
+  // A reproduced-build attestation is a claim about a release's artifact; a root has none.
+  const attested = env.value.signatures.findIndex((x) => x.attestation !== undefined)
+  if (attested >= 0) {
+    return fail(
+      'malformed',
+      `malformed: signatures[${attested}].attestation: only a release signature may carry one`,
+    )
+  }
   try {
     return ok({ signed: parseRootSigned(env.value.signed), signatures: env.value.signatures })
   } catch (e) {

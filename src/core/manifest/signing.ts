@@ -13,11 +13,28 @@ import { canonicalBytes } from './canonical.ts'
 /** Version tag of the payload layout; bump it if the layout ever changes. */
 export const SIGNATURE_CONTEXT = 'convoy-signature-v1'
 
+/** Version tag of the attestation payload layout; bump it if the layout ever changes. */
+export const ATTESTATION_CONTEXT = 'convoy-attestation-v1'
+
 /** One signature on a document, as stored beside the signed part. */
 export interface Signature {
   /** Hex sha256 of the signer's raw 32-byte ed25519 public key. */
   keyid: string
   /** Hex of the 64-byte ed25519 signature over {@link signingPayload}. */
+  sig: string
+  /**
+   * The signer's declaration that they rebuilt the release's artifact from its signed source and
+   * got the same bytes. Optional and separate from `sig`: it never counts toward t-of-n, and a
+   * bad one only means the signer is not shown as having reproduced the build.
+   */
+  attestation?: Attestation
+}
+
+/** A signed "I reproduced this build" beside a release signature. */
+export interface Attestation {
+  /** Always `true`: the only claim an attestation makes. */
+  reproduced: true
+  /** Hex of the 64-byte ed25519 signature over {@link attestationPayload}, by the entry's key. */
   sig: string
 }
 
@@ -44,6 +61,65 @@ export function shortKeyId(keyid: string): string {
 /** The exact bytes a maintainer signs for a document of `type` on `network`. */
 export function signingPayload(type: string, network: string, signed: unknown): Uint8Array {
   return concatBytes(utf8(`${SIGNATURE_CONTEXT}\0${type}\0${network}\0`), canonicalBytes(signed))
+}
+
+/**
+ * The exact bytes a signer signs to declare a reproduced build of the document whose
+ * {@link documentDigest} is `digest` (lower-case hex) on `network`:
+ * `convoy-attestation-v1 NUL reproduced NUL network NUL digest`. Its own context string, so an
+ * attestation can never pass as a document signature, nor the reverse.
+ */
+export function attestationPayload(network: string, digest: string): Uint8Array {
+  return utf8(`${ATTESTATION_CONTEXT}\0reproduced\0${network}\0${digest}`)
+}
+
+/** Makes the attestation of `secretKey` for the document `digest` on `network`; deterministic. */
+export function signAttestation(
+  network: string,
+  digest: string,
+  secretKey: Uint8Array,
+): Attestation {
+  return { reproduced: true, sig: signPayload(attestationPayload(network, digest), secretKey).sig }
+}
+
+/**
+ * True when `entry` carries an attestation that verifies against `publicKeyHex` for the document
+ * `digest` on `network`. False on a missing, malformed or forged one; never throws. It says
+ * nothing about `entry.sig`: count signatures with {@link tallySignatures}.
+ */
+export function verifyAttestation(
+  entry: Signature,
+  publicKeyHex: string,
+  network: string,
+  digest: string,
+  verify: VerifyFn = nobleVerify,
+): boolean {
+  const a = entry.attestation
+  if (a === undefined || a.reproduced !== true) return false
+  return verifySignature(attestationPayload(network, digest), a.sig, publicKeyHex, verify)
+}
+
+/**
+ * Key ids among `signers` (already counted as valid, e.g. a tally's `signed`) with at least one
+ * entry whose attestation verifies, in `signers` order. A forged attestation placed beside a
+ * good one does not hide it.
+ */
+export function reproducedSigners(
+  keys: readonly RootKey[],
+  signers: readonly string[],
+  signatures: readonly Signature[],
+  network: string,
+  digest: string,
+  verify: VerifyFn = nobleVerify,
+): string[] {
+  const byId = new Map(keys.map((k) => [k.keyid, k]))
+  return signers.filter((id) => {
+    const key = byId.get(id)
+    if (key === undefined) return false
+    return signatures.some(
+      (s) => s.keyid === id && verifyAttestation(s, key.publicKey, network, digest, verify),
+    )
+  })
 }
 
 /** Hex sha256 of the canonical signed part: the identity of a document, whatever its spelling. */

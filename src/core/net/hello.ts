@@ -34,7 +34,7 @@ export interface Hello {
 /** What a node tells a peer about the peer. */
 export interface Verdict {
   status: 'ok' | 'outdated' | 'suspicious' | 'unverified'
-  /** The newest release the speaker has verified on the peer's channel. */
+  /** The newest release the speaker has verified on the speaker's own channel. */
   current?: { version: string; sequence: number }
   reasons: string[]
 }
@@ -152,8 +152,8 @@ export function decodeHelloMessage(bytes: Uint8Array): Result<HelloMessage> {
 
 /**
  * The protocol a capability stands for: capability "name/N" is backed by the protocol
- * "/convoy/<network>/name/N.0.0". Capabilities without a protocol of their own (pure features)
- * use the same form and are served as a trivial protocol so that identify can report them.
+ * "/convoy/<network>/name/N.0.0". Every capability convoy claims today is a protocol it serves;
+ * a pure feature without a protocol would count as unbacked, so none is claimed that way.
  */
 export function capabilityProtocol(network: string, capability: string): string {
   const at = capability.lastIndexOf('/')

@@ -98,7 +98,14 @@ export function acceptRoot(
     if (known !== undefined && documentDigest(known) !== documentDigest(root)) {
       return fail('conflict', `conflict: a different root v${root.version} is already trusted`)
     }
-    return ok({ state, root: known ?? root, isNew: false })
+    if (known === undefined) {
+      // Older than the anchor this node started from: nothing here can check it, and nothing needs it.
+      return fail(
+        'root-version',
+        `root v${root.version} is older than the trust anchor (v${state.roots[0]!.version}) and cannot be checked`,
+      )
+    }
+    return ok({ state, root: known, isNew: false })
   }
   if (root.version > current.version + 1) {
     return fail(
