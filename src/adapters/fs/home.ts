@@ -1,0 +1,243 @@
+/**
+ * The supervisor's home directory: releases, the `current` pointer, the rollout state file and
+ * data backups. Every change is crash-safe, so a supervisor killed at any point comes back to a
+ * runnable version:
+ *
+ *   releases/<version>/      an unpacked release (only complete ones ever appear here)
+ *   current -> releases/<v>  a symlink, switched by renaming a new link over the old one
+ *   state.json               the rollout state, written before each effect (write, fsync, rename)
+ *   backups/<n>-<version>/   copies of the data dir, the newest `keep` kept
+ *   data/                    the node's data dir
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import {
+  cp,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  stat,
+  statfs,
+  symlink,
+  writeFile,
+} from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ArtifactPin } from '../../core/manifest/release.ts'
+import { gunzipCapped, readTar } from '../build/tar.ts'
+import { syncDir, writeFileAtomic } from './atomic.ts'
+
+/** The home cannot do what was asked; `message` says what and what to do. */
+export class HomeError extends Error {
+  override name = 'HomeError'
+}
+
+const VERSION_RE = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/
+
+/** A supervisor home directory. */
+export class Home {
+  readonly dir: string
+  readonly releasesDir: string
+  readonly backupsDir: string
+  readonly dataDir: string
+
+  constructor(dir: string) {
+    this.dir = dir
+    this.releasesDir = join(dir, 'releases')
+    this.backupsDir = join(dir, 'backups')
+    this.dataDir = join(dir, 'data')
+  }
+
+  /** Creates the layout and removes leftovers of interrupted installs (never a complete release). */
+  async open(): Promise<void> {
+    for (const d of [this.dir, this.releasesDir, this.backupsDir, this.dataDir])
+      await mkdir(d, { recursive: true })
+    for (const name of await readdir(this.releasesDir)) {
+      if (name.startsWith('.'))
+        await rm(join(this.releasesDir, name), { recursive: true, force: true })
+    }
+    for (const name of await readdir(this.dir)) {
+      if (name.startsWith('.current.')) await rm(join(this.dir, name), { force: true })
+    }
+  }
+
+  /** Directory of an installed release. */
+  releaseDir(version: string): string {
+    if (!VERSION_RE.test(version)) throw new HomeError(`"${version}" is not a release version`)
+    return join(this.releasesDir, version)
+  }
+
+  /** Installed versions, unsorted. */
+  async installed(): Promise<string[]> {
+    return (await readdir(this.releasesDir)).filter((n) => VERSION_RE.test(n))
+  }
+
+  /**
+   * Installs a release artifact (a `convoy release pack` tarball): checks its length and sha256
+   * against the signed pin first (wrong bytes are never unpacked, let alone run), unpacks into a
+   * hidden temp dir, then renames it into place. Returns the release dir.
+   */
+  async install(version: string, artifact: Uint8Array, pin: ArtifactPin): Promise<string> {
+    const target = this.releaseDir(version)
+    if (artifact.length !== pin.length)
+      throw new HomeError(
+        `artifact for ${version} is ${artifact.length} bytes, the manifest pins ${pin.length}: refusing to install`,
+      )
+    const sha = createHash('sha256').update(artifact).digest('hex')
+    if (sha !== pin.sha256)
+      throw new HomeError(
+        `artifact for ${version} has sha256 ${sha.slice(0, 12)}, the manifest pins ${pin.sha256.slice(0, 12)}: refusing to install`,
+      )
+    if (await exists(join(target, 'convoy.mjs'))) return target
+    const members = readTar(gunzipCapped(artifact))
+    const prefix = `convoy-${version}/`
+    const tmp = join(this.releasesDir, `.${version}.${randomBytes(4).toString('hex')}`)
+    await mkdir(tmp)
+    try {
+      for (const m of members) {
+        if (m.type === '5') continue
+        if (
+          m.type !== '0' ||
+          !m.path.startsWith(prefix) ||
+          m.path.includes('..') ||
+          m.path.slice(prefix.length).includes('/')
+        ) {
+          throw new HomeError(
+            `artifact for ${version} holds an unexpected entry ${JSON.stringify(m.path)}: refusing to install`,
+          )
+        }
+        await writeFile(join(tmp, m.path.slice(prefix.length)), m.data, { mode: m.mode & 0o755 })
+      }
+      if (!(await exists(join(tmp, 'convoy.mjs'))))
+        throw new HomeError(`artifact for ${version} has no convoy.mjs`)
+      await syncDir(tmp)
+      await rm(target, { recursive: true, force: true })
+      await rename(tmp, target)
+      await syncDir(this.releasesDir)
+      return target
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true })
+      throw e
+    }
+  }
+
+  /** The version `current` points to, if any. */
+  async current(): Promise<string | undefined> {
+    try {
+      const link = await readlink(join(this.dir, 'current'))
+      const v = link.split('/').at(-1)!
+      return VERSION_RE.test(v) ? v : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * Points `current` at an installed release: a new symlink is made beside the old one and renamed
+   * over it, which is atomic, so `current` always names a complete release.
+   */
+  async switchCurrent(version: string): Promise<void> {
+    const dir = this.releaseDir(version)
+    if (!(await exists(join(dir, 'convoy.mjs'))))
+      throw new HomeError(`release ${version} is not installed`)
+    const tmp = join(this.dir, `.current.${randomBytes(4).toString('hex')}`)
+    await symlink(join('releases', version), tmp)
+    await rename(tmp, join(this.dir, 'current'))
+    await syncDir(this.dir)
+  }
+
+  /** Reads the persisted state, or undefined when there is none yet. */
+  async loadState<T>(): Promise<T | undefined> {
+    let text: string
+    try {
+      text = await readFile(join(this.dir, 'state.json'), 'utf8')
+    } catch {
+      return undefined
+    }
+    try {
+      return JSON.parse(text) as T
+    } catch {
+      throw new HomeError(
+        `${join(this.dir, 'state.json')} is damaged; restore it from backups/ or move it away to start over from "current"`,
+      )
+    }
+  }
+
+  /** Persists the state: write, fsync, rename. Call before carrying out the effects of a step. */
+  async saveState(state: unknown): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`)
+  }
+
+  /**
+   * Copies the data dir to backups/<n>-<label>/ after checking there is room for it twice over,
+   * then keeps only the newest `keep` backups. Returns the backup's path.
+   */
+  async backup(
+    label: string,
+    options: { keep?: number; minFreeBytes?: number } = {},
+  ): Promise<string> {
+    const keep = options.keep ?? 3
+    const size = await dirSize(this.dataDir)
+    const fs = await statfs(this.backupsDir)
+    const free = fs.bavail * fs.bsize
+    const needed = Math.max(2 * size, options.minFreeBytes ?? 0)
+    if (free < needed) {
+      throw new HomeError(
+        `not enough free space for a backup: ${free} bytes free, ${needed} needed; free some space before upgrading`,
+      )
+    }
+    const existing = (await readdir(this.backupsDir)).filter((n) => /^\d+-/.test(n)).sort()
+    const n = existing.length === 0 ? 1 : Number.parseInt(existing.at(-1)!, 10) + 1
+    const dest = join(this.backupsDir, `${String(n).padStart(6, '0')}-${label}`)
+    const tmp = `${dest}.partial`
+    await rm(tmp, { recursive: true, force: true })
+    await cp(this.dataDir, tmp, { recursive: true, preserveTimestamps: true })
+    await rename(tmp, dest)
+    await syncDir(this.backupsDir)
+    const all = (await readdir(this.backupsDir))
+      .filter((name) => /^\d+-/.test(name) && !name.endsWith('.partial'))
+      .sort()
+    for (const old of all.slice(0, Math.max(0, all.length - keep)))
+      await rm(join(this.backupsDir, old), { recursive: true, force: true })
+    return dest
+  }
+
+  /** The newest complete backup, if any. */
+  async latestBackup(): Promise<string | undefined> {
+    const all = (await readdir(this.backupsDir))
+      .filter((name) => /^\d+-/.test(name) && !name.endsWith('.partial'))
+      .sort()
+    return all.length === 0 ? undefined : join(this.backupsDir, all.at(-1)!)
+  }
+
+  /** Replaces the data dir with a backup: copy beside, then swap by rename. */
+  async restore(backup: string): Promise<void> {
+    const tmp = join(this.dir, `.data.${randomBytes(4).toString('hex')}`)
+    await cp(backup, tmp, { recursive: true, preserveTimestamps: true })
+    const old = join(this.dir, `.data-old.${randomBytes(4).toString('hex')}`)
+    await rename(this.dataDir, old)
+    await rename(tmp, this.dataDir)
+    await syncDir(this.dir)
+    await rm(old, { recursive: true, force: true })
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) total += await dirSize(p)
+    else if (e.isFile()) total += (await stat(p)).size
+  }
+  return total
+}

@@ -1,0 +1,123 @@
+/** The supervisor's home on real files: install, atomic switch, state, backups. */
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { createTar, gzipDeterministic } from '../../src/adapters/build/tar.ts'
+import { Home } from '../../src/adapters/fs/home.ts'
+
+function artifact(version: string, extra: Array<{ path: string; data: string }> = []) {
+  const enc = new TextEncoder()
+  const bytes = gzipDeterministic(
+    createTar([
+      { path: `convoy-${version}/`, data: new Uint8Array(), mode: 0o755 },
+      {
+        path: `convoy-${version}/convoy.mjs`,
+        data: enc.encode(`console.log(${JSON.stringify(version)})\n`),
+        mode: 0o755,
+      },
+      {
+        path: `convoy-${version}/package.json`,
+        data: enc.encode(`{"version":"${version}"}`),
+        mode: 0o644,
+      },
+      ...extra.map((e) => ({ path: e.path, data: enc.encode(e.data), mode: 0o644 })),
+    ]),
+  )
+  return {
+    bytes,
+    pin: { sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length },
+  }
+}
+
+describe('supervisor home', () => {
+  let dir: string
+  let home: Home
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'convoy-home-'))
+    home = new Home(dir)
+    await home.open()
+  })
+  after(() => rm(dir, { recursive: true, force: true }))
+
+  it('installs a release only when its bytes match the signed pin', async () => {
+    const a = artifact('1.0.0')
+    await assert.rejects(
+      home.install('1.0.0', a.bytes, { ...a.pin, sha256: '0'.repeat(64) }),
+      /refusing to install/,
+    )
+    await assert.rejects(
+      home.install('1.0.0', a.bytes, { ...a.pin, length: a.pin.length + 1 }),
+      /pins .* refusing to install/,
+    )
+    assert.deepEqual(await readdir(home.releasesDir), [], 'nothing unpacked from wrong bytes')
+    const path = await home.install('1.0.0', a.bytes, a.pin)
+    assert.equal(await readFile(join(path, 'convoy.mjs'), 'utf8'), 'console.log("1.0.0")\n')
+    const evil = artifact('1.0.1', [{ path: 'convoy-1.0.1/../../escape', data: 'x' }])
+    await assert.rejects(home.install('1.0.1', evil.bytes, evil.pin), /unexpected entry/)
+    assert.deepEqual(
+      (await readdir(home.releasesDir)).sort(),
+      ['1.0.0'],
+      'no partial release left behind',
+    )
+  })
+
+  it('switches current atomically: a reader never sees it missing or half-made', async () => {
+    const b = artifact('1.1.0')
+    await home.install('1.1.0', b.bytes, b.pin)
+    await home.switchCurrent('1.0.0')
+    let reads = 0
+    let stop = false
+    const bad: string[] = []
+    const reader = (async () => {
+      while (!stop) {
+        const text = await readFile(join(dir, 'current', 'convoy.mjs'), 'utf8').catch(
+          (e: NodeJS.ErrnoException) => `ERR ${e.code}`,
+        )
+        if (!/^console\.log\("1\.(0|1)\.0"\)\n$/.test(text)) bad.push(text)
+        reads++
+        await new Promise((r) => setImmediate(r))
+      }
+    })()
+    for (let i = 0; i < 200; i++) await home.switchCurrent(i % 2 === 0 ? '1.0.0' : '1.1.0')
+    stop = true
+    await reader
+    assert.deepEqual(bad, [])
+    assert.ok(reads > 50)
+    assert.equal(await home.current(), '1.1.0')
+    await assert.rejects(home.switchCurrent('9.9.9'), /not installed/)
+  })
+
+  it('cleans up leftovers of an interrupted install or switch when reopened', async () => {
+    await mkdir(join(home.releasesDir, '.2.0.0.dead'))
+    await writeFile(join(dir, '.current.dead'), '')
+    await new Home(dir).open()
+    assert.deepEqual((await readdir(home.releasesDir)).sort(), ['1.0.0', '1.1.0'])
+    assert.ok(!(await readdir(dir)).includes('.current.dead'))
+  })
+
+  it('persists state by write, fsync, rename, and says clearly when it is damaged', async () => {
+    await home.saveState({ phase: 'probation', current: '1.1.0' })
+    assert.deepEqual(await home.loadState(), { phase: 'probation', current: '1.1.0' })
+    await writeFile(join(dir, 'state.json'), '{"phase":')
+    await assert.rejects(home.loadState(), /state.json is damaged; restore it/)
+    await home.saveState({ phase: 'idle' })
+  })
+
+  it('backs up the data dir, keeps a bounded number, refuses without free space, and restores', async () => {
+    await writeFile(join(home.dataDir, 'db'), 'v1')
+    for (let i = 0; i < 5; i++) await home.backup(`1.0.${i}`, { keep: 3 })
+    const kept = (await readdir(home.backupsDir)).sort()
+    assert.equal(kept.length, 3)
+    assert.match(kept[2]!, /^000005-1\.0\.4$/)
+    await assert.rejects(
+      home.backup('x', { minFreeBytes: Number.MAX_SAFE_INTEGER }),
+      /not enough free space for a backup/,
+    )
+    await writeFile(join(home.dataDir, 'db'), 'v2 migrated badly')
+    await home.restore((await home.latestBackup())!)
+    assert.equal(await readFile(join(home.dataDir, 'db'), 'utf8'), 'v1')
+  })
+})
