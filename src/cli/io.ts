@@ -32,6 +32,11 @@ export interface CliContext {
   now: () => number
   /** Reads a passphrase from the terminal; undefined when there is none. */
   prompt?: (question: string) => Promise<string>
+  /**
+   * Says one line that is not the command's result (stderr, `convoy: warning: ...`), so stdout
+   * stays the result alone, also with --json. `run` supplies it when the caller did not.
+   */
+  warn?: (message: string) => void
 }
 
 /** Parses options strictly; unknown options are a usage error naming the option. */

@@ -6,6 +6,7 @@ import { keysGenerate, keysShow } from './commands/keys.ts'
 import { networkInit } from './commands/network.ts'
 import { nodeStart, releasePublish, status } from './commands/node.ts'
 import { releasePack, version } from './commands/pack.ts'
+import { releaseRebuildCheck } from './commands/rebuild.ts'
 import {
   releaseDraft,
   releaseInspect,
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
     inspect: releaseInspect,
     publish: releasePublish,
     pack: releasePack,
+    'rebuild-check': releaseRebuildCheck,
   },
   network: { init: networkInit },
   node: { start: nodeStart },
@@ -53,13 +55,14 @@ maintainer commands:
   convoy root sign FILE --key KEYFILE [--previous root-N.json]
   convoy root verify FILE ... [--trusted root-1.json]
   convoy root merge A.json B.json ... --out FILE
-  convoy release draft --root root.json --channel NAME --version V --artifact PLATFORM=PATH ... --out release.json
-  convoy release sign FILE --key KEYFILE [--root root.json]
+  convoy release pack --version V --out FILE [--migration SCRIPT.mjs] [--source DIR]
+  convoy release draft --root root.json --channel NAME --version V (--from-pack FILE.tgz | --artifact PLATFORM=PATH ...) --out release.json
+  convoy release rebuild-check FILE [--source DIR] [--artifact FILE.tgz]
+  convoy release sign FILE --key KEYFILE [--root root.json] [--no-rebuild-check]
   convoy release merge A.json B.json ... --out release.json
   convoy release verify FILE --root root.json
   convoy release inspect FILE [--root root.json]
   convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE]
-  convoy release pack --version V --out FILE [--migration SCRIPT.mjs] [--source DIR]
 
 node runner commands:
   convoy network init --root root.json [--bootstrap MULTIADDR ...] --out network.json
@@ -96,7 +99,8 @@ export async function run(
     return 2
   }
   try {
-    const result = await command(rest, ctx)
+    const warn = (m: string) => err(`convoy: warning: ${m}\n`)
+    const result = await command(rest, { warn, ...ctx })
     out(json ? `${JSON.stringify({ ok: true, ...result.json })}\n` : `${result.text}\n`)
     return 0
   } catch (e) {

@@ -1,7 +1,9 @@
 /**
  * `npm start`: the maintainer walk-through, end to end, with the real `convoy` binary in a
- * temporary directory. Five maintainers make keys, set up a 3-of-5 key set, co-sign a release on
- * separate "machines", merge and verify it, watch forgeries fail, and rotate a leaked key.
+ * temporary directory. Five maintainers make keys, set up a 3-of-5 key set, pack a release and
+ * co-sign it on separate "machines" (two rebuild it first and declare a reproduced build, one
+ * signs with --no-rebuild-check), merge and verify it, watch forgeries fail, and rotate a leaked
+ * key.
  * Every step is a real child process; the walk-through fails loudly if any outcome is wrong.
  */
 import { execFile } from 'node:child_process'
@@ -34,6 +36,8 @@ function sh(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 }
 
 let failures = 0
+/** CONVOY_HOME of steps that name no machine of their own: never the real ~/.convoy. */
+let home = ''
 
 async function convoy(
   cwd: string,
@@ -43,7 +47,7 @@ async function convoy(
 ): Promise<Step> {
   const shown = args.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ')
   console.log(`  $ convoy ${shown}`)
-  const r = await sh(process.execPath, [BIN, ...args], cwd, env)
+  const r = await sh(process.execPath, [BIN, ...args], cwd, { CONVOY_HOME: home, ...env })
   const text = `${r.stdout}${r.stderr}`.trimEnd()
   for (const line of text.split('\n')) console.log(`    ${line}`)
   const good = expect === 'ok' ? r.code === 0 : r.code !== 0
@@ -60,6 +64,7 @@ function heading(text: string): void {
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'convoy-walkthrough-'))
+  home = join(dir, 'home')
   const started = Date.now()
   console.log(`convoy maintainer walk-through in ${dir}`)
   try {
@@ -98,24 +103,10 @@ async function main(): Promise<void> {
     await convoy(dir, ['root', 'sign', 'root.json', '--key', 'carol.key'], 'ok')
     await convoy(dir, ['root', 'verify', 'root.json'], 'ok')
 
-    heading('3. A release: the artifact is hashed and pinned, then drafted')
-    const art = join(dir, 'convoy-1.0.0.tgz')
-    const tar = await sh(
-      'tar',
-      [
-        '--sort=name',
-        '--mtime=2026-01-01',
-        '--owner=0',
-        '--group=0',
-        '--numeric-owner',
-        '-czf',
-        art,
-        'src',
-        'package.json',
-      ],
-      REPO,
+    heading(
+      '3. A release: carol packs convoy from her checkout (byte-reproducible), then drafts from the pack',
     )
-    if (tar.code !== 0) await writeFile(art, await readFile(join(REPO, 'package.json')))
+    await convoy(dir, ['release', 'pack', '--version', '1.0.0', '--out', 'convoy-1.0.0.tgz'], 'ok')
     await convoy(
       dir,
       [
@@ -127,8 +118,8 @@ async function main(): Promise<void> {
         'stable',
         '--version',
         '1.0.0',
-        '--artifact',
-        'node=convoy-1.0.0.tgz',
+        '--from-pack',
+        'convoy-1.0.0.tgz',
         '--capability',
         'hello/1',
         '--window',
@@ -143,7 +134,22 @@ async function main(): Promise<void> {
       'ok',
     )
 
-    heading('4. Co-signing offline: three maintainers sign copies on their own machines')
+    heading(
+      '4. Co-signing offline: each signer rebuilds the artifact from the signed source before signing',
+    )
+    // A fresh clone at the recorded commit reproduces the pack only if the checkout it was packed
+    // from has no uncommitted changes; otherwise rebuild from the checkout itself.
+    const dirty = await sh(
+      'git',
+      ['-C', REPO, 'status', '--porcelain', '--untracked-files=no'],
+      REPO,
+    )
+    const rebuildFrom = dirty.code === 0 && dirty.stdout.trim() === '' ? [] : ['--source', REPO]
+    if (rebuildFrom.length > 0)
+      console.log(
+        '  (this checkout has uncommitted changes, so the rebuilds use it with --source instead of a fresh clone of the recorded commit)',
+      )
+    const home = (n: string) => ({ CONVOY_HOME: join(dir, `machine-${n}`, 'home') })
     for (const n of ['alice', 'bob', 'erin']) {
       const m = join(dir, `machine-${n}`)
       await mkdir(m)
@@ -151,12 +157,16 @@ async function main(): Promise<void> {
       await cp(join(dir, 'root.json'), join(m, 'root.json'))
       await cp(join(dir, `${n}.key`), join(m, `${n}.key`))
       console.log(`  (on ${n}'s machine)`)
-      await convoy(
-        m,
-        ['release', 'sign', 'release.json', '--key', `${n}.key`],
-        'ok',
-        n === 'erin' ? { CONVOY_PASSPHRASE: PASSPHRASE } : {},
-      )
+      const env = { ...home(n), ...(n === 'erin' ? { CONVOY_PASSPHRASE: PASSPHRASE } : {}) }
+      const sign = ['release', 'sign', 'release.json', '--key', `${n}.key`]
+      if (n === 'erin') {
+        // Erin has not rebuilt it: refused until she says --no-rebuild-check in so many words.
+        await convoy(m, sign, 'fail', env)
+        await convoy(m, [...sign, '--no-rebuild-check'], 'ok', env)
+      } else {
+        await convoy(m, ['release', 'rebuild-check', 'release.json', ...rebuildFrom], 'ok', env)
+        await convoy(m, sign, 'ok', env)
+      }
     }
     await convoy(
       dir,
@@ -170,6 +180,7 @@ async function main(): Promise<void> {
         'root.json',
       ],
       'ok',
+      home('alice'),
     )
     await convoy(
       dir,

@@ -60,8 +60,9 @@ async function draft(out: string, version: string, artifact: string, ...extra: s
 }
 
 async function signAll(file: string, root = 'root.json'): Promise<void> {
+  // The artifacts here are not convoy builds: there is nothing to rebuild.
   for (const k of MAINTAINERS)
-    await ok(['release', 'sign', file, '--key', `${k}.key`, '--root', root])
+    await ok(['release', 'sign', file, '--key', `${k}.key`, '--root', root, '--no-rebuild-check'])
 }
 
 /** A copy of `good.json` with `edit` applied to its text. */
@@ -132,6 +133,21 @@ describe('bad input: keys and signing', () => {
       ['release', 'sign', 'good.json', '--key', 'outsider.key', '--root', 'root.json'],
       'is not in root',
     )
+  })
+
+  it('release sign without a rebuild check, of a manifest with no node artifact', async () => {
+    await refused(
+      ['release', 'sign', 'good.json', '--key', 'k1.key', '--root', 'root.json'],
+      'refusing to sign: good.json pins no `node` artifact',
+    )
+  })
+
+  it('release rebuild-check of a manifest that records no source', async () => {
+    await refused(['release', 'rebuild-check', 'good.json'], 'good.json records no source')
+  })
+
+  it('release rebuild-check of a missing manifest', async () => {
+    await refused(['release', 'rebuild-check', 'nope.json'], 'nope.json: no such file')
   })
 })
 

@@ -22,7 +22,11 @@ export interface RunResult {
 /** Where and with what environment to run the binary. */
 export interface RunOptions {
   cwd: string
-  /** Extra environment variables; an `undefined` value removes the variable. */
+  /**
+   * Extra environment variables; an `undefined` value removes the variable. CONVOY_HOME defaults
+   * to `<cwd>/.convoy-home`, so a test never reads or writes the real `~/.convoy` and each working
+   * directory is its own "machine".
+   */
   env?: Record<string, string | undefined>
 }
 
@@ -49,7 +53,7 @@ export function convoy(args: readonly string[], options: RunOptions): Promise<Ru
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CONVOY_BIN, ...args], {
       cwd: options.cwd,
-      env: cleanEnv(options.env),
+      env: cleanEnv({ CONVOY_HOME: join(options.cwd, '.convoy-home'), ...options.env }),
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: 30_000,
     })

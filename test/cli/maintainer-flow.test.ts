@@ -196,11 +196,17 @@ describe('maintainer flow: 3 of 5', () => {
       // m1 relies on the root.json beside the manifest; the others name it.
       const args = ['release', 'sign', 'release.json', '--key', key(m).file]
       if (m !== 'm1') args.push('--root', 'root.json')
+      // The artifact is not a convoy build, so nobody can rebuild it: refused unless told.
+      const refusedSign = await convoy(args, { cwd: machine })
+      assertRefused(refusedSign, 'refusing to sign: release.json pins no `node` artifact')
+      assert.match(refusedSign.stderr, /pass --no-rebuild-check to sign without it/)
+      args.push('--no-rebuild-check')
       const r = await convoyOk([...args, '--json'], { cwd: machine })
+      assert.match(r.stderr, /^convoy: warning: --no-rebuild-check: /)
       const j = JSON.parse(r.stdout)
       assert.deepEqual(
-        [j.keyid, j.alreadySigned, j.signed, j.threshold, j.complete],
-        [key(m).keyid, false, 1, 3, false],
+        [j.keyid, j.alreadySigned, j.reproduced, j.signed, j.threshold, j.complete],
+        [key(m).keyid, false, false, 1, 3, false],
       )
       const one = await convoy(['release', 'verify', 'release.json', '--root', 'root.json'], {
         cwd: machine,
@@ -211,13 +217,14 @@ describe('maintainer flow: 3 of 5', () => {
     const machine = join(dir, 'machine-m1')
     const file = join(machine, 'release.json')
     const before = await readFile(file)
-    const again = await convoyOk(['release', 'sign', 'release.json', '--key', key('m1').file], {
-      cwd: machine,
-    })
+    const again = await convoyOk(
+      ['release', 'sign', 'release.json', '--key', key('m1').file, '--no-rebuild-check'],
+      { cwd: machine },
+    )
     assert.match(again.stdout, /already signed by/)
     assert.ok(before.equals(await readFile(file)), 'signing twice changed the file')
     const againJson = await convoyOk(
-      ['release', 'sign', 'release.json', '--key', key('m1').file, '--json'],
+      ['release', 'sign', 'release.json', '--key', key('m1').file, '--no-rebuild-check', '--json'],
       { cwd: machine },
     )
     assert.equal(JSON.parse(againJson.stdout).alreadySigned, true)
@@ -272,6 +279,8 @@ describe('maintainer flow: 3 of 5', () => {
     const notYet = r.stdout.split('\n').filter((l) => l.includes('not yet:    '))
     assert.equal(signed.length, 2)
     assert.equal(notYet.length, 3)
+    // Everyone signed with --no-rebuild-check: nobody declared a reproduced build.
+    for (const l of signed) assert.match(l, / - did not declare a reproduced build$/)
     for (const m of ['m1', 'm2'])
       assert.ok(
         signed.some((l) => l.includes(`(${m})`)),
@@ -291,6 +300,7 @@ describe('maintainer flow: 3 of 5', () => {
     assert.equal(j.expired, false)
     assert.equal(j.signatures.signed.length, 2)
     assert.equal(j.signatures.missing.length, 3)
+    assert.deepEqual(j.reproduced, [])
   })
 
   it('an encrypted key signs with CONVOY_PASSPHRASE and is refused without or with a wrong one', async () => {
@@ -298,7 +308,7 @@ describe('maintainer flow: 3 of 5', () => {
     await mkdir(machine)
     await copyFile(join(dir, 'merged-3-0.json'), join(machine, 'release.json'))
     await copyFile(join(dir, 'root.json'), join(machine, 'root.json'))
-    const args = ['release', 'sign', 'release.json', '--key', key('m5').file]
+    const args = ['release', 'sign', 'release.json', '--key', key('m5').file, '--no-rebuild-check']
     const before = await snapshot(machine)
 
     const missing = await convoy(args, { cwd: machine })
@@ -404,10 +414,11 @@ describe('maintainer flow: 3 of 5', () => {
       key('m6').file,
       '--root',
       'root.json',
+      '--no-rebuild-check',
     ])
     assertRefused(outside, 'is not in root v1')
     for (const m of ['m6', 'm4', 'm1']) {
-      const args = ['release', 'sign', 'release-2.json', '--key', key(m).file]
+      const args = ['release', 'sign', 'release-2.json', '--key', key(m).file, '--no-rebuild-check']
       await ok([...args, '--root', 'root.json', '--root', 'root-2.json'])
     }
     const v = await ok([

@@ -59,7 +59,10 @@ export interface PackResult {
   sha256: string
   /** `git rev-parse HEAD` of the source tree, or `unknown` outside git. */
   commit: string
-  /** {@link PACK_TOOL} and the esbuild version, e.g. `convoy-pack/1 esbuild/0.28.2`. */
+  /**
+   * {@link PACK_TOOL} and the esbuild version joined by `+`, e.g. `convoy-pack/1+esbuild/0.28.2`:
+   * one token without spaces, so it goes into a manifest's `source.packTool` unchanged.
+   */
   packTool: string
   /** Every file in the archive (PACK.json included), in archive order: sorted by path. */
   files: PackedFile[]
@@ -104,7 +107,7 @@ export async function packRelease(options: PackOptions): Promise<PackResult> {
   }
   signal?.throwIfAborted()
   const esbuild = await loadEsbuild(sourceDir)
-  const packTool = `${PACK_TOOL} esbuild/${esbuild.version}`
+  const packTool = `${PACK_TOOL}+esbuild/${esbuild.version}`
   const pkg = await readPackageJson(sourceDir)
   signal?.throwIfAborted()
   const bundle = await bundleConvoy(esbuild, sourceDir, pkg, version)

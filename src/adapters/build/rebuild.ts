@@ -60,12 +60,18 @@ export async function checkoutSource(options: CheckoutOptions): Promise<Checkout
     )
     if (clone.error !== undefined)
       throw new RebuildError(`cannot clone ${repo} (${clone.error}); ${fallback}`)
+    const known = await git(
+      ['-C', dir, 'rev-parse', '--quiet', '--verify', `${commit}^{commit}`],
+      signal,
+    )
+    if (known.error !== undefined)
+      throw new RebuildError(`commit ${commit} is not in ${repo}: fetch it there, or ${fallback}`)
     const checkout = await git(
       [...config, '-C', dir, 'checkout', '--quiet', '--detach', commit],
       signal,
     )
     if (checkout.error !== undefined)
-      throw new RebuildError(`commit ${commit} is not in ${repo} (${checkout.error}); ${fallback}`)
+      throw new RebuildError(`cannot check out ${commit} (${checkout.error}); ${fallback}`)
     const mine = await readFile(join(repo, 'package-lock.json')).catch(() => undefined)
     const theirs = await readFile(join(dir, 'package-lock.json')).catch(() => undefined)
     if (mine === undefined || theirs === undefined || !mine.equals(theirs)) {
@@ -100,13 +106,8 @@ function git(args: string[], signal?: AbortSignal): Promise<{ error?: string }> 
           .split('\n')
           .map((l) => l.trim())
           .find((l) => l !== '')
-        done({
-          error:
-            line ??
-            ((err as NodeJS.ErrnoException).code === 'ENOENT'
-              ? 'git is not installed'
-              : err.message.split('\n')[0]),
-        })
+        const spawnFailed = (err as NodeJS.ErrnoException).code === 'ENOENT'
+        done({ error: spawnFailed ? 'git is not installed' : (line ?? err.message.split('\n')[0]) })
       },
     )
   })
@@ -116,6 +117,8 @@ function git(args: string[], signal?: AbortSignal): Promise<{ error?: string }> 
  * Names the first difference between two `.tar.gz` artifacts, for a person: the first member, in
  * byte order of its path, whose presence, type, mode or bytes differ, e.g.
  * `convoy-1.2.0/convoy.mjs (sha256 ab12cd34ef56… here, 0123456789ab… in the signed artifact)`.
+ * A `PACK.json` is compared last: it lists the other files' hashes, so it differs whenever any
+ * of them does, and naming it would hide the file that actually changed.
  * When every member matches, says whether the tar headers or only the gzip stream differ.
  * Throws {@link RebuildError} when either is not a readable tar.gz.
  */
@@ -124,8 +127,9 @@ export function firstDifference(here: Uint8Array, signed: Uint8Array): string {
   const tarSigned = unpack(signed, 'the signed artifact')
   const a = byPath(readMembers(tarHere, 'the rebuilt artifact'))
   const b = byPath(readMembers(tarSigned, 'the signed artifact'))
-  const paths = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) =>
-    x < y ? -1 : x > y ? 1 : 0,
+  const summary = (p: string) => (p === 'PACK.json' || p.endsWith('/PACK.json') ? 1 : 0)
+  const paths = [...new Set([...a.keys(), ...b.keys()])].sort(
+    (x, y) => summary(x) - summary(y) || (x < y ? -1 : x > y ? 1 : 0),
   )
   for (const path of paths) {
     const x = a.get(path)
@@ -137,8 +141,7 @@ export function firstDifference(here: Uint8Array, signed: Uint8Array): string {
       return `${path} (mode ${octal(x.mode)} here, ${octal(y.mode)} in the signed artifact)`
     const hx = sha256Hex(x.data)
     const hy = sha256Hex(y.data)
-    if (hx !== hy)
-      return `${path} (sha256 ${short(hx)} here, ${short(hy)} in the signed artifact; ${x.data.length} and ${y.data.length} bytes)`
+    if (hx !== hy) return `${path} (sha256 ${short(hx)} here, ${short(hy)} in the signed artifact)`
   }
   if (sha256Hex(tarHere) === sha256Hex(tarSigned))
     return 'no file: the tar archives are identical, only the gzip stream differs (another zlib build?)'

@@ -15,7 +15,7 @@ export interface ReproducedRecord {
   sha256: string
   /** The source commit it was rebuilt from (the manifest's `source.commit`). */
   commit: string
-  /** The packer that rebuilt it here, e.g. `convoy-pack/1 esbuild/0.28.2`. */
+  /** The packer that rebuilt it here, e.g. `convoy-pack/1+esbuild/0.28.2`. */
   packTool: string
   /** When, RFC 3339 UTC with whole seconds. */
   when: string

@@ -1,21 +1,29 @@
 /** `convoy release ...`: drafting, co-signing, merging, verifying and inspecting manifests. */
+import { createHash } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 import semver from 'semver'
+import { PackError, type PackInfo, readPackInfo } from '../../adapters/build/pack.ts'
+import { short } from '../../adapters/build/rebuild.ts'
+import { MAX_UNPACKED_BYTES } from '../../adapters/build/tar.ts'
 import { opensslVerify } from '../../adapters/crypto/ed25519.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { hashFile } from '../../adapters/fs/hash.ts'
+import { convoyHome, readReproduced } from '../../adapters/fs/reproduced.ts'
+import { bytesEqual } from '../../core/bytes.ts'
 import { draftRelease, signDocument } from '../../core/manifest/draft.ts'
 import { encodeEnvelope } from '../../core/manifest/envelope.ts'
 import {
+  type ArtifactPin,
   PLATFORM_RE,
   type ReleaseSigned,
+  type ReleaseSource,
   type RolloutPolicy,
   tallyRelease,
   verifyDecodedRelease,
 } from '../../core/manifest/release.ts'
 import { type RootSigned, verifyAnchorRoot, verifyRootChain } from '../../core/manifest/root.ts'
 import { SchemaError } from '../../core/manifest/schema.ts'
-import { documentDigest } from '../../core/manifest/signing.ts'
+import { documentDigest, reproducedSigners } from '../../core/manifest/signing.ts'
 import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import {
   type CliContext,
@@ -25,6 +33,7 @@ import {
   parse,
   parseDuration,
   parseNumber,
+  readCapped,
   readReleaseFile,
   readRootFile,
   required,
@@ -96,7 +105,9 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
   const version = required(values.version, '--version', DRAFT_USAGE)
   const fromPack = values['from-pack']
   const artifactArgs =
-    fromPack === undefined ? required(values.artifact, '--artifact', DRAFT_USAGE) : (values.artifact ?? [])
+    fromPack === undefined
+      ? required(values.artifact, '--artifact', DRAFT_USAGE)
+      : (values.artifact ?? [])
   const out = required(values.out, '--out', DRAFT_USAGE)
   const { env: root } = await readRootFile(rootPath)
   if (semver.valid(version) !== version)
@@ -153,7 +164,12 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
 
   let source: ReleaseSigned['source']
   if (fromPack !== undefined) {
-    const packed = await readFromPack(fromPack, version, values['source-commit'], values['pack-tool'])
+    const packed = await readFromPack(
+      fromPack,
+      version,
+      values['source-commit'],
+      values['pack-tool'],
+    )
     source = packed.source
     const given = artifacts.node
     if (given === undefined) artifacts.node = packed.pin
@@ -285,6 +301,7 @@ export async function releaseSign(argv: string[], ctx: CliContext): Promise<Comm
       root: { type: 'string', multiple: true },
       out: { type: 'string' },
       'passphrase-env': { type: 'string' },
+      'no-rebuild-check': { type: 'boolean' },
     },
     SIGN_USAGE,
   )
@@ -316,22 +333,71 @@ export async function releaseSign(argv: string[], ctx: CliContext): Promise<Comm
       `key ${pub.keyid.slice(0, 12)} is not in root v${root.version} of "${root.network}": refusing to add a signature that cannot count`,
     )
   }
+  // Also before the passphrase: a signer who has not rebuilt the artifact learns it for free.
+  const skipCheck = values['no-rebuild-check'] === true
+  if (!skipCheck) await assertReproduced(env.signed, file, ctx)
   const key = await loadSigningKey(keyPath, ctx, values['passphrase-env'])
   const already = env.signatures.some((s) => s.keyid === key.keyid)
-  const signed = signDocument(env, key.secretKey)
+  const signed = signDocument(env, key.secretKey, { reproduced: !skipCheck })
+  const changed = !bytesEqual(encodeEnvelope(env), encodeEnvelope(signed))
   await writeFileAtomic(out, encodeEnvelope(signed))
   const tally = tallyRelease(signed, root, opensslVerify)
+  const digest = documentDigest(signed.signed)
+  const attested =
+    reproducedSigners(root.keys, [key.keyid], signed.signatures, root.network, digest).length > 0
+  if (skipCheck)
+    ctx.warn?.(
+      attested
+        ? `--no-rebuild-check: nothing was rebuilt now; the reproduced-build attestation this key made earlier stays`
+        : `--no-rebuild-check: signed without rebuilding the artifact; your signature does not declare a reproduced build`,
+    )
+  const who = keyLabel(key.keyid, key.name)
+  const what = !already
+    ? `signed by ${who}${attested ? ', declaring a reproduced build' : ', without declaring a reproduced build'}`
+    : !changed
+      ? `already signed by ${who}`
+      : attested
+        ? `added a reproduced-build attestation to the signature of ${who}`
+        : `signed by ${who}`
   return {
-    text: `${already ? 'already signed by' : 'signed by'} ${keyLabel(key.keyid, key.name)}; ${tally.signed.length} valid signature(s), ${root.threshold} needed; wrote ${out}`,
+    text: `${what}; ${tally.signed.length} valid signature(s), ${root.threshold} needed; wrote ${out}`,
     json: {
       file: out,
       keyid: key.keyid,
       alreadySigned: already,
+      reproduced: attested,
       signed: tally.signed.length,
       threshold: root.threshold,
       complete: tally.met,
     },
   }
+}
+
+/**
+ * Refuses to sign a release whose `node` artifact this machine has not rebuilt byte for byte
+ * from the source the release records (a `release rebuild-check` record in CONVOY_HOME).
+ */
+async function assertReproduced(s: ReleaseSigned, file: string, ctx: CliContext): Promise<void> {
+  const skip = 'or pass --no-rebuild-check to sign without it'
+  const pin = s.artifacts.node
+  if (pin === undefined)
+    throw new CliError(
+      `refusing to sign: ${file} pins no \`node\` artifact, the one \`convoy release rebuild-check\` reproduces; ${skip}`,
+    )
+  const record = await readReproduced(convoyHome(ctx.env), pin.sha256)
+  if (record === undefined)
+    throw new CliError(
+      `refusing to sign: you have not reproduced artifact ${short(pin.sha256)} on this machine; run \`convoy release rebuild-check ${file}\` first, ${skip}`,
+    )
+  if (s.source === undefined || !sameCommit(record.commit, s.source.commit))
+    throw new CliError(
+      `refusing to sign: you reproduced artifact ${short(pin.sha256)} from commit ${record.commit}, but ${file} ${s.source ? `says it was built from ${s.source.commit}` : 'records no source'}; run \`convoy release rebuild-check ${file}\` first, ${skip}`,
+    )
+}
+
+/** Two spellings of one commit: equal, or one an abbreviation of the other. */
+export function sameCommit(a: string, b: string): boolean {
+  return a.length <= b.length ? b.startsWith(a) : a.startsWith(b)
 }
 
 /** `release merge`: joins signatures made on different machines. */
@@ -457,14 +523,25 @@ export async function releaseInspect(argv: string[], ctx: CliContext): Promise<C
   if (root !== undefined) {
     const tally = tallyRelease(env, root, opensslVerify)
     const name = (id: string) => root.keys.find((k) => k.keyid === id)?.name
+    const reproduced = reproducedSigners(
+      root.keys,
+      tally.signed,
+      env.signatures,
+      s.network,
+      documentDigest(s),
+      opensslVerify,
+    )
+    const rebuilt = (id: string) =>
+      reproduced.includes(id) ? 'reproduced' : 'did not declare a reproduced build'
     lines.push(
-      `signatures:   ${tally.signed.length} valid, ${root.threshold} needed (root v${root.version}, ${root.keys.length} keys) - ${tally.met ? 'COMPLETE' : 'INCOMPLETE'}`,
-      ...tally.signed.map((id) => `  signed:     ${keyLabel(id, name(id))}`),
+      `signatures:   ${tally.signed.length} valid, ${root.threshold} needed (root v${root.version}, ${root.keys.length} keys) - ${tally.met ? 'COMPLETE' : 'INCOMPLETE'}; ${reproduced.length} reproduced the build`,
+      ...tally.signed.map((id) => `  signed:     ${keyLabel(id, name(id))} - ${rebuilt(id)}`),
       ...tally.missing.map((id) => `  not yet:    ${keyLabel(id, name(id))}`),
       ...tally.invalid.map((id) => `  BAD SIG:    ${keyLabel(id, name(id))}`),
       ...tally.unknown.map((id) => `  unknown key (ignored): ${id.slice(0, 12)}`),
     )
     json.signatures = { threshold: root.threshold, ...tally }
+    json.reproduced = reproduced
   } else {
     lines.push(`signatures:   ${env.signatures.length} present; ${rootNote}`)
   }
