@@ -15,6 +15,7 @@ import {
   releaseVerify,
 } from './commands/release.ts'
 import { rootInit, rootMerge, rootRotate, rootSign, rootVerify } from './commands/root.ts'
+import { run as runSupervisor } from './commands/run.ts'
 import { type CliContext, CliError, type CommandOutput } from './io.ts'
 import { promptHidden } from './prompt.ts'
 
@@ -41,6 +42,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   },
   network: { init: networkInit },
   node: { start: nodeStart },
+  run: { '': runSupervisor },
   status: { '': status },
   version: { '': version },
 }
@@ -68,6 +70,7 @@ node runner commands:
   convoy network init --root root.json [--bootstrap MULTIADDR ...] --out network.json
   convoy node start --network network.json --data-dir DIR [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT]
   convoy status [--api 127.0.0.1:PORT]
+  convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [node options]
   convoy version
 
 Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
@@ -83,7 +86,9 @@ export async function run(
   const json = argv.includes('--json')
   // `convoy status` and `convoy version` have no subcommand: everything after them is options.
   const [group, name, ...rest] =
-    argv[0] === 'status' || argv[0] === 'version' ? [argv[0], '', ...argv.slice(1)] : argv
+    argv[0] === 'status' || argv[0] === 'version' || argv[0] === 'run'
+      ? [argv[0], '', ...argv.slice(1)]
+      : argv
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
     out(`${HELP}\n`)
     return group === undefined ? 2 : 0
