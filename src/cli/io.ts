@@ -175,3 +175,8 @@ export async function getPassphrase(
 export function keyLabel(keyid: string, name?: string): string {
   return name ? `${keyid.slice(0, 12)} (${name})` : keyid.slice(0, 12)
 }
+
+/** The time of day for log lines, `HH:MM:SS.mmm` (UTC). */
+export function stamp(): string {
+  return new Date().toISOString().slice(11, 23)
+}

@@ -84,9 +84,9 @@ export async function run(
   err: (s: string) => void = (s) => process.stderr.write(s),
 ): Promise<number> {
   const json = argv.includes('--json')
-  // `convoy status` and `convoy version` have no subcommand: everything after them is options.
+  // Commands registered under '' (status, version, run) take no subcommand: the rest is options.
   const [group, name, ...rest] =
-    argv[0] === 'status' || argv[0] === 'version' || argv[0] === 'run'
+    argv[0] !== undefined && COMMANDS[argv[0]]?.[''] !== undefined
       ? [argv[0], '', ...argv.slice(1)]
       : argv
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {

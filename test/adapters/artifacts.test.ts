@@ -29,6 +29,7 @@ import {
   artifacts,
   type ProviderDropReason,
 } from '../../src/adapters/libp2p/artifacts.ts'
+import { routingTableSize } from '../../src/adapters/libp2p/node.ts'
 import type { ArtifactPin } from '../../src/core/manifest/release.ts'
 
 const NETWORK = 'test'
@@ -201,8 +202,7 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
       const provider = await s.add()
       const fetcher = await s.add()
       await connect(fetcher, provider)
-      const routingSize = (n: TestNode): number =>
-        (n.node.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+      const routingSize = (n: TestNode): number => routingTableSize(n.node.services.dht)
       await waitFor(
         'DHT routing tables',
         () => routingSize(fetcher) > 0 && routingSize(provider) > 0,

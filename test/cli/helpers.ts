@@ -3,7 +3,7 @@
  * that runs the tests, in a directory of the test's own, and inspect what it left on disk.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,30 +45,79 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return env
 }
 
+/** How {@link collect} runs a program. */
+export interface CollectOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+  /** `pipe` closes stdin at once (no terminal, no prompt); `ignore` gives none. @default 'pipe' */
+  stdin?: 'pipe' | 'ignore'
+  /** Kills the program after this long, ms. */
+  timeout: number
+}
+
+/** Runs `command ...args` to the end and collects its exit code and output. */
+export function collect(
+  command: string,
+  args: readonly string[],
+  options: CollectOptions,
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],
+      timeout: options.timeout,
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c
+    })
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c
+    })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+    child.stdin?.end()
+  })
+}
+
 /**
  * Runs `convoy ...args` with the test's Node (`process.execPath`). stdin is a pipe that is closed
  * at once, so the binary never sees a terminal and never prompts.
  */
 export function convoy(args: readonly string[], options: RunOptions): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CONVOY_BIN, ...args], {
-      cwd: options.cwd,
-      env: cleanEnv({ CONVOY_HOME: join(options.cwd, '.convoy-home'), ...options.env }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: 30_000,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c
-    })
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end()
+  return collect(process.execPath, [CONVOY_BIN, ...args], {
+    cwd: options.cwd,
+    env: cleanEnv({ CONVOY_HOME: join(options.cwd, '.convoy-home'), ...options.env }),
+    timeout: 30_000,
   })
+}
+
+/** A long-running `convoy` process (a node, a supervisor) and everything it printed so far. */
+export interface Started {
+  child: ChildProcess
+  /** stdout and stderr interleaved, as received. */
+  output: () => string
+}
+
+/** Starts `convoy ...args` without waiting for it; the test stops it. */
+export function startConvoy(
+  args: readonly string[],
+  options: { cwd: string; stdin?: 'pipe' | 'ignore' },
+): Started {
+  const child = spawn(process.execPath, [CONVOY_BIN, ...args], {
+    cwd: options.cwd,
+    env: cleanEnv(),
+    stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const add = (c: string) => {
+    out += c
+  }
+  child.stdout?.setEncoding('utf8').on('data', add)
+  child.stderr?.setEncoding('utf8').on('data', add)
+  return { child, output: () => out }
 }
 
 /** Like {@link convoy}, but fails the test unless the command exits 0. */

@@ -3,13 +3,13 @@
  * `release publish`, `status`, clean stops on SIGTERM, and the start-up errors.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { CONVOY_BIN, cleanEnv, convoy, convoyOk, makeTempDir, removeDir } from './helpers.ts'
+import { convoy, convoyOk, makeTempDir, removeDir, startConvoy } from './helpers.ts'
 
 interface Running {
   child: ChildProcess
@@ -18,10 +18,8 @@ interface Running {
 }
 
 function startNode(cwd: string, dir: string, extra: string[] = []): Running {
-  const child = spawn(
-    process.execPath,
+  const { child, output } = startConvoy(
     [
-      CONVOY_BIN,
       'node',
       'start',
       '--network',
@@ -36,16 +34,9 @@ function startNode(cwd: string, dir: string, extra: string[] = []): Running {
       '2s',
       ...extra,
     ],
-    { cwd, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] },
+    { cwd },
   )
-  let out = ''
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-    out += c
-  })
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-    out += c
-  })
-  return { child, dir, out: () => out }
+  return { child, dir, out: output }
 }
 
 async function running(r: Running): Promise<{ peerId: string; addresses: string[]; api: string }> {

@@ -4,7 +4,7 @@
  * an extracted copy with no node_modules.
  */
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { chmod, cp, mkdir, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -13,6 +13,7 @@ import { promisify } from 'node:util'
 import {
   assertRefused,
   cleanEnv,
+  collect,
   convoy,
   makeTempDir,
   type RunResult,
@@ -46,34 +47,16 @@ function convoyUmask077(
   args: readonly string[],
   cwd: string,
 ): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'sh',
-      [
-        '-c',
-        'umask 077; exec "$0" "$@"',
-        process.execPath,
-        join(checkout, 'bin/convoy.js'),
-        ...args,
-      ],
-      {
-        cwd,
-        env: cleanEnv({ TZ: 'Pacific/Chatham', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8' }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 60_000,
-      },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c
-    })
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+  return collect(
+    'sh',
+    ['-c', 'umask 077; exec "$0" "$@"', process.execPath, join(checkout, 'bin/convoy.js'), ...args],
+    {
+      cwd,
+      env: cleanEnv({ TZ: 'Pacific/Chatham', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8' }),
+      stdin: 'ignore',
+      timeout: 60_000,
+    },
+  )
 }
 
 interface PackJson {

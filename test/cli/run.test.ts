@@ -3,12 +3,11 @@
  * restarts it after SIGKILL, and stops it cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { CONVOY_BIN, cleanEnv, convoy, convoyOk, makeTempDir, removeDir } from './helpers.ts'
+import { convoy, convoyOk, makeTempDir, removeDir, startConvoy } from './helpers.ts'
 
 async function runningPid(dataDir: string, other?: number): Promise<number> {
   for (let i = 0; i < 300; i++) {
@@ -71,10 +70,8 @@ describe('convoy run', { timeout: 120_000 }, () => {
 
   it('installs the release, runs the node from it, restarts it after SIGKILL, and stops on SIGTERM', async () => {
     const home = join(cwd, 'home')
-    const sup = spawn(
-      process.execPath,
+    const { child: sup, output } = startConvoy(
       [
-        CONVOY_BIN,
         'run',
         '--home',
         home,
@@ -87,27 +84,20 @@ describe('convoy run', { timeout: 120_000 }, () => {
         '--api',
         '127.0.0.1:0',
       ],
-      { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd, stdin: 'ignore' },
     )
-    let out = ''
-    sup.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c
-    })
-    sup.stderr.setEncoding('utf8').on('data', (c: string) => {
-      out += c
-    })
     try {
       const first = await runningPid(join(home, 'data'))
       assert.equal(await readlink(join(home, 'current')), join('releases', '0.5.0'))
-      assert.match(out, /convoy 0\.5\.0 node/, 'the node runs the packed build')
+      assert.match(output(), /convoy 0\.5\.0 node/, 'the node runs the packed build')
       process.kill(first, 'SIGKILL')
       const second = await runningPid(join(home, 'data'), first)
       assert.notEqual(second, first)
-      assert.match(out, /node exited \(SIGKILL\); restarting/)
+      assert.match(output(), /node exited \(SIGKILL\); restarting/)
       sup.kill('SIGTERM')
       const [code] = await once(sup, 'exit')
-      assert.equal(code, 0, out)
-      assert.match(out, /supervisor stopped cleanly \(1 restart\(s\)\)/)
+      assert.equal(code, 0, output())
+      assert.match(output(), /supervisor stopped cleanly \(1 restart\(s\)\)/)
       assert.equal(alive(second), false, 'the node stopped with its supervisor')
       const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
         current: string

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { lpStream } from '@libp2p/utils'
 import { artifactCid } from '../../src/adapters/libp2p/artifacts.ts'
 import { helloProtocol } from '../../src/adapters/libp2p/hello.ts'
-import { type ConvoyNode, latestKey } from '../../src/adapters/libp2p/node.ts'
+import { type ConvoyNode, latestKey, routingTableSize } from '../../src/adapters/libp2p/node.ts'
 import {
   artifactFile,
   MAINTAINERS,
@@ -62,12 +62,7 @@ describe('a 10-node network', { timeout: 240_000 }, () => {
   it('a forged or under-signed record is refused by honest nodes at PUT', async () => {
     const attacker = await net.rawNode()
     await attacker.dial(nodes[0]!.libp2p.getMultiaddrs()[0]!)
-    await waitFor(
-      'attacker routing table',
-      () =>
-        (attacker.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >
-        0,
-    )
+    await waitFor('attacker routing table', () => routingTableSize(attacker.services.dht) > 0)
     const rejectedBefore = (await Promise.all(nodes.map((n) => n.status()))).reduce(
       (a, s) => a + (s.counters.records_rejected ?? 0),
       0,
@@ -103,12 +98,7 @@ describe('a 10-node network', { timeout: 240_000 }, () => {
     await everyone('all verified sequence 2', (n) => latestSeq(n) === 2)
     const attacker = await net.rawNode()
     await attacker.dial(nodes[1]!.libp2p.getMultiaddrs()[0]!)
-    await waitFor(
-      'attacker routing table',
-      () =>
-        (attacker.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >
-        0,
-    )
+    await waitFor('attacker routing table', () => routingTableSize(attacker.services.dht) > 0)
     let accepted = 0
     try {
       for await (const ev of attacker.services.dht.put(
@@ -272,11 +262,7 @@ describe('a 10-node network', { timeout: 240_000 }, () => {
     })
     for (const bad of [trickler, liar]) {
       await bad.dial(nodes[0]!.libp2p.getMultiaddrs()[0]!)
-      await waitFor(
-        'hostile routing table',
-        () =>
-          (bad.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0,
-      )
+      await waitFor('hostile routing table', () => routingTableSize(bad.services.dht) > 0)
       for await (const _ of bad.services.dht.provide(artifactCid(art.pin.sha256), {
         signal: AbortSignal.timeout(15_000),
       })) {

@@ -8,6 +8,7 @@
  * about a hundred lines. Pure: bytes in, bytes out.
  */
 import { gunzipSync, gzipSync } from 'node:zlib'
+import { concatBytes } from '../../core/bytes.ts'
 
 /** One member of the archive. */
 export interface TarEntry {
@@ -52,15 +53,9 @@ export function createTar(entries: readonly TarEntry[]): Uint8Array {
     }
   }
   // Two zero blocks end the archive; then pad to a whole record.
-  total += 2 * BLOCK
-  total += (RECORD - (total % RECORD)) % RECORD
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
+  const trailer = 2 * BLOCK + ((RECORD - ((total + 2 * BLOCK) % RECORD)) % RECORD)
+  chunks.push(new Uint8Array(trailer))
+  return concatBytes(...chunks)
 }
 
 function makeHeader(path: string, size: number, mode: number, isDir: boolean): Uint8Array {

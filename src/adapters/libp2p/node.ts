@@ -17,12 +17,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { utf8 } from '../../core/bytes.ts'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
-import {
-  backedCapabilities,
-  capabilityProtocol,
-  type Hello,
-  type Verdict,
-} from '../../core/net/hello.ts'
+import { backedCapabilities, type Hello, type Verdict } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import {
   acceptRelease,
@@ -124,6 +119,14 @@ type Services = {
   ping: unknown
   dht: KadDHT
   artifacts: ArtifactService
+}
+
+/**
+ * How many peers are in a kad-dht routing table. kad-dht's public `KadDHT` type leaves the table
+ * out; the single-DHT implementation has it, and callers need it to know a node has joined.
+ */
+export function routingTableSize(dht: KadDHT): number {
+  return (dht as unknown as { routingTable: { size: number } }).routingTable.size
 }
 
 /** DHT key of a channel's newest manifest. */
@@ -1152,11 +1155,6 @@ export class ConvoyNode {
       freeze: [...channels].map((c) => this.freezeStatus(c)),
       counters,
     }
-  }
-
-  /** The capability protocols this node registers so identify reports what it claims. */
-  static capabilityProtocols(network: string, caps: readonly string[]): string[] {
-    return caps.map((c) => capabilityProtocol(network, c))
   }
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { DataDirError } from '../../adapters/fs/node-store.ts'
 import { parseApiAddress, startApi } from '../../adapters/http/api.ts'
-import { ConvoyNode, RecordRejectedError } from '../../adapters/libp2p/node.ts'
+import { ConvoyNode, RecordRejectedError, routingTableSize } from '../../adapters/libp2p/node.ts'
 import type { NodeStatus } from '../../adapters/libp2p/status.ts'
 import { prettyJson } from '../../core/manifest/canonical.ts'
 import { decodeRelease, MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
@@ -19,6 +19,7 @@ import {
   parseNumber,
   readCapped,
   required,
+  stamp,
 } from '../io.ts'
 import { readNetworkFile } from './network.ts'
 
@@ -27,10 +28,6 @@ const START_USAGE =
 const STATUS_USAGE = 'convoy status [--api 127.0.0.1:PORT] [--json]'
 const PUBLISH_USAGE =
   'convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE] [--seed-copies 2] [--seed-timeout 10m] [--listen MULTIADDR]'
-
-function stamp(): string {
-  return new Date().toISOString().slice(11, 23)
-}
 
 function explainStartError(e: unknown, listen: string[]): never {
   if (e instanceof DataDirError) throw new CliError(e.message)
@@ -255,11 +252,7 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
   try {
     await node.start()
     const deadline = Date.now() + 15_000
-    while (
-      (node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable
-        .size === 0 &&
-      Date.now() < deadline
-    )
+    while (routingTableSize(node.libp2p.services.dht) === 0 && Date.now() < deadline)
       await sleep(100)
     if (node.libp2p.getConnections().length === 0)
       throw new CliError(

@@ -2,14 +2,10 @@
 import { PackError } from '../../adapters/build/pack.ts'
 import { HomeError } from '../../adapters/fs/home.ts'
 import { Supervisor } from '../../adapters/process/supervisor.ts'
-import { type CliContext, CliError, type CommandOutput, parse, required } from '../io.ts'
+import { type CliContext, CliError, type CommandOutput, parse, required, stamp } from '../io.ts'
 
 const USAGE =
   'convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--auto-upgrade on|off] [--hold-at VERSION]'
-
-function stamp(): string {
-  return new Date().toISOString().slice(11, 23)
-}
 
 /** `run`: until SIGINT or SIGTERM. */
 export async function run(argv: string[], _ctx: CliContext): Promise<CommandOutput> {

@@ -549,19 +549,11 @@ function onResult(
     case 'rolled-back': {
       if (s.phase !== 'rolled-back') return { state: s, effects: [] }
       if (!input.ok) {
-        const state: RolloutState = {
-          ...s,
-          current: s.lastGood,
-          deadline: now + s.timeouts.rollbackMs,
-          reason: `rollback failed (${input.reason ?? 'unknown'}); reinstalling ${s.lastGood}`,
-        }
-        return {
-          state,
-          effects: [
-            log(state.reason),
-            { type: 'reinstall', version: s.lastGood, reason: state.reason },
-          ],
-        }
+        return reinstall(
+          { ...s, current: s.lastGood },
+          now,
+          `rollback failed (${input.reason ?? 'unknown'}); reinstalling ${s.lastGood}`,
+        )
       }
       return settle(
         {
@@ -575,18 +567,11 @@ function onResult(
     case 'reinstalled': {
       if (s.phase !== 'rolled-back') return { state: s, effects: [] }
       if (!input.ok) {
-        const state = {
-          ...s,
-          deadline: now + s.timeouts.rollbackMs,
-          reason: `reinstall of ${s.lastGood} failed (${input.reason ?? 'unknown'}); retrying`,
-        }
-        return {
-          state,
-          effects: [
-            log(state.reason),
-            { type: 'reinstall', version: s.lastGood, reason: state.reason },
-          ],
-        }
+        return reinstall(
+          s,
+          now,
+          `reinstall of ${s.lastGood} failed (${input.reason ?? 'unknown'}); retrying`,
+        )
       }
       return settle(
         { ...s, phase: 'bad', current: s.lastGood, reason: `reinstalled ${s.lastGood}` },
@@ -594,6 +579,12 @@ function onResult(
       )
     }
   }
+}
+
+/** Reinstalls the last good version from the release store, with a fresh deadline. */
+function reinstall(s: RolloutState, now: number, reason: string): StepResult {
+  const state: RolloutState = { ...s, deadline: now + s.timeouts.rollbackMs, reason }
+  return { state, effects: [log(reason), { type: 'reinstall', version: s.lastGood, reason }] }
 }
 
 /** After a switch settles: rest, then take a release that arrived meanwhile. */
