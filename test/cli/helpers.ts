@@ -104,11 +104,11 @@ export interface Started {
 /** Starts `convoy ...args` without waiting for it; the test stops it. */
 export function startConvoy(
   args: readonly string[],
-  options: { cwd: string; stdin?: 'pipe' | 'ignore' },
+  options: { cwd: string; stdin?: 'pipe' | 'ignore'; env?: Record<string, string | undefined> },
 ): Started {
   const child = spawn(process.execPath, [CONVOY_BIN, ...args], {
     cwd: options.cwd,
-    env: cleanEnv(),
+    env: cleanEnv(options.env),
     stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],
   })
   let out = ''

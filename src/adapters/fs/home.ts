@@ -6,7 +6,12 @@
  *   releases/<version>/      an unpacked release (only complete ones ever appear here)
  *   current -> releases/<v>  a symlink, switched by renaming a new link over the old one
  *   state.json               the rollout state, written before each effect (write, fsync, rename)
- *   backups/<n>-<version>/   copies of the data dir, the newest `keep` kept
+ *   archive/<version>.tgz    the verified artifact of every installed release (and its pin in
+ *                            <version>.json), to reinstall from when a release dir is damaged
+ *   backups/<n>-<version>/   copies of the data dir as <version> left it, the newest `keep` kept
+ *   switch.json              the switch in flight: from, to and its backup (a journal)
+ *   pids.json                pids of the node and shadow children (reaped after a crash)
+ *   approvals.json           versions the operator approved (`convoy upgrade approve`)
  *   data/                    the node's data dir
  */
 import { createHash, randomBytes } from 'node:crypto'
@@ -41,18 +46,26 @@ export class Home {
   readonly releasesDir: string
   readonly backupsDir: string
   readonly dataDir: string
+  readonly archiveDir: string
+  readonly shadowDir: string
 
   constructor(dir: string) {
     this.dir = dir
     this.releasesDir = join(dir, 'releases')
     this.backupsDir = join(dir, 'backups')
     this.dataDir = join(dir, 'data')
+    this.archiveDir = join(dir, 'archive')
+    this.shadowDir = join(dir, 'shadow')
   }
 
   /** Creates the layout and removes leftovers of interrupted installs (never a complete release). */
   async open(): Promise<void> {
-    for (const d of [this.dir, this.releasesDir, this.backupsDir, this.dataDir])
+    for (const d of [this.dir, this.releasesDir, this.backupsDir, this.dataDir, this.archiveDir])
       await mkdir(d, { recursive: true })
+    for (const name of await readdir(this.backupsDir)) {
+      if (name.endsWith('.partial'))
+        await rm(join(this.backupsDir, name), { recursive: true, force: true })
+    }
     for (const name of await readdir(this.releasesDir)) {
       if (name.startsWith('.'))
         await rm(join(this.releasesDir, name), { recursive: true, force: true })
@@ -78,7 +91,12 @@ export class Home {
    * against the signed pin first (wrong bytes are never unpacked, let alone run), unpacks into a
    * hidden temp dir, then renames it into place. Returns the release dir.
    */
-  async install(version: string, artifact: Uint8Array, pin: ArtifactPin): Promise<string> {
+  async install(
+    version: string,
+    artifact: Uint8Array,
+    pin: ArtifactPin,
+    options: { force?: boolean } = {},
+  ): Promise<string> {
     const target = this.releaseDir(version)
     if (artifact.length !== pin.length)
       throw new HomeError(
@@ -89,7 +107,8 @@ export class Home {
       throw new HomeError(
         `artifact for ${version} has sha256 ${sha.slice(0, 12)}, the manifest pins ${pin.sha256.slice(0, 12)}: refusing to install`,
       )
-    if (await exists(join(target, 'convoy.mjs'))) return target
+    await this.archive(version, artifact, pin)
+    if (options.force !== true && (await exists(join(target, 'convoy.mjs')))) return target
     const members = readTar(gunzipCapped(artifact))
     const prefix = `convoy-${version}/`
     const tmp = join(this.releasesDir, `.${version}.${randomBytes(4).toString('hex')}`)
@@ -120,6 +139,65 @@ export class Home {
       await rm(tmp, { recursive: true, force: true })
       throw e
     }
+  }
+
+  /** Keeps the verified artifact of `version` (and its pin) so the release can be reinstalled. */
+  private async archive(version: string, artifact: Uint8Array, pin: ArtifactPin): Promise<void> {
+    const tgz = join(this.archiveDir, `${version}.tgz`)
+    if (await exists(tgz)) return
+    await writeFileAtomic(tgz, artifact)
+    await writeFileAtomic(join(this.archiveDir, `${version}.json`), `${JSON.stringify(pin)}\n`)
+  }
+
+  /**
+   * Unpacks `version` again from the archive, replacing its release dir: the repair when the
+   * installed copy no longer runs. The archived bytes are checked against their pin again.
+   */
+  async reinstall(version: string): Promise<string> {
+    let bytes: Uint8Array
+    let pin: ArtifactPin
+    try {
+      bytes = new Uint8Array(await readFile(join(this.archiveDir, `${version}.tgz`)))
+      pin = JSON.parse(await readFile(join(this.archiveDir, `${version}.json`), 'utf8'))
+    } catch {
+      throw new HomeError(
+        `release ${version} is not in ${this.archiveDir}: nothing to reinstall from`,
+      )
+    }
+    return this.install(version, bytes, pin, { force: true })
+  }
+
+  /** Removes installed releases (and their archives) other than `keep`. */
+  async prune(keep: readonly string[]): Promise<string[]> {
+    const removed: string[] = []
+    for (const v of await this.installed()) {
+      if (keep.includes(v)) continue
+      await rm(join(this.releasesDir, v), { recursive: true, force: true })
+      await rm(join(this.archiveDir, `${v}.tgz`), { force: true })
+      await rm(join(this.archiveDir, `${v}.json`), { force: true })
+      removed.push(v)
+    }
+    return removed
+  }
+
+  /** Reads a small JSON file of the home (journal, pids, approvals); undefined when absent or damaged. */
+  async readJson<T>(name: string): Promise<T | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, name), 'utf8')) as T
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Writes a small JSON file of the home atomically. */
+  async writeJson(name: string, value: unknown): Promise<void> {
+    await writeFileAtomic(join(this.dir, name), `${JSON.stringify(value, null, 2)}\n`)
+  }
+
+  /** Removes a small file of the home. */
+  async removeFile(name: string): Promise<void> {
+    await rm(join(this.dir, name), { force: true })
+    await syncDir(this.dir)
   }
 
   /** The version `current` points to, if any. */
@@ -203,10 +281,11 @@ export class Home {
     return dest
   }
 
-  /** The newest complete backup, if any. */
-  async latestBackup(): Promise<string | undefined> {
+  /** The newest complete backup, if any; with `label`, the newest taken of that version's data. */
+  async latestBackup(label?: string): Promise<string | undefined> {
     const all = (await readdir(this.backupsDir))
       .filter((name) => /^\d+-/.test(name) && !name.endsWith('.partial'))
+      .filter((name) => label === undefined || name.slice(name.indexOf('-') + 1) === label)
       .sort()
     return all.length === 0 ? undefined : join(this.backupsDir, all.at(-1)!)
   }

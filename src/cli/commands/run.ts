@@ -1,14 +1,23 @@
-/** `convoy run`: the long-running supervisor (first part: install, run, restart, stop). */
+/** `convoy run`: the long-running supervisor (install, run, restart, upgrade, roll back, stop). */
 import { PackError } from '../../adapters/build/pack.ts'
 import { HomeError } from '../../adapters/fs/home.ts'
 import { Supervisor } from '../../adapters/process/supervisor.ts'
-import { type CliContext, CliError, type CommandOutput, parse, required, stamp } from '../io.ts'
+import {
+  type CliContext,
+  CliError,
+  type CommandOutput,
+  parse,
+  parseDuration,
+  required,
+  stamp,
+} from '../io.ts'
+import { readNetworkFile } from './network.ts'
 
 const USAGE =
-  'convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--auto-upgrade on|off] [--hold-at VERSION]'
+  'convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--auto-upgrade on|off] [--hold-at VERSION] [--tick 1s]'
 
 /** `run`: until SIGINT or SIGTERM. */
-export async function run(argv: string[], _ctx: CliContext): Promise<CommandOutput> {
+export async function run(argv: string[], ctx: CliContext): Promise<CommandOutput> {
   const { values } = parse(
     argv,
     {
@@ -22,45 +31,59 @@ export async function run(argv: string[], _ctx: CliContext): Promise<CommandOutp
       'lookup-interval': { type: 'string' },
       'auto-upgrade': { type: 'string' },
       'hold-at': { type: 'string' },
+      tick: { type: 'string' },
     },
     USAGE,
   )
   const home = required(values.home, '--home', USAGE)
-  const network = required(values.network, '--network', USAGE)
+  const networkPath = required(values.network, '--network', USAGE)
+  const network = await readNetworkFile(networkPath)
   const auto = values['auto-upgrade']
   if (auto !== undefined && auto !== 'on' && auto !== 'off')
     throw new CliError(`--auto-upgrade must be on or off, not "${auto}"`, 2)
-  const nodeArgs = ['--network', network]
-  if (values.channel) nodeArgs.push('--channel', values.channel)
+  const hold = values['hold-at']
+  if (hold !== undefined && !/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(hold))
+    throw new CliError(`--hold-at "${hold}" is not a version like 1.4.0`, 2)
+  const tickMs = values.tick ? Math.max(1, parseDuration(values.tick, '--tick')) * 1000 : 1000
+  const nodeArgs: string[] = []
   for (const l of values.listen ?? []) nodeArgs.push('--listen', l)
   if (values.api) nodeArgs.push('--api', values.api)
   if (values['max-connections']) nodeArgs.push('--max-connections', values['max-connections'])
   if (values['lookup-interval']) nodeArgs.push('--lookup-interval', values['lookup-interval'])
   const log = (line: string) => process.stdout.write(`${stamp()} ${line}\n`)
+  const crashAt = (ctx.env.CONVOY_TEST_CRASH ?? '').split(',').filter((x) => x !== '')
   const sup = new Supervisor({
     home,
+    networkPath,
+    network,
+    channel: values.channel ?? 'stable',
     nodeArgs,
     ...(values.release ? { initialRelease: values.release } : {}),
     settings: {
       ...(auto ? { autoUpgrade: auto === 'on' } : {}),
-      ...(values['hold-at'] ? { holdAt: values['hold-at'] } : {}),
+      ...(hold ? { holdAt: hold } : {}),
     },
+    tickMs,
+    ...(crashAt.length > 0 ? { crashAt } : {}),
+    now: ctx.now,
     log,
+  })
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
   })
   try {
     await sup.start()
   } catch (e) {
+    await sup.stop().catch(() => {})
     if (e instanceof HomeError || e instanceof PackError) throw new CliError(e.message)
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT' && values.release)
       throw new CliError(`--release ${values.release}: no such file`)
     throw e
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve())
-    process.once('SIGTERM', () => resolve())
-  })
-  log('stopping: the node gets SIGTERM, then SIGKILL after 10 s')
+  const sig = await stopped
+  log(`${sig}: stopping; the node gets SIGTERM, then SIGKILL after 10 s`)
   await sup.stop()
   const s = await sup.status()
   return {

@@ -1,0 +1,85 @@
+/**
+ * The supervisor's view of a node it runs: the node's `running.json` (pid, peer id, API address)
+ * and its local HTTP API (status, reports). Every call has a deadline; a node that does not answer
+ * is "not ready", never a hang.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Report } from '../../core/rollout/evidence.ts'
+import type { NodeStatus } from '../libp2p/status.ts'
+
+/** What `convoy node start` writes into its data dir once it listens and serves its API. */
+export interface RunningFile {
+  pid: number
+  peerId: string
+  addresses: string[]
+  /** host:port of the API. */
+  api: string
+}
+
+/** Reads `<dataDir>/running.json`; undefined when missing or half-written. */
+export async function readRunning(dataDir: string): Promise<RunningFile | undefined> {
+  try {
+    const r = JSON.parse(await readFile(join(dataDir, 'running.json'), 'utf8')) as RunningFile
+    return typeof r.pid === 'number' && typeof r.api === 'string' ? r : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function url(api: string, path: string): string {
+  return `http://${api}${path}`
+}
+
+/** GET /status, or undefined when the node does not answer within `timeoutMs`. */
+export async function fetchStatus(api: string, timeoutMs = 2000): Promise<NodeStatus | undefined> {
+  try {
+    const res = await fetch(url(api, '/status'), { signal: AbortSignal.timeout(timeoutMs) })
+    if (!res.ok) return undefined
+    return (await res.json()) as NodeStatus
+  } catch {
+    return undefined
+  }
+}
+
+/** GET /reports?release=DIGEST: the verified reports the node holds for one release. */
+export async function fetchReports(
+  api: string,
+  digest: string,
+  timeoutMs = 2000,
+): Promise<Report[] | undefined> {
+  try {
+    const res = await fetch(url(api, `/reports?release=${digest}`), {
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    if (!res.ok) return undefined
+    const body = (await res.json()) as { reports?: Report[] }
+    return Array.isArray(body.reports) ? body.reports : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The outcome of handing a signed report to the node. */
+export type PostOutcome = { ok: true } | { ok: false; retry: boolean; reason: string }
+
+/** POST /reports with a signed report. `retry` says whether trying again later can help. */
+export async function postReport(
+  api: string,
+  signed: Uint8Array,
+  timeoutMs = 2000,
+): Promise<PostOutcome> {
+  try {
+    const res = await fetch(url(api, '/reports'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: signed,
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    if (res.ok) return { ok: true }
+    const text = (await res.text()).trim()
+    return { ok: false, retry: res.status >= 500, reason: `HTTP ${res.status}: ${text}` }
+  } catch (e) {
+    return { ok: false, retry: true, reason: (e as Error).message }
+  }
+}

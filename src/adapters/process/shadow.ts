@@ -1,0 +1,242 @@
+/**
+ * The shadow run: the candidate build runs beside the live node, in shadow mode (`--role shadow`:
+ * a fresh identity, its own ports, a copy of the data dir, no DHT puts, no provider records), and
+ * both are sampled from /proc over the policy's window. Every outbound TCP connection the
+ * candidate opens is checked against the addresses the network told the two nodes about; anything
+ * else is "phone home". The samples go to the core's `judgeShadow`, which gives the verdict.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { cp, mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  judgeShadow,
+  type ProcessSample,
+  type ShadowObservation,
+  type ShadowVerdict,
+} from '../../core/shadow/verdict.ts'
+import type { NodeStatus } from '../libp2p/status.ts'
+import { fetchStatus, readRunning } from './node-api.ts'
+import {
+  cpuShare,
+  multiaddrHostPort,
+  outboundRemotes,
+  type ProcReading,
+  readProc,
+  tcpSockets,
+} from './probe.ts'
+
+/** Options of {@link runShadow}. */
+export interface ShadowRunInit {
+  /** The candidate's `convoy.mjs`. */
+  entry: string
+  /** The live node's data dir, copied (without its identity, lock and artifacts) for the candidate. */
+  liveDataDir: string
+  /** Scratch directory of the run; emptied before and removed after. */
+  workDir: string
+  /** The network file, passed to the candidate. */
+  networkPath: string
+  channel: string
+  /** Bootstrap multiaddrs from the network file: always legitimate destinations. */
+  bootstrap: string[]
+  /** The live node's pid and API address, read at each sample (it may restart meanwhile). */
+  live: () => Promise<{ pid: number; api: string } | undefined>
+  durationMs: number
+  /** Sampling period, ms. @default durationMs / 16, within [250, 10000] */
+  sampleMs?: number
+  /** Kill the candidate past this resident memory. @default max(4 x live RSS, 512 MiB) */
+  memoryLimitBytes?: number
+  /** Aborts the run (a newer release, the supervisor stopping): the candidate is stopped. */
+  signal?: AbortSignal
+  /** Told the candidate's pid as soon as it exists (so a restarted supervisor can reap it). */
+  onPid?: (pid: number | undefined) => void
+  log?: (line: string) => void
+}
+
+/** The result of a shadow run. */
+export interface ShadowRun {
+  observation: ShadowObservation
+  verdict: ShadowVerdict
+  /** True when the run was aborted before its window ended (its verdict must not be used). */
+  aborted: boolean
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t)
+        resolve()
+      },
+      { once: true },
+    )
+  })
+}
+
+/** Addresses the nodes learned from the network: their peers and everything in their peer stores. */
+function learned(s: NodeStatus | undefined, into: Set<string>): void {
+  if (s === undefined) return
+  for (const p of s.peers) {
+    const hp = p.addr ? multiaddrHostPort(p.addr) : undefined
+    if (hp) into.add(hp)
+  }
+  for (const a of s.addresses) {
+    const hp = multiaddrHostPort(a)
+    if (hp) into.add(hp)
+  }
+  for (const a of (s as { knownAddrs?: string[] }).knownAddrs ?? []) into.add(a)
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(t)
+}
+
+/** Runs the candidate beside the live node for `durationMs` and judges it. */
+export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
+  const log = init.log ?? (() => {})
+  const data = join(init.workDir, 'data')
+  await rm(init.workDir, { recursive: true, force: true })
+  await mkdir(init.workDir, { recursive: true })
+  // A copy of the live data (trust floor, roots, manifests) so the candidate starts where the node
+  // is; never its identity (the candidate must not speak as the node), lock or artifacts.
+  const skip = new Set(['identity.key', 'lock', 'running.json', 'artifacts'])
+  await cp(init.liveDataDir, data, {
+    recursive: true,
+    filter: (src) => {
+      const rel = src.slice(init.liveDataDir.length + 1)
+      return rel === '' || !skip.has(rel.split('/')[0]!)
+    },
+  })
+  const args = [
+    init.entry,
+    'node',
+    'start',
+    '--role',
+    'shadow',
+    '--data-dir',
+    data,
+    '--network',
+    init.networkPath,
+    '--channel',
+    init.channel,
+    '--listen',
+    '/ip4/127.0.0.1/tcp/0',
+    '--api',
+    '127.0.0.1:0',
+  ]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  init.onPid?.(child.pid)
+  let tail = ''
+  const keep = (c: Buffer) => {
+    tail = (tail + c.toString('utf8')).slice(-2000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  let exited: string | undefined
+  child.on('exit', (code, sig) => {
+    exited = sig ?? `exit code ${code}`
+  })
+  const baseline: ProcessSample[] = []
+  const candidate: ProcessSample[] = []
+  const allowed = new Set(init.bootstrap.map(multiaddrHostPort).filter((x) => x !== undefined))
+  const phoneHome = new Set<string>()
+  let ready = false
+  let outOfMemory = false
+  const started = Date.now()
+  const sampleMs = init.sampleMs ?? Math.min(10_000, Math.max(250, init.durationMs / 16))
+  let prevC: ProcReading | undefined
+  let prevB: ProcReading | undefined
+  let candidateApi: string | undefined
+  let lastPeers = 0
+  let lastHandshakes = 0
+  let exitedDuring: string | undefined
+  try {
+    while (Date.now() - started < init.durationMs && !init.signal?.aborted) {
+      await sleep(sampleMs, init.signal)
+      if (init.signal?.aborted) break
+      if (exited !== undefined) break
+      const now = Date.now()
+      const live = await init.live()
+      const liveStatus = live ? await fetchStatus(live.api, 1000) : undefined
+      learned(liveStatus, allowed)
+      if (candidateApi === undefined) {
+        const r = await readRunning(data)
+        if (r !== undefined && r.pid === child.pid) candidateApi = r.api
+      }
+      const cStatus = candidateApi ? await fetchStatus(candidateApi, 1000) : undefined
+      if (cStatus !== undefined && !ready) {
+        ready = true
+        log(`shadow candidate ready after ${now - started} ms`)
+      }
+      learned(cStatus, allowed)
+      // Checked on every sample, ready or not: a build may phone home before it listens.
+      for (const remote of outboundRemotes(await tcpSockets(child.pid!))) {
+        if (!allowed.has(remote)) phoneHome.add(remote)
+      }
+      if (phoneHome.size > 0) break
+      const c = await readProc(child.pid!, now)
+      const b = live ? await readProc(live.pid, now) : undefined
+      if (c === undefined) continue
+      const limit = init.memoryLimitBytes ?? Math.max(4 * (b?.rss ?? 0), 512 * 1024 * 1024)
+      if (c.rss > limit) {
+        outOfMemory = true
+        log(`shadow candidate uses ${Math.round(c.rss / 2 ** 20)} MiB, over its limit: killing it`)
+        break
+      }
+      if (cStatus !== undefined) {
+        lastPeers = cStatus.peers.filter((p) => p.connected).length
+        lastHandshakes = cStatus.counters.hello_ok ?? 0
+      }
+      // Samples count from readiness on: start-up costs are not the build's steady behaviour.
+      if (ready && prevC !== undefined && b !== undefined && prevB !== undefined) {
+        candidate.push({
+          rss: c.rss,
+          cpu: cpuShare(prevC, c),
+          fds: c.fds,
+          peers: lastPeers,
+          handshakes: lastHandshakes,
+        })
+        const ls = liveStatus
+        baseline.push({
+          rss: b.rss,
+          cpu: cpuShare(prevB, b),
+          fds: b.fds,
+          peers: ls ? ls.peers.filter((p) => p.connected).length : 0,
+          handshakes: ls?.counters.hello_ok ?? 0,
+        })
+      }
+      prevC = c
+      prevB = b
+    }
+  } finally {
+    // Record how the candidate ended before stopping it ourselves (that exit is not its fault).
+    exitedDuring = exited
+    await stopChild(child, 3000)
+    init.onPid?.(undefined)
+    await rm(init.workDir, { recursive: true, force: true }).catch(() => {})
+  }
+  const observation: ShadowObservation = {
+    baseline,
+    candidate,
+    ready,
+    phoneHome: [...phoneHome].sort(),
+    ...(exitedDuring !== undefined && !outOfMemory && phoneHome.size === 0
+      ? { exited: exitedDuring }
+      : {}),
+    ...(outOfMemory ? { outOfMemory } : {}),
+  }
+  const verdict = judgeShadow(observation)
+  if (verdict.verdict === 'fail' && exitedDuring !== undefined && tail.trim() !== '')
+    log(
+      `shadow candidate output before it exited: ${tail.trim().split('\n').slice(-3).join(' | ')}`,
+    )
+  return { observation, verdict, aborted: init.signal?.aborted === true }
+}

@@ -1,0 +1,103 @@
+/**
+ * Real builds of convoy that misbehave, made by the tests from this repository: the source tree
+ * is copied, one fault is written into the CLI's entry point, and `packRelease` bundles it exactly
+ * as `convoy release pack` does. Nothing here pretends: the supervisor installs and runs these
+ * artifacts as child processes.
+ */
+import { createHash } from 'node:crypto'
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DEFAULT_SOURCE_DIR, packRelease } from '../../src/adapters/build/pack.ts'
+
+/** The ways a build can be bad. */
+export type Fault =
+  | 'good'
+  | 'crash-at-start'
+  | 'crash-later'
+  | 'crash-in-probation'
+  | 'memory-leak'
+  | 'cpu-spin'
+  | 'phone-home'
+  | 'never-ready'
+  | 'exit-0'
+
+/** Options of one build. */
+export interface BuildOptions {
+  /** `host:port` the phone-home build connects to. */
+  phoneHome?: string
+  /** Delay before crash-later and crash-in-probation crash, ms. @default 2500 */
+  crashAfterMs?: number
+  /** Source of a migration script to ship (migrate.mjs). */
+  migration?: string
+}
+
+/** JavaScript run at the top of `main()` when the process is `convoy node start`. */
+function faultCode(fault: Fault, o: BuildOptions): string {
+  const after = o.crashAfterMs ?? 2500
+  const body: Record<Fault, string> = {
+    good: '',
+    'crash-at-start': `console.error('injected fault: crash at start'); process.exit(3)`,
+    'crash-later': `setTimeout(() => { console.error('injected fault: crash'); process.exit(4) }, ${after})`,
+    // Fine beside the live node, broken once it is the node: only a probation can catch it.
+    'crash-in-probation': `if (!process.argv.includes('shadow')) setTimeout(() => { console.error('injected fault: crash in probation'); process.exit(5) }, ${after})`,
+    // Both start a second in, once the node is up: a leak or a hot loop in steady running.
+    'memory-leak': `const leak: Buffer[] = []; setTimeout(() => setInterval(() => leak.push(Buffer.alloc(4 * 1024 * 1024, 1)), 100), 1000)`,
+    'cpu-spin': `setTimeout(() => setInterval(() => { const end = Date.now() + 70; while (Date.now() < end) {} }, 100), 1000)`,
+    'phone-home': `setTimeout(() => { const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); const s = (globalThis as any).process.getBuiltinModule('node:net').connect(Number(p), h); s.on('error', () => {}); (globalThis as any).__phone = s }, 500)`,
+    'never-ready': `setInterval(() => {}, 1000); await new Promise(() => {})`,
+    'exit-0': `process.exit(0)`,
+  }
+  if (body[fault] === '') return ''
+  return `  if (process.argv.includes('node') && process.argv.includes('start')) { ${body[fault]} }\n`
+}
+
+/** A packed build and its pin. */
+export interface Build {
+  path: string
+  bytes: Uint8Array
+  pin: { sha256: string; length: number }
+  version: string
+  fault: Fault
+}
+
+/** Packs `version` of this repository with `fault` written in, into `outDir`. */
+export async function packBuild(
+  version: string,
+  fault: Fault,
+  outDir: string,
+  options: BuildOptions = {},
+): Promise<Build> {
+  const src = await mkdtemp(join(tmpdir(), `convoy-build-${fault}-`))
+  try {
+    for (const f of ['src', 'package.json', 'package-lock.json'])
+      await cp(join(DEFAULT_SOURCE_DIR, f), join(src, f), { recursive: true })
+    await symlink(join(DEFAULT_SOURCE_DIR, 'node_modules'), join(src, 'node_modules'))
+    const mainPath = join(src, 'src/cli/main.ts')
+    const main = await readFile(mainPath, 'utf8')
+    const anchor = 'export async function main(): Promise<void> {\n'
+    if (!main.includes(anchor)) throw new Error('src/cli/main.ts has no main() to inject into')
+    await writeFile(mainPath, main.replace(anchor, anchor + faultCode(fault, options)))
+    let migration: string | undefined
+    if (options.migration !== undefined) {
+      migration = join(src, 'migrate.mjs')
+      await writeFile(migration, options.migration)
+    }
+    const r = await packRelease({
+      sourceDir: src,
+      version,
+      ...(migration ? { migration } : {}),
+    })
+    const path = join(outDir, `convoy-${version}-${fault}.tgz`)
+    await writeFile(path, r.bytes)
+    return {
+      path,
+      bytes: r.bytes,
+      pin: { sha256: createHash('sha256').update(r.bytes).digest('hex'), length: r.bytes.length },
+      version,
+      fault,
+    }
+  } finally {
+    await rm(src, { recursive: true, force: true })
+  }
+}

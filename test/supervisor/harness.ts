@@ -1,0 +1,169 @@
+/**
+ * A small real network for supervisor tests: an in-process bootstrap node (real libp2p over TCP)
+ * that also publishes releases and seeds their artifacts, a network file pointing at it, and
+ * `convoy run` supervisors as real child processes, each in a home of its own.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
+import type { RolloutPolicy } from '../../src/core/manifest/release.ts'
+import { encodeNetworkConfig } from '../../src/core/net/network-config.ts'
+import type { RolloutState } from '../../src/core/rollout/machine.ts'
+import { makeTempDir, removeDir, type Started, startConvoy } from '../cli/helpers.ts'
+import { anchorBytes, NETWORK, networkConfig, release, waitFor } from '../net/harness.ts'
+import type { Build } from './builds.ts'
+
+/** A rollout policy for tests: short windows, everyone a canary unless told otherwise. */
+export function testPolicy(over: Partial<RolloutPolicy> = {}): RolloutPolicy {
+  return {
+    windowSeconds: 0,
+    canaryFraction: 1,
+    shadowSeconds: 8,
+    probationSeconds: 5,
+    minPassReports: 1,
+    maxFailureShare: 0.1,
+    haltFailureShare: 0.25,
+    haltMinFailures: 1,
+    ...over,
+  }
+}
+
+/** One supervisor process and its home. */
+export interface Sup {
+  name: string
+  home: string
+  started: Started
+  output: () => string
+}
+
+/** The network, its publisher, and the supervisors started in it. */
+export class SupNet {
+  dir = ''
+  networkPath = ''
+  bootstrap!: ConvoyNode
+  readonly sups: Sup[] = []
+  private sequence = 0
+
+  async start(): Promise<void> {
+    this.dir = await makeTempDir('sup')
+    this.bootstrap = await ConvoyNode.create({
+      network: networkConfig([]),
+      dataDir: join(this.dir, 'bootstrap'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      version: '0.0.1',
+      lookupIntervalMs: 2000,
+    })
+    await this.bootstrap.start()
+    const addr = this.bootstrap.libp2p.getMultiaddrs()[0]!.toString()
+    this.networkPath = join(this.dir, 'network.json')
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(this.networkPath, encodeNetworkConfig(anchorBytes, NETWORK, [addr]))
+  }
+
+  /** Signs a release of `build` with the test maintainers, seeds its artifact and publishes it. */
+  async publish(build: Build, policy: RolloutPolicy = testPolicy()): Promise<string> {
+    this.sequence++
+    const bytes = release(build.version, this.sequence, undefined, {
+      artifacts: { node: build.pin },
+      rollout: policy,
+    })
+    await this.bootstrap.libp2p.services.artifacts.import(build.path, build.pin)
+    const r = await this.bootstrap.publish(bytes)
+    return `${r.release.version}#${r.release.sequence}`
+  }
+
+  /** Starts `convoy run` in a new home, first release `initial`. */
+  startSupervisor(name: string, initial: Build, env: Record<string, string> = {}): Sup {
+    const home = join(this.dir, name)
+    return this.resume(name, home, ['--release', initial.path], env)
+  }
+
+  /** (Re)starts `convoy run` on an existing home. */
+  resume(name: string, home: string, extra: string[] = [], env: Record<string, string> = {}): Sup {
+    const started = startConvoy(
+      [
+        'run',
+        '--home',
+        home,
+        '--network',
+        this.networkPath,
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--api',
+        '127.0.0.1:0',
+        '--lookup-interval',
+        '2s',
+        ...extra,
+      ],
+      { cwd: this.dir, stdin: 'ignore', env },
+    )
+    const sup = { name, home, started, output: started.output }
+    this.sups.push(sup)
+    return sup
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sups) {
+      if (s.started.child.exitCode === null && s.started.child.signalCode === null) {
+        s.started.child.kill('SIGTERM')
+        await Promise.race([
+          new Promise((r) => s.started.child.once('exit', r)),
+          new Promise((r) => setTimeout(r, 15_000)),
+        ])
+        if (s.started.child.exitCode === null) s.started.child.kill('SIGKILL')
+      }
+    }
+    await this.bootstrap?.stop().catch(() => {})
+    await removeDir(this.dir)
+  }
+}
+
+/** The supervisor's persisted rollout state. */
+export async function stateOf(home: string): Promise<RolloutState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as RolloutState
+  } catch {
+    return undefined
+  }
+}
+
+/** Waits until the persisted state satisfies `check`. */
+export async function waitState(
+  sup: Sup,
+  what: string,
+  check: (s: RolloutState) => boolean,
+  timeoutMs = 60_000,
+): Promise<RolloutState> {
+  let last: RolloutState | undefined
+  try {
+    await waitFor(
+      what,
+      async () => {
+        last = await stateOf(sup.home)
+        return last !== undefined && check(last)
+      },
+      timeoutMs,
+      100,
+    )
+  } catch (e) {
+    throw new Error(
+      `${(e as Error).message}; last state: ${last?.phase} (${last?.reason})\n--- ${sup.name} output (tail) ---\n${sup.output().slice(-4000)}`,
+    )
+  }
+  return last!
+}
+
+/** The version the node of a home reports through its API (proves which build really runs). */
+export async function runningVersion(home: string): Promise<string | undefined> {
+  try {
+    const r = JSON.parse(await readFile(join(home, 'data', 'running.json'), 'utf8')) as {
+      api: string
+      pid: number
+    }
+    process.kill(r.pid, 0)
+    const res = await fetch(`http://${r.api}/status`, { signal: AbortSignal.timeout(2000) })
+    return ((await res.json()) as { version: string }).version
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * A good release rolls out across a small real network of `convoy run` supervisors: every node
+ * shadow-runs it, signs and shares its verdict, the canary switches first at its slot, the others
+ * switch at theirs once the reports they hold meet the release's thresholds, and all commit.
+ * A node with auto-upgrade off waits until the operator approves.
+ */
+import assert from 'node:assert/strict'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/release.ts'
+import { documentDigest } from '../../src/core/manifest/signing.ts'
+import type { Phase } from '../../src/core/rollout/machine.ts'
+import { rolloutSlot } from '../../src/core/rollout/slot.ts'
+import { convoyOk, makeTempDir, removeDir } from '../cli/helpers.ts'
+import { release, waitFor } from '../net/harness.ts'
+import { type Build, packBuild } from './builds.ts'
+import { runningVersion, type Sup, SupNet, stateOf, testPolicy, waitState } from './harness.ts'
+
+const POLICY = testPolicy({
+  windowSeconds: 24,
+  canaryFraction: 0.3,
+  shadowSeconds: 5,
+  probationSeconds: 4,
+  minPassReports: 3,
+  haltMinFailures: 2,
+})
+
+let dir: string
+let v5: Build
+let v6: Build
+const net = new SupNet()
+
+before(async () => {
+  dir = await makeTempDir('rollout')
+  v5 = await packBuild('0.5.0', 'good', dir)
+  v6 = await packBuild('0.6.0', 'good', dir, {
+    migration: [
+      "import { writeFileSync } from 'node:fs'",
+      "const a = process.argv; const dir = a[a.indexOf('--data-dir') + 1]",
+      "writeFileSync(dir + '/migrated.txt', a[a.indexOf('--from') + 1] + ' -> ' + a[a.indexOf('--to') + 1] + '\\n')",
+    ].join('\n'),
+  })
+  await net.start()
+})
+after(async () => {
+  await net.stop()
+  await removeDir(dir)
+})
+
+/**
+ * Identities whose slots for `digest` give exactly `canaries` canaries among `n` nodes, the
+ * others no earlier than `minSlot` of the window.
+ */
+async function identities(
+  digest: string,
+  n: number,
+  canaries: number,
+  policy: RolloutPolicy = POLICY,
+  minSlot = 0,
+) {
+  const out: Array<{ key: Uint8Array; id: string; slot: number }> = []
+  let c = 0
+  while (out.length < n) {
+    const k = await generateKeyPair('Ed25519')
+    const id = peerIdFromPrivateKey(k).toString()
+    const slot = rolloutSlot(id, digest)
+    const canary = slot < policy.canaryFraction
+    if (!canary && slot < minSlot) continue
+    if (canary && c >= canaries) continue
+    if (!canary && out.length - c >= n - canaries) continue
+    if (canary) c++
+    out.push({ key: privateKeyToProtobuf(k), id, slot })
+  }
+  return out
+}
+
+/** A signed manifest of `build` and its digest. */
+function manifest(build: Build, sequence: number, policy: RolloutPolicy) {
+  const bytes = release(build.version, sequence, undefined, {
+    artifacts: { node: build.pin },
+    rollout: policy,
+  })
+  const d = decodeRelease(bytes)
+  assert.ok(d.ok)
+  return { bytes, digest: documentDigest(d.value.signed) }
+}
+
+/** Starts a supervisor per identity in `network`, each on 0.5.0. */
+async function startNodes(
+  network: SupNet,
+  prefix: string,
+  ids: Array<{ key: Uint8Array }>,
+): Promise<Sup[]> {
+  const sups: Sup[] = []
+  for (const [i, id] of ids.entries()) {
+    const home = join(network.dir, `${prefix}${i}`)
+    await mkdir(join(home, 'data'), { recursive: true })
+    await writeFile(join(home, 'data', 'identity.key'), id.key, { mode: 0o600 })
+    sups.push(network.resume(`${prefix}${i}`, home, ['--release', v5.path]))
+  }
+  return sups
+}
+
+describe('releases across a real network', { timeout: 300_000 }, () => {
+  it('a good release is adopted by every node, canary first, each after its own shadow run', async () => {
+    // The manifest is signed before the nodes start, so their slots can be chosen to include
+    // exactly one canary; the nodes still learn it only from the network.
+    const { bytes, digest } = manifest(v6, 1, POLICY)
+    const ids = await identities(digest, 4, 1)
+    const sups = await startNodes(net, 'n', ids)
+    // A fifth node whose operator approves upgrades by hand.
+    const manual = net.resume('manual', join(net.dir, 'manual'), [
+      '--release',
+      v5.path,
+      '--auto-upgrade',
+      'off',
+    ])
+    for (const s of [...sups, manual])
+      await waitFor(
+        `${s.name} on 0.5.0`,
+        async () => (await runningVersion(s.home)) === '0.5.0',
+        30_000,
+      )
+
+    // Watch every node's phase; note when each first switched.
+    const switchedAt = new Map<string, number>()
+    const seen = new Map<string, Phase[]>()
+    let watching = true
+    const watcher = (async () => {
+      for (let last = false; !last; ) {
+        last = !watching
+        for (const s of sups) {
+          const st = await stateOf(s.home)
+          if (st === undefined) continue
+          const list = seen.get(s.name) ?? []
+          if (list.at(-1) !== st.phase) list.push(st.phase)
+          seen.set(s.name, list)
+          if (st.phase === 'switching' && !switchedAt.has(s.name))
+            switchedAt.set(s.name, Date.now())
+        }
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    })()
+
+    await net.bootstrap.libp2p.services.artifacts.import(v6.path, v6.pin)
+    await net.bootstrap.publish(bytes)
+    try {
+      for (const s of sups)
+        await waitState(
+          s,
+          `${s.name} to commit 0.6.0`,
+          (x) => x.phase === 'committed' && x.current === '0.6.0',
+          120_000,
+        )
+    } finally {
+      watching = false
+      await watcher
+    }
+    for (const s of sups) {
+      assert.equal(await runningVersion(s.home), '0.6.0', `${s.name} runs the new build`)
+      assert.equal(await readFile(join(s.home, 'data', 'migrated.txt'), 'utf8'), '0.5.0 -> 0.6.0\n')
+    }
+    const canary = sups[ids.findIndex((x) => x.slot < POLICY.canaryFraction)]!
+    for (const s of sups) {
+      const phases = seen.get(s.name)!
+      // The canary's slot may be past by the time its shadow run passes: it switches at once.
+      const expected = ['fetching', 'shadow', 'switching', 'probation', 'committed']
+      if (s !== canary) expected.push('scheduled')
+      for (const p of expected)
+        assert.ok(
+          phases.includes(p as Phase),
+          `${s.name} went through ${p}: ${phases.join(' -> ')}`,
+        )
+    }
+    for (const s of sups) {
+      if (s === canary) continue
+      assert.ok(
+        switchedAt.get(canary.name)! < switchedAt.get(s.name)!,
+        `the canary switched before ${s.name}`,
+      )
+    }
+    // The non-canaries switched on evidence: signed reports from distinct peers.
+    for (const s of sups.filter((x) => x !== canary)) {
+      const st = (await stateOf(s.home))!
+      assert.ok(st.evidence!.passing >= POLICY.minPassReports, JSON.stringify(st.evidence))
+    }
+    assert.match(canary.output(), /the node was down \d+ ms/)
+
+    // The manual node waited for its operator, then took the release.
+    const m = await stateOf(manual.home)
+    assert.equal(m?.current, '0.5.0')
+    assert.match(m!.reason, /awaiting approval: run `convoy upgrade approve 0\.6\.0`/)
+    await convoyOk(['upgrade', 'approve', '0.6.0', '--home', manual.home], { cwd: net.dir })
+    await waitState(
+      manual,
+      'the manual node to commit 0.6.0',
+      (x) => x.phase === 'committed' && x.current === '0.6.0',
+      120_000,
+    )
+    const status = await convoyOk(['upgrade', 'status', '--home', manual.home], { cwd: net.dir })
+    assert.match(status.stdout, /running 0\.6\.0 .*last good 0\.6\.0/)
+  })
+
+  it('a release that fails on its canary halts the network; the canary rolls back', async () => {
+    const bad = await packBuild('0.7.0', 'crash-in-probation', dir, { crashAfterMs: 1500 })
+    // One failure in four reporters is above the halt share: the canary's probation decides.
+    const policy = testPolicy({
+      windowSeconds: 30,
+      canaryFraction: 0.15,
+      shadowSeconds: 5,
+      probationSeconds: 6,
+      minPassReports: 3,
+      maxFailureShare: 0.1,
+      haltFailureShare: 0.2,
+      haltMinFailures: 1,
+    })
+    const other = new SupNet()
+    await other.start()
+    try {
+      const { bytes, digest } = manifest(bad, 1, policy)
+      // Non-canary slots late in the window: the canary's verdict is in long before them.
+      const ids = await identities(digest, 4, 1, policy, 0.6)
+      const sups = await startNodes(other, 'h', ids)
+      for (const s of sups)
+        await waitFor(
+          `${s.name} on 0.5.0`,
+          async () => (await runningVersion(s.home)) === '0.5.0',
+          30_000,
+        )
+      await other.bootstrap.libp2p.services.artifacts.import(bad.path, bad.pin)
+      await other.bootstrap.publish(bytes)
+      const canary = sups[ids.findIndex((x) => x.slot < policy.canaryFraction)]!
+      const c = await waitState(
+        canary,
+        'the canary to roll back',
+        (x) => x.phase === 'bad',
+        120_000,
+      )
+      assert.match(c.bad['0.7.0']!, /probation failed: the node exited \(code 5\)/)
+      assert.equal(c.current, '0.5.0')
+      for (const s of sups.filter((x) => x !== canary)) {
+        const st = await waitState(s, `${s.name} to halt`, (x) => x.phase === 'halted', 120_000)
+        assert.equal(st.current, '0.5.0')
+        assert.match(st.reason, /halted: 1 of 4 reporters failed the release/)
+        const shown = await convoyOk(['upgrade', 'status', '--home', s.home], { cwd: other.dir })
+        assert.match(shown.stdout, /phase halted: halted: 1 of 4 reporters failed/)
+      }
+      for (const s of sups) assert.equal(await runningVersion(s.home), '0.5.0', s.name)
+    } finally {
+      await other.stop()
+    }
+  })
+})
