@@ -16,6 +16,7 @@ import {
 } from './commands/release.ts'
 import { rootInit, rootMerge, rootRotate, rootSign, rootVerify } from './commands/root.ts'
 import { run as runSupervisor } from './commands/run.ts'
+import { upgradeApprove, upgradeStatus } from './commands/upgrade.ts'
 import { type CliContext, CliError, type CommandOutput } from './io.ts'
 import { promptHidden } from './prompt.ts'
 
@@ -43,6 +44,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   network: { init: networkInit },
   node: { start: nodeStart },
   run: { '': runSupervisor },
+  upgrade: { approve: upgradeApprove, status: upgradeStatus },
   status: { '': status },
   version: { '': version },
 }
@@ -70,7 +72,9 @@ node runner commands:
   convoy network init --root root.json [--bootstrap MULTIADDR ...] --out network.json
   convoy node start --network network.json --data-dir DIR [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT]
   convoy status [--api 127.0.0.1:PORT]
-  convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [node options]
+  convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--auto-upgrade on|off] [--hold-at V] [node options]
+  convoy upgrade approve VERSION --home DIR
+  convoy upgrade status --home DIR
   convoy version
 
 Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
