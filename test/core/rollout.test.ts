@@ -340,9 +340,33 @@ describe('the rollout state machine', () => {
     throughShadow(d, t)
     d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
     d.advance(policy.windowSeconds * 500)
-    assert.deepEqual(d.kinds(d.send({ type: 'resume' })), ['switch'])
+    // The shadow pass is reported again: the driver may have died before it went out.
+    assert.deepEqual(d.kinds(d.send({ type: 'resume' })), ['report', 'switch'])
     d.send({ type: 'switched', ok: true })
     assert.ok(d.send({ type: 'resume' }).some((e) => e.type === 'rollback' && e.to === '1.0.0'))
+  })
+
+  it('a resume reports the last verdict again, for the release it is about only', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, false), '1.0.0'))
+    throughShadow(d, t)
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'fine' })
+    assert.equal(d.state.phase, 'scheduled')
+    assert.deepEqual(d.state.lastReport, {
+      digest: t.digest,
+      stage: 'shadow',
+      verdict: 'pass',
+      reason: 'fine',
+    })
+    const again = d.send({ type: 'resume' })
+    assert.deepEqual(
+      again.filter((e) => e.type === 'report').map((e) => e.type === 'report' && e.verdict),
+      ['pass'],
+    )
+    // A newer release replaces the target: the old verdict is not repeated about it.
+    const t2 = target('1.2.0', 3)
+    d.send({ type: 'manifest', target: t2 })
+    assert.ok(!d.send({ type: 'resume' }).some((e) => e.type === 'report'))
   })
 
   it('never throws, and always names a version to run, whatever arrives in whatever order', () => {

@@ -5,6 +5,7 @@
  * artifacts as child processes.
  */
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -70,8 +71,10 @@ export async function packBuild(
 ): Promise<Build> {
   const src = await mkdtemp(join(tmpdir(), `convoy-build-${fault}-`))
   try {
-    for (const f of ['src', 'package.json', 'package-lock.json'])
-      await cp(join(DEFAULT_SOURCE_DIR, f), join(src, f), { recursive: true })
+    for (const f of ['src', 'simulations', 'package.json', 'package-lock.json']) {
+      const from = join(DEFAULT_SOURCE_DIR, f)
+      if (existsSync(from)) await cp(from, join(src, f), { recursive: true })
+    }
     await symlink(join(DEFAULT_SOURCE_DIR, 'node_modules'), join(src, 'node_modules'))
     const mainPath = join(src, 'src/cli/main.ts')
     const main = await readFile(mainPath, 'utf8')

@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
-import type { RolloutPolicy } from '../../src/core/manifest/release.ts'
+import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/release.ts'
+import { documentDigest } from '../../src/core/manifest/signing.ts'
 import { encodeNetworkConfig } from '../../src/core/net/network-config.ts'
 import type { RolloutState } from '../../src/core/rollout/machine.ts'
 import { makeTempDir, removeDir, type Started, startConvoy } from '../cli/helpers.ts'
@@ -62,14 +63,26 @@ export class SupNet {
 
   /** Signs a release of `build` with the test maintainers, seeds its artifact and publishes it. */
   async publish(build: Build, policy: RolloutPolicy = testPolicy()): Promise<string> {
+    const r = await this.publishRelease(build, policy)
+    return `${r.release.version}#${r.release.sequence}`
+  }
+
+  /** Like {@link publish}; returns the manifest's digest. */
+  async publishDigest(build: Build, policy: RolloutPolicy = testPolicy()): Promise<string> {
+    const r = await this.publishRelease(build, policy)
+    const d = decodeRelease(r.bytes)
+    if (!d.ok) throw new Error(d.reason)
+    return documentDigest(d.value.signed)
+  }
+
+  private async publishRelease(build: Build, policy: RolloutPolicy) {
     this.sequence++
     const bytes = release(build.version, this.sequence, undefined, {
       artifacts: { node: build.pin },
       rollout: policy,
     })
     await this.bootstrap.libp2p.services.artifacts.import(build.path, build.pin)
-    const r = await this.bootstrap.publish(bytes)
-    return `${r.release.version}#${r.release.sequence}`
+    return { ...(await this.bootstrap.publish(bytes)), bytes }
   }
 
   /** Starts `convoy run` in a new home, first release `initial`. */

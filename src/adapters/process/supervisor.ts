@@ -194,6 +194,8 @@ export class Supervisor {
     // In these phases the resumed effect (re)starts the node itself, on the right version.
     const effectOwnsNode = ['switching', 'rolled-back', 'probation'].includes(state.phase)
     if (!effectOwnsNode) {
+      // A switch journal outlives its switch only if the supervisor died before cleaning up.
+      await this.home.removeFile('switch.json')
       if ((await this.home.current()) !== state.current) {
         // The state is the truth: it was persisted before the pointer could move.
         this.log(`current pointed at ${await this.home.current()}; the state says ${state.current}`)

@@ -106,6 +106,17 @@ export interface RolloutState {
   timeouts: MachineTimeouts
   /** Why the machine is where it is, for status. */
   reason: string
+  /**
+   * The last verdict this node reported, kept so that `resume` can report it again: a driver
+   * killed after persisting a state but before carrying out its effects would otherwise never
+   * tell the network (and a lone node would wait for its own evidence forever).
+   */
+  lastReport?: {
+    digest: string
+    stage: 'shadow' | 'probation'
+    verdict: 'pass' | 'fail'
+    reason: string
+  }
 }
 
 /** What happens to the machine. */
@@ -338,6 +349,20 @@ function trySwitch(s: RolloutState, now: number): StepResult {
 
 /** One step of the machine. Pure. */
 export function step(s: RolloutState, input: RolloutInput, now: number): StepResult {
+  const r = stepInner(s, input, now)
+  let report: Extract<RolloutEffect, { type: 'report' }> | undefined
+  for (const e of r.effects) if (e.type === 'report') report = e
+  if (report === undefined) return r
+  const lastReport = {
+    digest: report.target.digest,
+    stage: report.stage,
+    verdict: report.verdict,
+    reason: report.reason,
+  }
+  return { state: { ...r.state, lastReport }, effects: r.effects }
+}
+
+function stepInner(s: RolloutState, input: RolloutInput, now: number): StepResult {
   switch (input.type) {
     case 'settings': {
       const state = { ...s, settings: { ...s.settings, ...input.settings } }
@@ -614,6 +639,27 @@ function startShadow(s: RolloutState, now: number): StepResult {
 }
 
 function onResume(s: RolloutState, now: number): StepResult {
+  const r = resumePhase(s, now)
+  const last = s.lastReport
+  // Say again what this node last told the network: it may never have gone out.
+  if (last === undefined || s.target?.digest !== last.digest) return r
+  if (r.effects.some((e) => e.type === 'report')) return r
+  return {
+    state: r.state,
+    effects: [
+      {
+        type: 'report',
+        target: s.target,
+        stage: last.stage,
+        verdict: last.verdict,
+        reason: last.reason,
+      },
+      ...r.effects,
+    ],
+  }
+}
+
+function resumePhase(s: RolloutState, now: number): StepResult {
   const t = s.target
   switch (s.phase) {
     case 'fetching':
