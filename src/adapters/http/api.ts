@@ -1,10 +1,42 @@
 /**
- * The node's local HTTP API: `GET /status` (JSON) and `GET /metrics` (Prometheus text format).
- * Binds to loopback unless told otherwise; read-only; no request body is ever read.
+ * The node's local HTTP API. Binds to loopback unless told otherwise.
+ *
+ *   GET  /status                 the node's status (JSON, {@link NodeStatus})
+ *   GET  /metrics                Prometheus text format
+ *   GET  /reports?release=HEX    `{ release, reports: Report[] }`: the verified reports held
+ *   POST /reports                one signed report (JSON, at most 4 KiB): 202 when accepted or
+ *                                already held, 400 with the one-line reason when refused, 413
+ *                                over the cap
+ *
+ * POST /reports is the only request whose body is read. It changes nothing the node trusts: it
+ * takes only reports signed by the key of the peer id they name, so a local process without the
+ * node's identity key cannot forge the node's verdict (nor anyone else's).
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Report } from '../../core/rollout/evidence.ts'
+import type { SubmitResult } from '../libp2p/reports.ts'
 import type { NodeStatus } from '../libp2p/status.ts'
+
+/** Largest `POST /reports` body read, bytes; a larger one is answered 413 unread. */
+export const MAX_REPORT_BODY_BYTES = 4096
+/** Deadline to receive a request body, ms. */
+const BODY_TIMEOUT_MS = 5000
+const DIGEST_RE = /^[0-9a-f]{64}$/
+
+/** What `/reports` needs from the node; without it `/reports` answers 404. */
+export interface ReportsApi {
+  /** Checks, holds and spreads one encoded signed report. Never throws. */
+  submit(bytes: Uint8Array): SubmitResult
+  /** The verified reports held for a release digest. */
+  reportsFor(digest: string): Report[]
+}
+
+/** Options of {@link startApi}. */
+export interface ApiOptions {
+  /** Serves `/reports` when given. */
+  reports?: ReportsApi
+}
 
 /** Where the API listens. */
 export interface ApiAddress {
@@ -91,19 +123,106 @@ export function renderMetrics(s: NodeStatus): string {
   for (const [name, value] of Object.entries(s.counters).sort()) {
     metric(`convoy_${name}_total`, `Counter ${name.replace(/_/g, ' ')}.`, 'counter', [[{}, value]])
   }
+  const evidence = Object.entries(s.evidence ?? {})
+  metric(
+    'convoy_reports_held',
+    'Signed shadow and probation reports held, per release digest (one per reporter).',
+    'gauge',
+    evidence.map(([release, e]) => [{ release }, e.reporters]),
+  )
+  metric(
+    'convoy_reports_failing',
+    'Reporters whose latest report fails the release, per release digest.',
+    'gauge',
+    evidence.map(([release, e]) => [{ release }, e.failing]),
+  )
   metric('convoy_uptime_seconds', 'Seconds since the node started.', 'gauge', [
     [{}, Math.round((s.now - s.startedAt) / 1000)],
   ])
   return `${lines.join('\n')}\n`
 }
 
-/** Starts the API. `status` is called per request. Resolves once listening. */
+/** The body of a request, or why it was not read: over `max` bytes, or too slow. */
+async function readBody(
+  req: IncomingMessage,
+  max: number,
+): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; status: 408 | 413 }> {
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > max) return { ok: false, status: 413 }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let length = 0
+    let done = false
+    const finish = (r: { ok: true; bytes: Uint8Array } | { ok: false; status: 408 | 413 }) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      req.removeAllListeners('data')
+      if (!r.ok) req.resume()
+      resolve(r)
+    }
+    const timer = setTimeout(() => finish({ ok: false, status: 408 }), BODY_TIMEOUT_MS)
+    req.on('data', (c: Buffer) => {
+      length += c.length
+      if (length > max) finish({ ok: false, status: 413 })
+      else chunks.push(c)
+    })
+    req.on('end', () => finish({ ok: true, bytes: new Uint8Array(Buffer.concat(chunks)) }))
+    req.on('error', () => finish({ ok: false, status: 408 }))
+  })
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain' }).end(`${body}\n`)
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res
+    .writeHead(status, { 'content-type': 'application/json' })
+    .end(`${JSON.stringify(body, null, 2)}\n`)
+}
+
+/**
+ * Starts the API. `status` is called per `/status` or `/metrics` request; `/reports` is served
+ * when `options.reports` is given. Resolves once listening.
+ */
 export async function startApi(
   address: ApiAddress,
   status: () => Promise<NodeStatus>,
+  options: ApiOptions = {},
 ): Promise<{ server: Server; address: ApiAddress; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const path = url.pathname
+    const reports = options.reports
+    if (path === '/reports' && reports !== undefined) {
+      if (req.method === 'POST') {
+        void readBody(req, MAX_REPORT_BODY_BYTES).then((body) => {
+          if (!body.ok) {
+            res.setHeader('connection', 'close')
+            if (body.status === 413)
+              text(res, 413, `too large: a report body is at most ${MAX_REPORT_BODY_BYTES} bytes`)
+            else text(res, 408, `the body did not arrive within ${BODY_TIMEOUT_MS} ms`)
+            return
+          }
+          const r = reports.submit(body.bytes)
+          if (r.ok) json(res, 202, { accepted: true, new: r.value.isNew, report: r.value.report })
+          else text(res, 400, r.reason)
+        })
+        return
+      }
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        const release = url.searchParams.get('release') ?? ''
+        if (!DIGEST_RE.test(release)) {
+          text(res, 400, 'release must be a manifest digest: 64 lower-case hex digits')
+          return
+        }
+        json(res, 200, { release, reports: reports.reportsFor(release) })
+        return
+      }
+      res.writeHead(405, { allow: 'GET, POST' }).end('only GET or POST\n')
+      return
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET' }).end('only GET\n')
       return
@@ -119,7 +238,7 @@ export async function startApi(
         } else {
           res
             .writeHead(404, { 'content-type': 'text/plain' })
-            .end('not found: try /status or /metrics\n')
+            .end(`not found: try /status or /metrics${reports ? ' or /reports' : ''}\n`)
         }
       })
       .catch((e: Error) =>

@@ -9,7 +9,7 @@
  * {@link HelloFault} naming what the peer did; the caller counts it and closes the connection.
  */
 import type { Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
+import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import {
   decodeHelloMessage,
   encodeHelloMessage,
@@ -37,15 +37,39 @@ export class HelloFault extends Error {
   }
 }
 
-async function readMessage(
-  lp: ReturnType<typeof lpStream>,
+/** Why one framed read failed. */
+export type FrameFaultKind = 'oversize' | 'slow' | 'closed'
+
+/** One length-prefixed read failed: the prefix announced too much, time ran out, or the stream ended. */
+export class FrameError extends Error {
+  override name = 'FrameError'
+  readonly kind: FrameFaultKind
+  constructor(kind: FrameFaultKind, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.kind = kind
+  }
+}
+
+/**
+ * Reads one length-prefixed (unsigned varint) message from `lp` within `timeoutMs` (and before
+ * `signal`, if given). The cap is the `maxDataLength` `lp` was made with: pass the same number
+ * as `maxBytes` so the error can name it. Throws {@link FrameError}: `oversize` when the prefix
+ * announces more than the cap (nothing more is read), `slow` past the deadline, `closed` when
+ * the stream ends, cleanly between messages or not. Shared by every convoy protocol that
+ * frames JSON this way (hello, reports).
+ */
+export async function readFrame(
+  lp: LengthPrefixedStream,
   timeoutMs: number,
-  expect: HelloMessage['type'],
-): Promise<HelloMessage> {
-  let bytes: Uint8Array
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  const timeout = AbortSignal.timeout(timeoutMs)
   try {
-    const chunk = await lp.read({ signal: AbortSignal.timeout(timeoutMs) })
-    bytes = chunk.subarray()
+    const chunk = await lp.read({
+      signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
+    })
+    return chunk.subarray()
   } catch (e) {
     const err = e as Error
     if (
@@ -53,12 +77,36 @@ async function readMessage(
       err.name === 'InvalidMessageLengthError' ||
       err.name === 'InvalidDataLengthLengthError'
     ) {
-      throw new HelloFault('oversize', `hello message larger than ${MAX_HELLO_BYTES} bytes`)
+      throw new FrameError('oversize', `message larger than ${maxBytes} bytes`, { cause: e })
+    }
+    if (timeout.aborted) {
+      throw new FrameError('slow', `no complete message within ${timeoutMs} ms`, { cause: e })
     }
     if (err.name === 'TimeoutError' || err.name === 'AbortError') {
-      throw new HelloFault('slow', `no complete hello message within ${timeoutMs} ms`)
+      throw new FrameError('closed', `read aborted (${err.message})`, { cause: e })
     }
-    throw new HelloFault('closed', `stream ended during the hello (${err.message})`)
+    throw new FrameError('closed', `stream ended (${err.message})`, { cause: e })
+  }
+}
+
+async function readMessage(
+  lp: LengthPrefixedStream,
+  timeoutMs: number,
+  expect: HelloMessage['type'],
+): Promise<HelloMessage> {
+  let bytes: Uint8Array
+  try {
+    bytes = await readFrame(lp, timeoutMs, MAX_HELLO_BYTES)
+  } catch (e) {
+    const f = e as FrameError
+    if (f.kind === 'oversize')
+      throw new HelloFault('oversize', `hello message larger than ${MAX_HELLO_BYTES} bytes`)
+    if (f.kind === 'slow')
+      throw new HelloFault('slow', `no complete hello message within ${timeoutMs} ms`)
+    throw new HelloFault(
+      'closed',
+      `stream ended during the hello (${f.cause instanceof Error ? f.cause.message : f.message})`,
+    )
   }
   const decoded = decodeHelloMessage(bytes)
   if (!decoded.ok) throw new HelloFault('malformed', decoded.reason)

@@ -1,8 +1,12 @@
 /**
  * A convoy node: libp2p (TCP, noise, yamux, identify, ping, kad-dht) with network-scoped
  * protocols, the hello handshake, peer ranking carried out as connection-manager tags, signed
- * records in the DHT guarded by validators and selectors, freeze detection, and artifacts served
- * from and fetched from peers.
+ * records in the DHT guarded by validators and selectors, freeze detection, artifacts served
+ * from and fetched from peers, and signed shadow/probation reports gossiped between nodes.
+ *
+ * A node of role "shadow" (a candidate build under test) or "publisher" never speaks for the
+ * network: it carries no reports, makes no DHT puts, announces no provider records and fetches
+ * no artifacts.
  *
  * Decisions live in src/core (trust, rank, hello); this class carries them out.
  */
@@ -19,6 +23,7 @@ import { utf8 } from '../../core/bytes.ts'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
 import { backedCapabilities, type Hello, type Verdict } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
+import type { Report } from '../../core/rollout/evidence.ts'
 import {
   acceptRelease,
   acceptRoot,
@@ -40,6 +45,7 @@ import { NodeStore } from '../fs/node-store.ts'
 import { type ArtifactService, announceArtifact, artifactCid, artifacts } from './artifacts.ts'
 import { answerHello, HelloFault, type HelloOutcome, helloProtocol, openHello } from './hello.ts'
 import { manifestProtocol, requestManifest, serveManifest } from './manifest-exchange.ts'
+import { type ReportService, reports, type SubmitResult } from './reports.ts'
 import type { FreezeStatus, ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
 
 /** Version of this convoy build, from package.json. */
@@ -119,6 +125,7 @@ type Services = {
   ping: unknown
   dht: KadDHT
   artifacts: ArtifactService
+  reports: ReportService
 }
 
 /**
@@ -146,6 +153,14 @@ export function rootKey(network: string, version: number): Uint8Array {
 export class RecordRejectedError extends Error {
   override name = 'RecordRejectedError'
 }
+
+/** The node's role forbids what was asked (a shadow never puts into the DHT, for instance). */
+export class RoleRefusedError extends Error {
+  override name = 'RoleRefusedError'
+}
+
+/** Most entries of {@link NodeStatus.knownAddrs}. */
+export const MAX_KNOWN_ADDRS = 2000
 
 /** How many older manifests a node fetches behind the newest, to count distances. */
 const HISTORY_BACKFILL = 8
@@ -279,6 +294,14 @@ export class ConvoyNode {
           network: net,
           storeDir: store.artifactsDir,
           ...(init.artifactOptions ?? {}),
+        }),
+        // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
+        reports: reports({
+          network: net,
+          relay: (init.role ?? 'node') === 'node',
+          isKnownRelease: (digest) => self().knowsRelease(digest),
+          onMisbehaviour: (peer, reason) => self().onReportFault(peer, reason),
+          ...(init.now ? { now: init.now } : {}),
         }),
       },
     }) as Promise<Libp2p<Services>>
@@ -905,6 +928,10 @@ export class ConvoyNode {
     roots: Uint8Array[] = [],
     options: { signal?: AbortSignal } = {},
   ): Promise<{ release: ReleaseSigned; confirmations: Record<string, number> }> {
+    if (this.role === 'shadow')
+      throw new RoleRefusedError(
+        'a shadow node makes no DHT puts: publish from a node or a publisher',
+      )
     for (const r of [...roots].sort((a, b) => rootVersionOf(a) - rootVersionOf(b))) {
       if (rootVersionOf(r) > this.network.anchor.version) await this.ingestRoot(r)
     }
@@ -996,6 +1023,8 @@ export class ConvoyNode {
       onProgress?: (received: number, total: number, from: string) => void
     } = {},
   ): Promise<string | undefined> {
+    // A shadow fetches nothing and announces nothing: its store is a copy it must not serve from.
+    if (this.role === 'shadow') return undefined
     const pin = s.artifacts[this.platform]
     if (pin === undefined) {
       this.emit(`release ${s.version} has no artifact for platform ${this.platform}`)
@@ -1069,6 +1098,46 @@ export class ConvoyNode {
     return [...out.values()]
   }
 
+  // ---------------------------------------------------------------- reports
+
+  /** True when `digest` is the digest of a release manifest this node verified. */
+  knowsRelease(digest: string): boolean {
+    for (const t of Object.values(this.trust.channels))
+      if (t.releases.some((r) => r.digest === digest)) return true
+    return false
+  }
+
+  private onReportFault(peer: PeerId, reason: string): void {
+    this.entry(peer).misbehaviour++
+    this.counters.misbehaviour!++
+    this.emit(`report from ${peer.toString()} refused: ${reason}`)
+  }
+
+  /**
+   * Checks and holds an encoded signed report (from the local supervisor), then spreads it.
+   * Refused on shadows and publishers (`disabled`). Never throws.
+   */
+  submitReport(bytes: Uint8Array): SubmitResult {
+    return this.libp2p.services.reports.submit(bytes)
+  }
+
+  /** The verified reports this node holds for a release, one per reporter. */
+  reportsFor(digest: string): Report[] {
+    return this.libp2p.services.reports.reportsFor(digest)
+  }
+
+  /** `host:port` of every TCP address in the peer store, sorted, at most {@link MAX_KNOWN_ADDRS}. */
+  async knownAddrs(): Promise<string[]> {
+    const out = new Set<string>()
+    for (const peer of await this.libp2p.peerStore.all()) {
+      for (const a of peer.addresses) {
+        const hp = tcpHostPort(a.multiaddr.getComponents())
+        if (hp !== undefined) out.add(hp)
+      }
+    }
+    return [...out].sort().slice(0, MAX_KNOWN_ADDRS)
+  }
+
   // ---------------------------------------------------------------- status
 
   /** The trust state (read-only snapshot). */
@@ -1138,6 +1207,12 @@ export class ConvoyNode {
     counters.artifact_bytes_downloaded = a.bytesDownloaded
     counters.artifact_providers_dropped_slow = a.providersDropped.slow
     counters.artifact_providers_dropped_wrong = a.providersDropped.wrong
+    const rs = this.libp2p.services.reports.stats()
+    counters.reports_accepted = rs.accepted
+    counters.reports_duplicate = rs.duplicates
+    counters.reports_refused = Object.values(rs.refused).reduce((x, y) => x + (y ?? 0), 0)
+    counters.reports_misbehaviour = rs.misbehaviour
+    counters.reports_sent = rs.sent
     return {
       peerId: this.libp2p.peerId.toString(),
       network: this.network.network,
@@ -1154,6 +1229,8 @@ export class ConvoyNode {
       ...(latest ? { latest: { version: latest.version, sequence: latest.sequence } } : {}),
       freeze: [...channels].map((c) => this.freezeStatus(c)),
       counters,
+      evidence: this.libp2p.services.reports.evidence(),
+      knownAddrs: await this.knownAddrs(),
     }
   }
 }
@@ -1165,6 +1242,16 @@ function rootVersionOf(bytes: Uint8Array): number {
   } catch {
     return 0
   }
+}
+
+/** `host:port` of a TCP multiaddr (ip4, ip6 as `[addr]:port`, or dns), else undefined. */
+function tcpHostPort(parts: Array<{ name: string; value?: string }>): string | undefined {
+  const [host, port] = parts
+  if (host?.value === undefined || port?.name !== 'tcp' || port.value === undefined)
+    return undefined
+  if (host.name === 'ip4' || host.name.startsWith('dns')) return `${host.value}:${port.value}`
+  if (host.name === 'ip6') return `[${host.value}]:${port.value}`
+  return undefined
 }
 
 function jitter(ms: number): number {

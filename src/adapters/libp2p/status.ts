@@ -75,4 +75,26 @@ export interface NodeStatus {
   latest?: { version: string; sequence: number }
   freeze: FreezeStatus[]
   counters: Record<string, number>
+  /**
+   * The signed shadow and probation reports held, per release manifest digest (at most 32
+   * releases): reporters counted once each, by their latest verdict. Empty on a shadow or a
+   * publisher, which carry no reports.
+   */
+  evidence: Record<string, ReleaseEvidence>
+  /**
+   * `host:port` of every TCP address in the libp2p peer store: the addresses this node learned
+   * from the network (IPv6 as `[addr]:port`), sorted, at most 2000. A supervisor tells a shadow
+   * candidate's legitimate connections from "phone home" ones with it.
+   */
+  knownAddrs: string[]
+}
+
+/** How the reporters on one release split. */
+export interface ReleaseEvidence {
+  /** Reporters whose latest report passes the release. */
+  passing: number
+  /** Reporters whose latest report fails it. */
+  failing: number
+  /** Distinct reporters: `passing + failing`. */
+  reporters: number
 }

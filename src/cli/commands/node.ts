@@ -1,4 +1,11 @@
-/** `convoy node start`, `convoy status`, `convoy release publish`: running and watching nodes. */
+/**
+ * `convoy node start`, `convoy status`, `convoy release publish`: running and watching nodes.
+ *
+ * `node start --role shadow` runs a candidate build beside the live node for the supervisor: it
+ * starts on the data dir it is given (the supervisor's copy, without identity.key, so it gets a
+ * fresh identity of its own), carries no reports, makes no DHT puts or provider records and
+ * fetches no artifacts.
+ */
 import { mkdtemp, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,7 +31,7 @@ import {
 import { readNetworkFile } from './network.ts'
 
 const START_USAGE =
-  'convoy node start --network network.json --data-dir DIR [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s]'
+  'convoy node start --network network.json --data-dir DIR [--role node|shadow] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s]'
 const STATUS_USAGE = 'convoy status [--api 127.0.0.1:PORT] [--json]'
 const PUBLISH_USAGE =
   'convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE] [--seed-copies 2] [--seed-timeout 10m] [--listen MULTIADDR]'
@@ -54,9 +61,13 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
       api: { type: 'string' },
       'max-connections': { type: 'string' },
       'lookup-interval': { type: 'string' },
+      role: { type: 'string' },
     },
     START_USAGE,
   )
+  const role = values.role ?? 'node'
+  if (role !== 'node' && role !== 'shadow')
+    throw new CliError(`--role "${role}" must be node or shadow\nusage: ${START_USAGE}`, 2)
   const network = await readNetworkFile(required(values.network, '--network', START_USAGE))
   const dataDir = required(values['data-dir'], '--data-dir', START_USAGE)
   const listen = values.listen ?? ['/ip4/0.0.0.0/tcp/4001']
@@ -72,6 +83,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
     node = await ConvoyNode.create({
       network,
       dataDir,
+      role,
       channel: values.channel ?? 'stable',
       listen,
       ...(values['max-connections']
@@ -105,7 +117,12 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
   }
   let server: Awaited<ReturnType<typeof startApi>>
   try {
-    server = await startApi(api, () => node.status())
+    server = await startApi(api, () => node.status(), {
+      reports: {
+        submit: (bytes) => node.submitReport(bytes),
+        reportsFor: (digest) => node.reportsFor(digest),
+      },
+    })
   } catch (e) {
     await node.stop().catch(() => {})
     const code = (e as NodeJS.ErrnoException).code
@@ -125,10 +142,10 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
     }),
   )
   log(
-    `convoy ${status.version} node ${status.peerId} on network "${status.network}", channel ${status.channel}`,
+    `convoy ${status.version} ${role === 'shadow' ? 'shadow ' : ''}node ${status.peerId} on network "${status.network}", channel ${status.channel}`,
   )
   for (const a of status.addresses) log(`listening on ${a}`)
-  log(`api on http://${server.address.host}:${server.address.port}/status and /metrics`)
+  log(`api on http://${server.address.host}:${server.address.port}/status, /metrics and /reports`)
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: stopping`)
@@ -176,8 +193,9 @@ export function renderStatus(s: NodeStatus): string {
     }
   }
   for (const m of s.manifests) {
+    const e = s.evidence?.[m.digest]
     lines.push(
-      `manifest ${m.channel} ${m.version} seq ${m.sequence}${m.expired ? ' (expired)' : ''}${m.artifactHeld ? ', artifact held' : ''}`,
+      `manifest ${m.channel} ${m.version} seq ${m.sequence}${m.expired ? ' (expired)' : ''}${m.artifactHeld ? ', artifact held' : ''}${e ? `, reports: ${e.passing} pass, ${e.failing} fail` : ''}`,
     )
   }
   return lines.join('\n')

@@ -1,0 +1,705 @@
+/**
+ * Report gossip: signed shadow and probation verdicts (src/core/rollout/report.ts) spread from
+ * node to node, so that every node's supervisor can read the evidence on a release.
+ *
+ * Wire protocol `/convoy/<network>/reports/1.0.0`, one stream per batch, one direction: the
+ * opener sends up to `maxReportsPerStream` length-prefixed (unsigned varint) messages, each one
+ * encoded signed report of at most {@link MAX_REPORT_BYTES} bytes, then closes its side. The
+ * receiver answers nothing. Every read has a deadline (`readTimeoutMs`) and the whole stream one
+ * more (`streamTimeoutMs`).
+ *
+ * Each report is checked before it is held: decoded (size cap first), the reporter's Ed25519 key
+ * read from its peer id (which must be in canonical form, so one key has one spelling), the
+ * signature verified, and its date no further ahead than the clock skew allows. Per release
+ * digest the service keeps one report per reporter, the latest (evidence.ts's `addReport`); a
+ * tie between two reports of one reporter with one date and one verdict goes to the smaller
+ * canonical body, so every node converges on the same one and no pair of reports can bounce
+ * between nodes forever.
+ *
+ * Spread: a report that changes what is held is pushed to up to `fanout` random peers that speak
+ * the protocol, other than the one it came from; a node that already holds it pushes nothing,
+ * which ends the epidemic. Sync: when a peer that speaks the protocol connects (after identify),
+ * it is sent the reports held for the newest `syncReleases` releases, at most `syncMaxReports`.
+ *
+ * A peer that sends a malformed report, one with a bad signature, one for another network, or a
+ * message over the cap has misbehaved: it is counted, and the rest of its stream is dropped. An
+ * honest relay never does that, because it checks everything it passes on. A report from the
+ * future is refused without blame: the clocks may differ.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import type {
+  ComponentLogger,
+  Connection,
+  Logger,
+  PeerId,
+  PrivateKey,
+  Startable,
+  Stream,
+  Topology,
+} from '@libp2p/interface'
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { bytesEqual } from '../../core/bytes.ts'
+import { canonicalBytes } from '../../core/manifest/canonical.ts'
+import type { VerifyFn } from '../../core/manifest/signing.ts'
+import type { FailureCode } from '../../core/result.ts'
+import { addReport, type Report } from '../../core/rollout/evidence.ts'
+import {
+  DEFAULT_MAX_FUTURE_MS,
+  decodeReport,
+  encodeReport,
+  MAX_REPORT_BYTES,
+  MAX_REPORT_REASON,
+  type ReportBody,
+  signReportBody,
+  verifyReport,
+} from '../../core/rollout/report.ts'
+import { opensslVerify } from '../crypto/ed25519.ts'
+import { DataDirError } from '../fs/node-store.ts'
+import { FrameError, readFrame } from './hello.ts'
+import type { ReleaseEvidence } from './status.ts'
+
+export type { ReleaseEvidence }
+export { MAX_REPORT_BYTES }
+
+/** The report protocol id of `network`. */
+export function reportsProtocol(network: string): string {
+  return `/convoy/${network}/reports/1.0.0`
+}
+
+const DEFAULTS = {
+  maxReleases: 32,
+  maxReportersPerRelease: 20_000,
+  fanout: 8,
+  syncReleases: 4,
+  syncMaxReports: 2048,
+  maxReportsPerStream: 512,
+  readTimeoutMs: 5000,
+  streamTimeoutMs: 30_000,
+  maxFutureMs: DEFAULT_MAX_FUTURE_MS,
+  maxQueuedPerPeer: 4096,
+} as const
+
+/** Inbound report streams one connection may have open at once. */
+const MAX_INBOUND_STREAMS = 8
+
+/** Options of {@link reports}. */
+export interface ReportsInit {
+  /** Network name: selects the protocol id and the network reports must name. */
+  network: string
+  /**
+   * False on nodes that must not speak for the network (a shadow candidate, a publisher): no
+   * protocol handler, no sync, no forwarding, and {@link ReportService.submit} refuses.
+   * @default true
+   */
+  relay?: boolean
+  /** Releases tracked; past it the oldest-seen release (unknown ones first) is dropped. @default 32 */
+  maxReleases?: number
+  /** Reporters held per release; a new reporter past it is refused ("full"). @default 20000 */
+  maxReportersPerRelease?: number
+  /** Peers a new report is pushed to. @default 8 */
+  fanout?: number
+  /** Newest releases whose reports a newly connected peer is sent. @default 4 */
+  syncReleases?: number
+  /** Most reports sent to a newly connected peer. @default 2048 */
+  syncMaxReports?: number
+  /** Most reports one stream may carry, either way. @default 512 */
+  maxReportsPerStream?: number
+  /** Deadline of each read, ms. @default 5000 */
+  readTimeoutMs?: number
+  /** Deadline of a whole stream, ms. @default 30000 */
+  streamTimeoutMs?: number
+  /** How far ahead of this node's clock a report may be dated, ms. @default 600000 */
+  maxFutureMs?: number
+  /**
+   * True for digests of releases this node has verified. Reports about unknown releases can only
+   * displace other unknown ones when the release cap is reached, so a flood of made-up digests
+   * cannot push out the evidence on a real release. @default every release counts as known
+   */
+  isKnownRelease?: (digest: string) => boolean
+  /** Told of each fault a peer commits (to count it against the peer). */
+  onMisbehaviour?: (peer: PeerId, reason: string) => void
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number
+  /** ed25519 verifier. @default opensslVerify */
+  verify?: VerifyFn
+}
+
+/** What the service needs from libp2p. */
+export interface ReportsComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  peerId: PeerId
+  logger?: ComponentLogger
+}
+
+/** Why a report was refused: a core decoding or verification code, or one of the service's own. */
+export type ReportRefusalCode =
+  | FailureCode
+  /** The reporter is not an Ed25519 peer id in canonical form: no key can be read from it. */
+  | 'reporter-key'
+  /** The release already holds `maxReportersPerRelease` reporters, or no release slot is free. */
+  | 'full'
+  /** This node does not carry reports (`relay: false`). */
+  | 'disabled'
+
+/** The outcome of {@link ReportService.submit}. */
+export type SubmitResult =
+  | {
+      ok: true
+      value: {
+        /** The verified report that was submitted. */
+        report: Report
+        /** True when it changed what is held (and was pushed on). */
+        isNew: boolean
+      }
+    }
+  | { ok: false; code: ReportRefusalCode; reason: string }
+
+/** Counters since the service was created. */
+export interface ReportStats {
+  /** Releases tracked now. */
+  releases: number
+  /** Reports held now, over all releases. */
+  held: number
+  /** Reports that changed what is held. */
+  accepted: number
+  /** Valid reports that changed nothing (already held, or older than the one held). */
+  duplicates: number
+  /** Reports refused, by code. */
+  refused: Partial<Record<ReportRefusalCode, number>>
+  /** Faults committed by peers (bad signatures, malformed or oversized messages). */
+  misbehaviour: number
+  /** Reports sent to peers (pushes and syncs). */
+  sent: number
+  /** Reports not sent because a peer's queue was full or its stream failed. */
+  sendDropped: number
+  /** Peers sent a sync on connecting. */
+  syncs: number
+  /** Releases dropped to make room. */
+  releasesDropped: number
+}
+
+/** The report service: holds verified reports per release and spreads them. */
+export interface ReportService {
+  /**
+   * Checks and holds one encoded signed report, from the local supervisor (no `from`) or a peer.
+   * A report that changes what is held is pushed on. Never throws on any bytes.
+   */
+  submit(bytes: Uint8Array, options?: { from?: PeerId }): SubmitResult
+  /** The verified reports held for a release, one per reporter, sorted by reporter. */
+  reportsFor(digest: string): Report[]
+  /** The same reports as encoded signed envelopes, for passing on. */
+  signedFor(digest: string): Uint8Array[]
+  /** Per release digest held: how many reporters pass and fail it. */
+  evidence(): Record<string, ReleaseEvidence>
+  /** A snapshot of the counters. */
+  stats(): ReportStats
+}
+
+interface Held {
+  report: Report
+  /** Canonical bytes of the signed body: equality and tie-break. */
+  body: Uint8Array
+  /** The encoded envelope, as passed on. */
+  bytes: Uint8Array
+}
+
+interface ReleaseEntry {
+  /** Order of first sight: larger is newer. */
+  seen: number
+  reporters: Map<string, Held>
+}
+
+interface Outbox {
+  peer: PeerId
+  queue: Uint8Array[]
+  running: boolean
+}
+
+type Resolved = Required<Omit<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'>> &
+  Pick<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'> & { maxQueuedPerPeer: number }
+
+/** Refusals that only a faulty or hostile sender can cause. */
+const PEER_FAULTS: ReadonlySet<ReportRefusalCode> = new Set<ReportRefusalCode>([
+  'too-large',
+  'malformed',
+  'wrong-type',
+  'wrong-network',
+  'threshold',
+  'reporter-key',
+])
+
+/** A libp2p service factory: `services: { reports: reports({ network }) }`. */
+export function reports(
+  init: ReportsInit,
+): (components: ReportsComponents) => ReportService & Startable {
+  const config = resolveInit(init)
+  return (components) => new Reports(components, config)
+}
+
+function resolveInit(init: ReportsInit): Resolved {
+  if (typeof init.network !== 'string' || init.network === '')
+    throw new TypeError('reports: network must be a non-empty string')
+  const int = (field: keyof typeof DEFAULTS, min: number): number => {
+    const v = (init as unknown as Record<string, unknown>)[field] ?? DEFAULTS[field]
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+      throw new TypeError(`reports: ${field} must be an integer of at least ${min}, got ${v}`)
+    return v
+  }
+  return {
+    network: init.network,
+    relay: init.relay ?? true,
+    maxReleases: int('maxReleases', 1),
+    maxReportersPerRelease: int('maxReportersPerRelease', 1),
+    fanout: int('fanout', 0),
+    syncReleases: int('syncReleases', 0),
+    syncMaxReports: int('syncMaxReports', 0),
+    maxReportsPerStream: int('maxReportsPerStream', 1),
+    readTimeoutMs: int('readTimeoutMs', 1),
+    streamTimeoutMs: int('streamTimeoutMs', 1),
+    maxFutureMs: int('maxFutureMs', 0),
+    maxQueuedPerPeer: DEFAULTS.maxQueuedPerPeer,
+    now: init.now ?? Date.now,
+    verify: init.verify ?? opensslVerify,
+    isKnownRelease: init.isKnownRelease,
+    onMisbehaviour: init.onMisbehaviour,
+  }
+}
+
+/**
+ * The raw Ed25519 key of a reporter, or undefined when `id` is not an Ed25519 peer id or not
+ * spelled the way libp2p prints it (two spellings of one key would count as two reporters).
+ */
+export function reporterKey(id: string): Uint8Array | undefined {
+  try {
+    const peer = peerIdFromString(id)
+    if (peer.type !== 'Ed25519' || peer.toString() !== id) return undefined
+    return peer.publicKey.raw
+  } catch {
+    return undefined
+  }
+}
+
+/** Byte order of two canonical bodies (a total order, so ties resolve the same everywhere). */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
+  return a.length - b.length
+}
+
+class Reports implements ReportService, Startable {
+  readonly [Symbol.toStringTag] = '@convoy/reports'
+  readonly [serviceCapabilities]: string[] = ['@convoy/reports']
+  // Sync waits for identify: only then does libp2p know a peer speaks the protocol.
+  readonly [serviceDependencies]: string[] = ['@libp2p/identify']
+
+  private readonly components: ReportsComponents
+  private readonly config: Resolved
+  private readonly protocol: string
+  private readonly log: Logger | undefined
+  private shutdown = new AbortController()
+  private started = false
+  private topologyId?: string
+  private seenCounter = 0
+  private readonly releases = new Map<string, ReleaseEntry>()
+  /** Connected peers that speak the protocol. */
+  private readonly peers = new Map<string, PeerId>()
+  private readonly outboxes = new Map<string, Outbox>()
+  private readonly counters = {
+    accepted: 0,
+    duplicates: 0,
+    refused: {} as Partial<Record<ReportRefusalCode, number>>,
+    misbehaviour: 0,
+    sent: 0,
+    sendDropped: 0,
+    syncs: 0,
+    releasesDropped: 0,
+  }
+
+  constructor(components: ReportsComponents, config: Resolved) {
+    this.components = components
+    this.config = config
+    this.protocol = reportsProtocol(config.network)
+    this.log = components.logger?.forComponent('convoy:reports')
+    this.onStream = this.onStream.bind(this)
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.shutdown = new AbortController()
+    this.started = true
+    if (!this.config.relay) return
+    await this.components.registrar.handle(this.protocol, this.onStream, {
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+    })
+    const seen = new Set<string>()
+    const topology: Topology = {
+      filter: {
+        has: (p) => seen.has(p.toString()),
+        add: (p) => void seen.add(p.toString()),
+        remove: (p) => void seen.delete(p.toString()),
+      },
+      onConnect: (peer) => {
+        if (peer.equals(this.components.peerId)) return
+        this.peers.set(peer.toString(), peer)
+        this.sync(peer)
+      },
+      onDisconnect: (peer) => {
+        this.peers.delete(peer.toString())
+        this.outboxes.delete(peer.toString())
+      },
+    }
+    this.topologyId = await this.components.registrar.register(this.protocol, topology)
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.shutdown.abort(new Error('report service stopped'))
+    if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
+    this.topologyId = undefined
+    if (this.config.relay) await this.components.registrar.unhandle(this.protocol)
+    this.peers.clear()
+    this.outboxes.clear()
+  }
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  // ---------------------------------------------------------------- holding
+
+  submit(bytes: Uint8Array, options: { from?: PeerId } = {}): SubmitResult {
+    if (!this.config.relay)
+      return this.refuse(
+        'disabled',
+        'this node does not carry reports (it runs as a shadow or a publisher)',
+      )
+    if (!(bytes instanceof Uint8Array)) return this.refuse('malformed', 'malformed: not bytes')
+    const d = decodeReport(bytes, { network: this.config.network, maxBytes: MAX_REPORT_BYTES })
+    if (!d.ok) return this.refuse(d.code, d.reason)
+    const env = d.value
+    const body = canonicalBytes(env.body)
+    const entry = this.releases.get(env.body.release)
+    const prior = entry?.reporters.get(env.body.reporter)
+    // Already held byte for byte: nothing to check, nothing to pass on.
+    if (prior !== undefined && bytesEqual(prior.body, body)) {
+      this.counters.duplicates++
+      return { ok: true, value: { report: prior.report, isNew: false } }
+    }
+    const key = reporterKey(env.body.reporter)
+    if (key === undefined)
+      return this.refuse(
+        'reporter-key',
+        `reporter ${env.body.reporter.slice(0, 64)} is not an Ed25519 peer id in canonical form, so its key cannot be read from it`,
+      )
+    const v = verifyReport(env, key, this.config.verify, {
+      now: this.config.now(),
+      maxFutureMs: this.config.maxFutureMs,
+    })
+    if (!v.ok) return this.refuse(v.code, v.reason)
+    const report = v.value
+    if (prior !== undefined) {
+      const winner = addReport(new Map([[report.reporter, prior.report]]), report).get(
+        report.reporter,
+      )
+      let takes = winner === report
+      if (takes && prior.report.at === report.at && prior.report.verdict === report.verdict)
+        takes = compareBytes(body, prior.body) < 0
+      if (!takes) {
+        this.counters.duplicates++
+        return { ok: true, value: { report, isNew: false } }
+      }
+    }
+    const target = entry ?? this.makeRoom(report.release)
+    if (target === undefined)
+      return this.refuse(
+        'full',
+        `no room: ${this.config.maxReleases} releases are tracked and none is unknown, so a report on unknown release ${report.release.slice(0, 12)} is not held`,
+      )
+    if (prior === undefined && target.reporters.size >= this.config.maxReportersPerRelease)
+      return this.refuse(
+        'full',
+        `release ${report.release.slice(0, 12)} already holds reports from ${this.config.maxReportersPerRelease} reporters`,
+      )
+    const held: Held = { report, body, bytes: encodeReport(env) }
+    target.reporters.set(report.reporter, held)
+    this.counters.accepted++
+    this.forward(held.bytes, options.from)
+    return { ok: true, value: { report, isNew: true } }
+  }
+
+  /** The entry for a new release, dropping the oldest-seen one if the cap is reached. */
+  private makeRoom(digest: string): ReleaseEntry | undefined {
+    if (this.releases.size >= this.config.maxReleases) {
+      const known = this.config.isKnownRelease ?? (() => true)
+      let victim: string | undefined
+      // Insertion order is first-seen order: the first match is the oldest.
+      for (const d of this.releases.keys()) {
+        if (!known(d)) {
+          victim = d
+          break
+        }
+      }
+      if (victim === undefined) {
+        if (!known(digest)) return undefined
+        victim = this.releases.keys().next().value
+      }
+      if (victim !== undefined) {
+        this.releases.delete(victim)
+        this.counters.releasesDropped++
+      }
+    }
+    const entry: ReleaseEntry = { seen: ++this.seenCounter, reporters: new Map() }
+    this.releases.set(digest, entry)
+    return entry
+  }
+
+  private refuse(code: ReportRefusalCode, reason: string): SubmitResult {
+    this.counters.refused[code] = (this.counters.refused[code] ?? 0) + 1
+    return { ok: false, code, reason }
+  }
+
+  reportsFor(digest: string): Report[] {
+    return this.heldFor(digest).map((h) => h.report)
+  }
+
+  signedFor(digest: string): Uint8Array[] {
+    return this.heldFor(digest).map((h) => h.bytes)
+  }
+
+  private heldFor(digest: string): Held[] {
+    const e = this.releases.get(digest)
+    if (e === undefined) return []
+    return [...e.reporters.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, h]) => h)
+  }
+
+  evidence(): Record<string, ReleaseEvidence> {
+    const out: Record<string, ReleaseEvidence> = {}
+    for (const [digest, e] of this.releases) {
+      let passing = 0
+      for (const h of e.reporters.values()) if (h.report.verdict === 'pass') passing++
+      out[digest] = { passing, failing: e.reporters.size - passing, reporters: e.reporters.size }
+    }
+    return out
+  }
+
+  stats(): ReportStats {
+    let held = 0
+    for (const e of this.releases.values()) held += e.reporters.size
+    return {
+      ...this.counters,
+      refused: { ...this.counters.refused },
+      releases: this.releases.size,
+      held,
+    }
+  }
+
+  // ---------------------------------------------------------------- spreading
+
+  private forward(bytes: Uint8Array, from: PeerId | undefined): void {
+    if (!this.started || this.config.fanout === 0) return
+    const skip = from?.toString()
+    const candidates = [...this.peers.entries()].filter(([id]) => id !== skip)
+    // Partial Fisher-Yates: `fanout` distinct random peers.
+    const n = Math.min(this.config.fanout, candidates.length)
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(Math.random() * (candidates.length - i))
+      const pick = candidates[j]!
+      candidates[j] = candidates[i]!
+      candidates[i] = pick
+      this.enqueue(pick[1], [bytes])
+    }
+  }
+
+  /** Sends a newly connected peer what is held for the newest releases. */
+  private sync(peer: PeerId): void {
+    const batch: Uint8Array[] = []
+    const newest = [...this.releases.values()]
+      .sort((a, b) => b.seen - a.seen)
+      .slice(0, this.config.syncReleases)
+    for (const e of newest) {
+      // The latest reports first: they are the ones most likely to be news.
+      const held = [...e.reporters.values()].sort((a, b) => b.report.at - a.report.at)
+      for (const h of held) {
+        if (batch.length >= this.config.syncMaxReports) break
+        batch.push(h.bytes)
+      }
+    }
+    if (batch.length === 0) return
+    this.counters.syncs++
+    this.enqueue(peer, batch)
+  }
+
+  private enqueue(peer: PeerId, items: Uint8Array[]): void {
+    const id = peer.toString()
+    let box = this.outboxes.get(id)
+    if (box === undefined) {
+      box = { peer, queue: [], running: false }
+      this.outboxes.set(id, box)
+    }
+    for (const item of items) {
+      if (box.queue.length < this.config.maxQueuedPerPeer) box.queue.push(item)
+      else this.counters.sendDropped++
+    }
+    if (!box.running) void this.flush(box)
+  }
+
+  /** Drains one peer's queue, one stream per batch, one stream at a time. */
+  private async flush(box: Outbox): Promise<void> {
+    box.running = true
+    try {
+      // Let reports submitted in the same turn share a stream.
+      await new Promise((resolve) => setImmediate(resolve))
+      while (box.queue.length > 0 && this.started) {
+        const batch = box.queue.splice(0, this.config.maxReportsPerStream)
+        if (!(await this.send(box.peer, batch))) {
+          this.counters.sendDropped += batch.length + box.queue.length
+          box.queue.length = 0
+        }
+      }
+    } finally {
+      box.running = false
+      if (box.queue.length === 0 && this.outboxes.get(box.peer.toString()) === box)
+        this.outboxes.delete(box.peer.toString())
+    }
+  }
+
+  private async send(peer: PeerId, batch: Uint8Array[]): Promise<boolean> {
+    const signal = AbortSignal.any([
+      this.shutdown.signal,
+      AbortSignal.timeout(this.config.streamTimeoutMs),
+    ])
+    let stream: Stream | undefined
+    try {
+      stream = await this.components.connectionManager.openStream(peer, this.protocol, { signal })
+      const lp = lpStream(stream, { maxDataLength: MAX_REPORT_BYTES })
+      await lp.writeV(batch, { signal })
+      await stream.close({ signal })
+      this.counters.sent += batch.length
+      return true
+    } catch (e) {
+      this.log?.('sending %d report(s) to %p failed: %s', batch.length, peer, (e as Error).message)
+      stream?.abort(e instanceof Error ? e : new Error(String(e)))
+      return false
+    }
+  }
+
+  /** Reads one batch from a peer. Its mistakes end the stream; nothing throws out of here. */
+  private async onStream(stream: Stream, connection: Connection): Promise<void> {
+    const from = connection.remotePeer
+    const { readTimeoutMs, streamTimeoutMs, maxReportsPerStream } = this.config
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(streamTimeoutMs)])
+    const lp = lpStream(stream, { maxDataLength: MAX_REPORT_BYTES })
+    try {
+      for (let n = 0; ; n++) {
+        let bytes: Uint8Array
+        try {
+          bytes = await readFrame(lp, readTimeoutMs, MAX_REPORT_BYTES, signal)
+        } catch (e) {
+          if (e instanceof FrameError && e.kind === 'closed') break
+          if (e instanceof FrameError && e.kind === 'oversize') this.fault(from, e.message)
+          throw e
+        }
+        if (n >= maxReportsPerStream) {
+          this.fault(from, `more than ${maxReportsPerStream} reports on one stream`)
+          throw new Error('too many reports on one stream')
+        }
+        const r = this.submit(bytes, { from })
+        if (!r.ok && PEER_FAULTS.has(r.code)) {
+          this.fault(from, r.reason)
+          throw new Error(r.reason)
+        }
+      }
+      await stream.close({ signal })
+    } catch (e) {
+      this.log?.('report stream from %p dropped: %s', from, (e as Error)?.message)
+      stream.abort(e instanceof Error ? e : new Error(String(e)))
+    }
+  }
+
+  private fault(peer: PeerId, reason: string): void {
+    this.counters.misbehaviour++
+    try {
+      this.config.onMisbehaviour?.(peer, reason)
+    } catch (e) {
+      this.log?.error('onMisbehaviour threw: %e', e)
+    }
+  }
+}
+
+/** A report body to sign; `type` and `reporter` are filled in from the key when left out. */
+export type ReportDraft = Omit<ReportBody, 'type' | 'reporter'> & {
+  type?: ReportBody['type']
+  reporter?: string
+}
+
+/**
+ * Signs a report with a node's libp2p identity and returns the encoded envelope, ready for
+ * `POST /reports` or {@link ReportService.submit}. The reason is made one line (control
+ * characters become spaces) and cut to 200 characters. Throws a TypeError when the key is not
+ * Ed25519, when `draft.reporter` is not the key's peer id, or when a field breaks the format.
+ */
+export function signReport(privateKey: PrivateKey, draft: ReportDraft): Uint8Array {
+  if (privateKey?.type !== 'Ed25519')
+    throw new TypeError(`signReport: the key must be Ed25519, got ${privateKey?.type}`)
+  const reporter = peerIdFromPrivateKey(privateKey).toString()
+  if (draft.reporter !== undefined && draft.reporter !== reporter)
+    throw new TypeError(
+      `signReport: reporter ${draft.reporter} is not the peer id of this key (${reporter})`,
+    )
+  const body: ReportBody = {
+    type: 'convoy-report',
+    network: draft.network,
+    reporter,
+    release: draft.release,
+    version: draft.version,
+    stage: draft.stage,
+    verdict: draft.verdict,
+    at: draft.at,
+    reason: oneLine(draft.reason ?? ''),
+  }
+  // libp2p's Ed25519 private key is the 32-byte seed followed by the public key.
+  return encodeReport(signReportBody(body, privateKey.raw.subarray(0, 32)))
+}
+
+function oneLine(text: string): string {
+  const flat = String(text).replace(/\p{Cc}+/gu, ' ')
+  return [...flat].slice(0, MAX_REPORT_REASON).join('').slice(0, MAX_REPORT_REASON).toWellFormed()
+}
+
+/** Largest identity file read, bytes (an Ed25519 key is 68; RSA keys are larger). */
+const MAX_IDENTITY_BYTES = 16 * 1024
+
+/**
+ * Reads a node's libp2p identity from `<dataDir>/identity.key` without taking the data dir's
+ * lock, so a supervisor can sign its node's reports while the node runs. Throws
+ * {@link DataDirError} when the file is missing, too large or damaged.
+ */
+export async function readIdentityKey(
+  dataDir: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<PrivateKey> {
+  const path = join(dataDir, 'identity.key')
+  let bytes: Uint8Array
+  try {
+    bytes = new Uint8Array(await readFile(path, { signal: options.signal }))
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT')
+      throw new DataDirError(`${path} does not exist: start the node once to create its identity`)
+    throw new DataDirError(`${path} cannot be read (${code ?? (e as Error).message})`)
+  }
+  if (bytes.length > MAX_IDENTITY_BYTES)
+    throw new DataDirError(`${path} is ${bytes.length} bytes: not an identity key`)
+  try {
+    return privateKeyFromProtobuf(bytes)
+  } catch (e) {
+    throw new DataDirError(`${path} is damaged (${(e as Error).message})`)
+  }
+}
