@@ -16,6 +16,7 @@ import {
 } from './commands/release.ts'
 import { rootInit, rootMerge, rootRotate, rootSign, rootVerify } from './commands/root.ts'
 import { run as runSupervisor } from './commands/run.ts'
+import { sim } from './commands/sim.ts'
 import { upgradeApprove, upgradeStatus } from './commands/upgrade.ts'
 import { type CliContext, CliError, type CommandOutput } from './io.ts'
 import { promptHidden } from './prompt.ts'
@@ -47,6 +48,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   upgrade: { approve: upgradeApprove, status: upgradeStatus },
   status: { '': status },
   version: { '': version },
+  sim: { '': sim },
 }
 
 const HELP = `convoy: peer-to-peer upgrades by network consensus
@@ -76,6 +78,10 @@ node runner commands:
   convoy upgrade approve VERSION --home DIR
   convoy upgrade status --home DIR
   convoy version
+
+researcher commands:
+  convoy sim --scenario FILE [--seed N] --out DIR
+  convoy sim compare --scenario FILE --policy A.json --policy B.json ... [--seed N] --out DIR
 
 Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
 See docs/maintainers.md and docs/node-runners.md.`
@@ -138,4 +144,8 @@ export async function main(): Promise<void> {
     ...(process.stdin.isTTY ? { prompt: promptHidden } : {}),
   }
   process.exitCode = await run(process.argv.slice(2), ctx)
+  // `node start` and `run` have stopped everything they own by now, but libp2p can still hold a
+  // timer (its address manager debounces for 1 s) that would only delay the exit: during a
+  // switch, that second is downtime. stdout and stderr are synchronous on Linux pipes and files.
+  if (process.argv[2] === 'node' || process.argv[2] === 'run') process.exit()
 }

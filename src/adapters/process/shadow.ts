@@ -42,7 +42,7 @@ export interface ShadowRunInit {
   /** The live node's pid and API address, read at each sample (it may restart meanwhile). */
   live: () => Promise<{ pid: number; api: string } | undefined>
   durationMs: number
-  /** Sampling period, ms. @default durationMs / 16, within [250, 10000] */
+  /** Sampling period, ms. @default durationMs / 24, within [200, 10000] */
   sampleMs?: number
   /** Kill the candidate past this resident memory. @default max(4 x live RSS, 512 MiB) */
   memoryLimitBytes?: number
@@ -151,7 +151,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   let ready = false
   let outOfMemory = false
   const started = Date.now()
-  const sampleMs = init.sampleMs ?? Math.min(10_000, Math.max(250, init.durationMs / 16))
+  const sampleMs = init.sampleMs ?? Math.min(10_000, Math.max(200, init.durationMs / 24))
   let prevC: ProcReading | undefined
   let prevB: ProcReading | undefined
   let candidateApi: string | undefined
@@ -165,25 +165,30 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       if (exited !== undefined) break
       const now = Date.now()
       const live = await init.live()
-      const liveStatus = live ? await fetchStatus(live.api, 1000) : undefined
-      learned(liveStatus, allowed)
       if (candidateApi === undefined) {
         const r = await readRunning(data)
         if (r !== undefined && r.pid === child.pid) candidateApi = r.api
       }
-      const cStatus = candidateApi ? await fetchStatus(candidateApi, 1000) : undefined
+      // One sample's reads run together: under load, serial reads would stretch the period and
+      // leave too few samples for a verdict.
+      const [liveStatus, cStatus, sockets, c, b] = await Promise.all([
+        live ? fetchStatus(live.api, 1000) : undefined,
+        candidateApi ? fetchStatus(candidateApi, 1000) : undefined,
+        tcpSockets(child.pid!),
+        readProc(child.pid!, now),
+        live ? readProc(live.pid, now) : undefined,
+      ])
+      learned(liveStatus, allowed)
       if (cStatus !== undefined && !ready) {
         ready = true
         log(`shadow candidate ready after ${now - started} ms`)
       }
       learned(cStatus, allowed)
       // Checked on every sample, ready or not: a build may phone home before it listens.
-      for (const remote of outboundRemotes(await tcpSockets(child.pid!))) {
+      for (const remote of outboundRemotes(sockets)) {
         if (!allowed.has(remote)) phoneHome.add(remote)
       }
       if (phoneHome.size > 0) break
-      const c = await readProc(child.pid!, now)
-      const b = live ? await readProc(live.pid, now) : undefined
       if (c === undefined) continue
       const limit = init.memoryLimitBytes ?? Math.max(4 * (b?.rss ?? 0), 512 * 1024 * 1024)
       if (c.rss > limit) {

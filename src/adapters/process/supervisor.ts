@@ -614,7 +614,9 @@ export class Supervisor {
 
   private async doSwitch(from: string, t: Target): Promise<void> {
     const stoppedAt = Date.now()
+    const lap = laps()
     await this.stopNode()
+    lap('stop')
     if (this.crashAt('switch:stopped')) return
     const journal = await this.home.readJson<SwitchJournal>('switch.json')
     if (journal?.from === from && journal.to === t.version && (await exists(journal.backup))) {
@@ -625,15 +627,20 @@ export class Supervisor {
       const backup = await this.home.backup(from, { keep: this.init.keepBackups ?? 3 })
       await this.home.writeJson('switch.json', { from, to: t.version, backup })
     }
+    lap('backup')
     if (this.crashAt('switch:backed-up')) return
     await this.migrate(t.version, from)
+    lap('migration')
     if (this.crashAt('switch:migrated')) return
     await this.home.switchCurrent(t.version)
     if (this.crashAt('switch:pointer')) return
     const child = await this.spawnNode()
     await this.waitReady(child)
+    lap('start')
     this.lastDowntimeMs = Date.now() - stoppedAt
-    this.log(`switched ${from} -> ${t.version}; the node was down ${this.lastDowntimeMs} ms`)
+    this.log(
+      `switched ${from} -> ${t.version}; the node was down ${this.lastDowntimeMs} ms (${lap.summary()})`,
+    )
   }
 
   /** Back to `to`: its data as it left it (the switch's backup), its release, the node restarted. */
@@ -776,6 +783,18 @@ export class Supervisor {
         this.feed({ type: 'approve', version: v })
     }
   }
+}
+
+/** A stopwatch of named laps, for the switch's log line. */
+function laps(): ((name: string) => void) & { summary: () => string } {
+  let last = Date.now()
+  const parts: string[] = []
+  const lap = (name: string) => {
+    const now = Date.now()
+    parts.push(`${name} ${now - last} ms`)
+    last = now
+  }
+  return Object.assign(lap, { summary: () => parts.join(', ') })
 }
 
 function sleep(ms: number): Promise<void> {
