@@ -50,6 +50,19 @@ export function summarize(reports: Iterable<Report>, policy: RolloutPolicy): Evi
     if (r.verdict === 'pass') passing++
     else failing++
   }
+  return summarizeCounts(passing, failing, policy)
+}
+
+/**
+ * The same rule as {@link summarize}, from counts of distinct reporters (one report each, the
+ * latest). The simulator keeps counts instead of a report map per node: at a million nodes the
+ * maps would not fit, and the rule only ever reads the two counts.
+ */
+export function summarizeCounts(
+  passing: number,
+  failing: number,
+  policy: RolloutPolicy,
+): EvidenceSummary {
   const total = passing + failing
   const failShare = total === 0 ? 0 : failing / total
   const halt = failing >= policy.haltMinFailures && failShare > policy.haltFailureShare

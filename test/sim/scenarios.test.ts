@@ -1,0 +1,190 @@
+/**
+ * The headline result of every shipped scenario, asserted on the scenario file itself. Each
+ * assertion states what the shipped rollout logic and the scenario's policy imply, so a change
+ * to either that changes the outcome fails here.
+ */
+import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import type { SimSummary } from '../../simulations/engine.ts'
+import { runScenario, withPolicy } from '../../simulations/run.ts'
+import { parseScenario } from '../../simulations/scenario.ts'
+import { loadScenario, SCENARIOS, scenarioDoc } from './helpers.ts'
+
+const cache = new Map<string, SimSummary>()
+function run(name: string, over: Record<string, unknown> = {}): SimSummary {
+  const key = `${name}${JSON.stringify(over)}`
+  let s = cache.get(key)
+  if (s === undefined) {
+    s = runScenario(loadScenario(name, over), 1).summary
+    cache.set(key, s)
+  }
+  return s
+}
+
+describe('shipped scenarios', () => {
+  it('all parse, and the benchmark ones are the sizes the benchmark claims', () => {
+    const files = readdirSync(SCENARIOS).filter((f) => f.endsWith('.json'))
+    for (const want of [
+      'good-release',
+      'bad-release',
+      'probation-failure',
+      'heavy-churn',
+      'eclipse',
+      'false-reports',
+      'manual-baseline',
+      'convoy-network',
+      'bench-100k',
+      'bench-1m',
+    ])
+      assert.ok(files.includes(`${want}.json`), `${want}.json is shipped`)
+    for (const f of files) parseScenario(scenarioDoc(f.replace(/\.json$/, '')))
+    assert.equal(loadScenario('bench-100k').nodes, 100_000)
+    assert.equal(loadScenario('bench-1m').nodes, 1_000_000)
+  })
+
+  it('good-release: 90% of auto-upgrading nodes within the window, no halt, nothing bad', () => {
+    const s = run('good-release')
+    const r = s.releases[0]!
+    const windowHours = s.policy.windowSeconds / 3600
+    assert.ok(
+      r.autoUpgradeHours['50%']! < windowHours * 0.6,
+      `50% at ${r.autoUpgradeHours['50%']} h`,
+    )
+    assert.ok(
+      r.autoUpgradeHours['90%']! <= windowHours + 1,
+      `90% at ${r.autoUpgradeHours['90%']} h`,
+    )
+    assert.equal(r.haltedRegions, 0)
+    assert.equal(s.mostNodesOnBadRelease.nodes, 0)
+    // Canaries go first: the first switch comes right after the first shadow run, long before
+    // the median node's slot.
+    assert.ok(r.firstSwitchAtHours! < 0.5)
+  })
+
+  it('bad-release: caught before it reaches more than the canary share; the fix rolls out', () => {
+    const s = run('bad-release')
+    const [bad, fix] = s.releases
+    const canaries = s.policy.canaryFraction * s.nodes
+    assert.ok(
+      bad!.nodesSwitched <= canaries,
+      `${bad!.nodesSwitched} nodes ran it, canary share is ${canaries}`,
+    )
+    assert.ok(s.mostNodesOnBadRelease.nodes <= canaries)
+    assert.ok(bad!.haltedRegions > 0 && bad!.firstHaltAtHours! < 1, 'halted within the hour')
+    assert.ok(bad!.reporters.failing >= s.policy.haltMinFailures)
+    assert.ok(fix!.autoUpgradeHours['90%'] !== null, 'the fix reaches 90% of auto nodes')
+    // The derank rule counts signed releases, halted or not: once the fix is out, everyone still
+    // on 1.0.0 is two releases behind. The simulator shows it; the test pins it.
+    assert.ok(s.versionSkew.derankedMax > s.nodes / 2)
+  })
+
+  it('probation-failure: canaries catch it, but shadow passes dilute their reports', () => {
+    const s = run('probation-failure')
+    const r = s.releases[0]!
+    const p = s.policy
+    // Every node shadow-runs at once and passes, so failures are weighed against nearly N
+    // passes: non-canaries keep switching until the failure share passes maxFailureShare,
+    // and it never reaches haltFailureShare. What the policy implies, asserted:
+    assert.ok(r.nodesSwitched > p.canaryFraction * s.nodes, 'it reaches past the canaries')
+    assert.ok(
+      r.nodesSwitched <= (p.maxFailureShare + 0.03) * s.nodes,
+      `${r.nodesSwitched} nodes ran it; maxFailureShare stops it near ${p.maxFailureShare * s.nodes}`,
+    )
+    assert.equal(r.haltedRegions, 0, 'no halt: the failure share stays below haltFailureShare')
+    assert.equal(r.commits, 0, 'no node committed it')
+    assert.equal(r.rollbacks, r.nodesSwitched, 'every node that ran it rolled back')
+    assert.ok(
+      s.mostNodesOnBadRelease.nodes < p.canaryFraction * s.nodes,
+      'briefly, a few at a time',
+    )
+  })
+
+  it('heavy-churn: still converges; restarts during probation cost rollbacks', () => {
+    const s = run('heavy-churn')
+    const r = s.releases[0]!
+    assert.ok(r.finalShare >= 0.95, `final share ${r.finalShare}`)
+    assert.ok(r.autoUpgradeHours['90%'] !== null && r.autoUpgradeHours['90%']! < 36)
+    assert.ok(s.churn.leaves > s.nodes * 10, 'heavy churn indeed')
+    assert.ok(s.churn.departures > 0)
+    assert.ok(r.rollbacks > 0, 'a restart during probation is a failed probation')
+    assert.equal(r.haltedRegions, 0)
+  })
+
+  it('eclipse: eclipsed nodes are counted, detected, and the liars derank only themselves', () => {
+    const s = run('eclipse')
+    const e = s.eclipse
+    assert.ok(e.eclipsed > 0.01 * s.nodes && e.eclipsed < 0.03 * s.nodes, `${e.eclipsed} eclipsed`)
+    assert.ok(e.suspected >= 0.9 * e.eclipsed, `${e.suspected} of ${e.eclipsed} suspected`)
+    assert.ok(e.escapedNodes > 0 && e.escapedNodes < e.eclipsed)
+    assert.ok(e.medianHoursToSuspicion! < 24)
+    // Only eclipsed nodes fall behind, so only they are deranked.
+    assert.ok(s.versionSkew.derankedFinal > 0)
+    assert.ok(s.versionSkew.derankedFinal <= e.behindAtEnd)
+    // rankPeer on each lie: an unsigned newer version is unverified, unsigned or over-claimed
+    // capabilities are suspicious, an old signed version is deranked.
+    assert.deepEqual(s.versionLiars.ranks, {
+      normal: 0,
+      unverified: 10,
+      suspicious: 20,
+      deranked: 10,
+    })
+    assert.ok(
+      s.versionLiars.falseFreezeSuspicions > 0,
+      'a claimed higher sequence alarms honest nodes',
+    )
+    const noLiars = run('eclipse', {
+      adversaries: {
+        ...(scenarioDoc('eclipse').adversaries as object),
+        versionLiars: { count: 0 },
+      },
+    })
+    assert.equal(noLiars.versionSkew.derankedMax, s.versionSkew.derankedMax)
+    assert.equal(noLiars.versionSkew.derankedFinal, s.versionSkew.derankedFinal)
+  })
+
+  it('false-reports: the default policy lets 10 early Sybil reports halt a good release', () => {
+    const s = run('false-reports')
+    const r = s.releases[0]!
+    assert.ok(s.falseReports >= s.policy.haltMinFailures)
+    assert.ok(r.haltedRegions > 0)
+    assert.equal(r.nodesSwitched, 0)
+    assert.equal(r.nodesHalted, s.nodes, 'every node halted the release')
+  })
+
+  it('false-reports: a policy whose haltMinFailures exceeds the Sybils lets it through', () => {
+    const base = loadScenario('false-reports')
+    const sybils = base.adversaries.falseReporters.count
+    const robust = withPolicy(base, {
+      name: 'robust',
+      fields: { haltMinFailures: sybils * 5, minPassReports: sybils * 10 },
+    })
+    const s = runScenario(robust, 1, 'robust').summary
+    const r = s.releases[0]!
+    assert.equal(r.haltedRegions, 0)
+    assert.ok(r.autoUpgradeHours['99%'] !== null, 'all the way to 99%')
+  })
+
+  it('manual-baseline: reproduces the published Ethereum readiness figures within tolerance', () => {
+    const s = run('manual-baseline')
+    assert.equal(s.calibration.length, 4)
+    for (const c of s.calibration)
+      assert.ok(
+        c.ok,
+        `${c.label}: simulated ${c.measured}, published ${c.expected} +- ${c.tolerance}`,
+      )
+    const tail = 1 - s.releases[0]!.finalShare
+    assert.ok(tail >= 0.1 && tail <= 0.15, `never-upgrading tail ${tail}`)
+  })
+
+  it('convoy-network: the same network under convoy is ahead at every checkpoint', () => {
+    const base = run('manual-baseline')
+    const convoy = run('convoy-network')
+    assert.equal(convoy.calibration.length, base.calibration.length)
+    convoy.calibration.forEach((c, k) => {
+      assert.equal(c.ok, null, 'a plain measurement')
+      assert.ok(c.measured > base.calibration[k]!.measured + 0.05, `${c.label}: ${c.measured}`)
+    })
+    assert.ok(convoy.releases[0]!.autoUpgradeHours['90%']! < 26)
+  })
+})
