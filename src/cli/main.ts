@@ -17,6 +17,7 @@ import {
 import { rootInit, rootMerge, rootRotate, rootSign, rootVerify } from './commands/root.ts'
 import { run as runSupervisor } from './commands/run.ts'
 import { sim } from './commands/sim.ts'
+import { testnet } from './commands/testnet.ts'
 import { upgradeApprove, upgradeStatus } from './commands/upgrade.ts'
 import { type CliContext, CliError, type CommandOutput } from './io.ts'
 import { promptHidden } from './prompt.ts'
@@ -49,6 +50,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   status: { '': status },
   version: { '': version },
   sim: { '': sim },
+  testnet: { '': testnet },
 }
 
 const HELP = `convoy: peer-to-peer upgrades by network consensus
@@ -82,6 +84,7 @@ node runner commands:
 researcher commands:
   convoy sim --scenario FILE [--seed N] --out DIR
   convoy sim compare --scenario FILE --policy A.json --policy B.json ... [--seed N] --out DIR
+  convoy testnet --nodes N --out DIR [--release good|crash-in-probation|... ...] [--work DIR]
 
 Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
 See docs/maintainers.md and docs/node-runners.md.`

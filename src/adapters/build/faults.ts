@@ -1,15 +1,15 @@
 /**
- * Real builds of convoy that misbehave, made by the tests from this repository: the source tree
- * is copied, one fault is written into the CLI's entry point, and `packRelease` bundles it exactly
- * as `convoy release pack` does. Nothing here pretends: the supervisor installs and runs these
- * artifacts as child processes.
+ * Builds of convoy that misbehave on purpose, for tests, the testnet and the demo: the source
+ * tree is copied, one fault is written into the CLI's entry point, and `packRelease` bundles it
+ * exactly as `convoy release pack` does. Nothing here pretends: a supervisor installs and runs
+ * these artifacts as child processes, and must catch them. Never sign one for a real network.
  */
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DEFAULT_SOURCE_DIR, packRelease } from '../../src/adapters/build/pack.ts'
+import { DEFAULT_SOURCE_DIR, packRelease } from './pack.ts'
 
 /** The ways a build can be bad. */
 export type Fault =
@@ -61,6 +61,19 @@ export interface Build {
   version: string
   fault: Fault
 }
+
+/** Every fault, for argument checks. */
+export const FAULTS: readonly Fault[] = [
+  'good',
+  'crash-at-start',
+  'crash-later',
+  'crash-in-probation',
+  'memory-leak',
+  'cpu-spin',
+  'phone-home',
+  'never-ready',
+  'exit-0',
+]
 
 /** Packs `version` of this repository with `fault` written in, into `outDir`. */
 export async function packBuild(
