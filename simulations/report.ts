@@ -133,7 +133,9 @@ function chart(o: ChartOptions): string {
   const yStep = niceStep(yMax, 5)
   yMax = Math.ceil(yMax / yStep - 1e-9) * yStep
   const days = xMax > 72
-  const xUnit = days ? 24 : 1
+  // A real testnet runs for minutes: its axis reads in seconds or minutes, not 0.01 h.
+  const short = xMax < 0.05 ? 'seconds' : xMax < 2 ? 'minutes' : undefined
+  const xUnit = days ? 24 : short === 'seconds' ? 1 / 3600 : short === 'minutes' ? 1 / 60 : 1
   const xStep = niceStep(xMax / xUnit, 8) * xUnit
   const px = (x: number) => (L + (x / xMax) * pw).toFixed(1)
   const py = (y: number) => (T + ph - (y / yMax) * ph).toFixed(1)
@@ -154,7 +156,7 @@ function chart(o: ChartOptions): string {
     )
   }
   parts.push(
-    `<text x="${L + pw / 2}" y="${H - 4}" class="axis" text-anchor="middle">${days ? 'days' : 'hours'} since start</text>`,
+    `<text x="${L + pw / 2}" y="${H - 4}" class="axis" text-anchor="middle">${days ? 'days' : (short ?? 'hours')} since start</text>`,
   )
   parts.push(
     `<text x="12" y="${T + ph / 2}" class="axis" text-anchor="middle" transform="rotate(-90 12 ${T + ph / 2})">${esc(o.yLabel)}</text>`,
@@ -209,6 +211,8 @@ function col(r: SimResult, name: string): number[] {
 
 function hoursText(h: number | null): string {
   if (h === null) return 'never'
+  if (h < 1 / 30) return `${Math.round(h * 3600)} s`
+  if (h < 1) return `${(h * 60).toFixed(1)} min`
   return h >= 48 ? `${(h / 24).toFixed(1)} d` : `${h.toFixed(1)} h`
 }
 

@@ -68,7 +68,7 @@ export interface TestnetInit {
   network?: string
   /**
    * Pick node identities so that every release has a canary, and the slots of the other nodes
-   * fall after the first half of the window for a faulty release (so the canaries' verdicts are
+   * fall after 35% of the window (60% for a faulty release, so the canaries' verdicts are
    * in before anyone else may switch). A network of 8 with a canary fraction of 0.25 has no
    * canary one time in ten; a demo should not depend on that. @default true
    */
@@ -238,8 +238,9 @@ export async function runTestnet(init: TestnetInit): Promise<TestnetResult> {
             const p = specs[i]!.policy
             const slot = rolloutSlot(id, m.digest)
             if (wantCanary(n)) return isCanary(slot, p.canaryFraction)
-            if (specs[i]!.fault !== 'good') return slot >= Math.max(0.5, p.canaryFraction)
-            return true
+            if (specs[i]!.fault !== 'good') return slot >= Math.max(0.6, p.canaryFraction)
+            // Past the shadow run's end, so the canaries visibly go first.
+            return slot >= Math.max(0.35, p.canaryFraction)
           })
         if (fits) {
           ids.push({ key: privateKeyToProtobuf(k), id })
@@ -331,8 +332,26 @@ export async function runTestnet(init: TestnetInit): Promise<TestnetResult> {
       const row = [Math.round(elapsed() * 1000) / 3_600_000, procs.length]
       for (const v of versions) row.push(procs.filter((p) => p.state?.current === v).length)
       for (const ph of PHASES) row.push(procs.filter((p) => p.state?.phase === ph).length)
+      const onBad = procs.filter((p) => badVersions.has(p.state?.current ?? '')).length
+      const rollbacks = events.filter((e) => e.to === 'rolled-back').length
+      const ev = procs.map((p) => p.state?.evidence)
+      // deranked, stranded, on a bad release, rollbacks, reinstalls, reports pass and fail, and
+      // three adversary counters the testnet has no adversaries for.
+      row.push(
+        0,
+        0,
+        onBad,
+        rollbacks,
+        0,
+        Math.max(0, ...ev.map((e) => e?.passing ?? 0)),
+        Math.max(0, ...ev.map((e) => e?.failing ?? 0)),
+        0,
+        0,
+        0,
+      )
       rows.push(row)
     }
+    const badVersions = new Set(builds.filter((b) => b.fault !== 'good').map((b) => b.version))
     const outcomes: ReleaseOutcome[] = []
     for (const [i, m] of manifests.entries()) {
       const v = m.build.version
@@ -477,6 +496,16 @@ function toSimResult(r: {
     'online',
     ...r.versions.map((v) => `v${v}`),
     ...PHASES.map((p) => p.replace('-', '_')),
+    'deranked',
+    'stranded',
+    'on_bad_release',
+    'rollbacks',
+    'reinstalls',
+    'reports_pass',
+    'reports_fail',
+    'eclipse_suspected',
+    'false_freeze_suspected',
+    'leak_crashes',
   ]
   const bad = r.outcomes.filter((o) => o.quality !== 'good')
   const worst = bad.reduce<ReleaseOutcome | undefined>(

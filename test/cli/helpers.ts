@@ -28,6 +28,8 @@ export interface RunOptions {
    * directory is its own "machine".
    */
   env?: Record<string, string | undefined>
+  /** Kills the run after this long, ms. @default 30000 */
+  timeout?: number
 }
 
 /**
@@ -90,7 +92,7 @@ export function convoy(args: readonly string[], options: RunOptions): Promise<Ru
   return collect(process.execPath, [CONVOY_BIN, ...args], {
     cwd: options.cwd,
     env: cleanEnv({ CONVOY_HOME: join(options.cwd, '.convoy-home'), ...options.env }),
-    timeout: 30_000,
+    timeout: options.timeout ?? 30_000,
   })
 }
 
