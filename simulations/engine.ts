@@ -140,15 +140,17 @@ class DeltaQueue {
   get headTime(): number {
     return this.head < this.items.length ? this.items[this.head]! : Number.POSITIVE_INFINITY
   }
-  push(t: number, dp: number, df: number): void {
-    this.items.push(t, dp, df)
+  push(t: number, dp: number, df: number, dpp: number, dpf: number): void {
+    this.items.push(t, dp, df, dpp, dpf)
   }
-  /** Pops the head into `out` ([dp, df]). */
+  /** Pops the head into `out` ([dp, df, dpp, dpf]: pass, fail, probation pass, probation fail). */
   pop(out: number[]): void {
     out[0] = this.items[this.head + 1]!
     out[1] = this.items[this.head + 2]!
-    this.head += 3
-    if (this.head > 3072 && this.head * 2 > this.items.length) {
+    out[2] = this.items[this.head + 3]!
+    out[3] = this.items[this.head + 4]!
+    this.head += 5
+    if (this.head > 5120 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
@@ -280,6 +282,9 @@ interface Rel {
   lastAt: Float64Array
   pass: Float64Array
   fail: Float64Array
+  /** Per region: reporters whose latest report is a probation pass / fail. */
+  probPass: Float64Array
+  probFail: Float64Array
   flags: Int8Array
   regionInput: Array<RolloutInput | undefined>
   dirty: Uint8Array
@@ -409,7 +414,7 @@ class Simulation {
   private readonly lines: string[] = []
   private dropped = 0
   private loggedCount = 0
-  private readonly dpdf = [0, 0]
+  private readonly dpdf = [0, 0, 0, 0]
 
   constructor(s: Scenario, options: RunOptions) {
     this.s = s
@@ -553,6 +558,8 @@ class Simulation {
       lastAt: new Float64Array(this.identityCap),
       pass: new Float64Array(R),
       fail: new Float64Array(R),
+      probPass: new Float64Array(R),
+      probFail: new Float64Array(R),
       flags: new Int8Array(R),
       regionInput: new Array(R).fill(undefined),
       dirty: new Uint8Array(R),
@@ -853,7 +860,7 @@ class Simulation {
       case 'report': {
         const rel = this.relOf(e.target)
         if (e.stage === 'probation' && e.verdict === 'fail') rel.stats.probationFailures++
-        this.report(rel, id, this.region[i]!, e.verdict)
+        this.report(rel, id, this.region[i]!, e.verdict, e.stage)
         if (this.logged[i] === 1)
           this.log({
             t: this.t(),
@@ -1037,25 +1044,38 @@ class Simulation {
     this.identityCap = cap
   }
 
-  /** One signed report from `identity` in region `q`: counted once per reporter, latest wins. */
-  private report(rel: Rel, identity: number, q: number, verdict: 'pass' | 'fail'): void {
+  /**
+   * One signed report from `identity` in region `q`: counted once per reporter, latest wins.
+   * Codes per reporter: 0 none, 1 shadow pass, 2 shadow fail, 3 probation pass, 4 probation fail.
+   */
+  private report(
+    rel: Rel,
+    identity: number,
+    q: number,
+    verdict: 'pass' | 'fail',
+    stage: 'shadow' | 'probation',
+  ): void {
     const prior = rel.verdict[identity]!
     const now = this.now
     // addReport's rule: a later report replaces; at the same time a failure does.
     if (prior !== 0 && !(rel.lastAt[identity]! < now || verdict === 'fail')) return
-    const nv = verdict === 'pass' ? 1 : 2
+    const nv = (verdict === 'pass' ? 1 : 2) + (stage === 'probation' ? 2 : 0)
     rel.lastAt[identity] = now
     if (prior === nv) return
     rel.verdict[identity] = nv
-    const dp = (nv === 1 ? 1 : 0) - (prior === 1 ? 1 : 0)
-    const df = (nv === 2 ? 1 : 0) - (prior === 2 ? 1 : 0)
+    const isPass = (c: number) => (c === 1 || c === 3 ? 1 : 0)
+    const isFail = (c: number) => (c === 2 || c === 4 ? 1 : 0)
+    const dp = isPass(nv) - isPass(prior)
+    const df = isFail(nv) - isFail(prior)
+    const dpp = (nv === 3 ? 1 : 0) - (prior === 3 ? 1 : 0)
+    const dpf = (nv === 4 ? 1 : 0) - (prior === 4 ? 1 : 0)
     rel.globalPass += dp
     rel.globalFail += df
     const R = this.R
     const hb = this.s.network.heartbeatMs
     for (let r = 0; r < R; r++) {
       const arrival = now + this.w.gossipMs[q * R + r]!
-      rel.fifo[q * R + r]!.push(arrival, dp, df)
+      rel.fifo[q * R + r]!.push(arrival, dp, df, dpp, dpf)
       const drain = Math.ceil(arrival / hb) * hb
       const cur = rel.drainAt[r]!
       if (Number.isNaN(cur) || drain < cur) {
@@ -1079,10 +1099,20 @@ class Simulation {
         f.pop(out)
         rel.pass[r]! += out[0]!
         rel.fail[r]! += out[1]!
+        rel.probPass[r]! += out[2]!
+        rel.probFail[r]! += out[3]!
       }
       next = Math.min(next, f.headTime)
     }
-    const summary = summarizeCounts(rel.pass[r]!, rel.fail[r]!, rel.target.policy)
+    const summary = summarizeCounts(
+      {
+        passing: rel.pass[r]!,
+        failing: rel.fail[r]!,
+        probationPassing: rel.probPass[r]!,
+        probationFailing: rel.probFail[r]!,
+      },
+      rel.target.policy,
+    )
     const input: RolloutInput = { type: 'evidence', digest: rel.target.digest, summary }
     rel.regionInput[r] = input
     const flags = (summary.proceed ? 1 : 0) | (summary.halt ? 2 : 0)
@@ -1109,6 +1139,8 @@ class Simulation {
       version: rel.spec.version,
       passing: summary.passing,
       failing: summary.failing,
+      probationPassing: summary.probationPassing,
+      probationFailing: summary.probationFailing,
       proceed: summary.proceed,
       halt: summary.halt,
       reason: summary.reason,
@@ -1210,7 +1242,8 @@ class Simulation {
   private onFalseReport(k: number, v: number): void {
     const id = this.reporterBase + k
     this.falseReports++
-    this.report(this.rels[v]!, id, this.w.regionOf(id, P.reporterRegion), 'fail')
+    // The worst case: a Sybil claims the failure came in probation, where it weighs the most.
+    this.report(this.rels[v]!, id, this.w.regionOf(id, P.reporterRegion), 'fail', 'probation')
   }
 
   // ------------------------------------------------------------------ churn

@@ -334,7 +334,7 @@ describe('the rollout state machine', () => {
     assert.deepEqual(manual.kinds(manual.send({ type: 'approve', version: '1.1.0' })), ['fetch'])
   })
 
-  it('a restart during probation counts as a failed probation; during a switch it re-issues the switch', () => {
+  it('a restart during a switch re-issues it; one during probation redoes the switch once, a second fails', () => {
     const t = target('1.1.0', 2)
     const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
     throughShadow(d, t)
@@ -343,7 +343,22 @@ describe('the rollout state machine', () => {
     // The shadow pass is reported again: the driver may have died before it went out.
     assert.deepEqual(d.kinds(d.send({ type: 'resume' })), ['report', 'switch'])
     d.send({ type: 'switched', ok: true })
-    assert.ok(d.send({ type: 'resume' }).some((e) => e.type === 'rollback' && e.to === '1.0.0'))
+    assert.equal(d.state.phase, 'probation')
+    // First restart in probation: back to switching from 1.0.0, probation starts afresh after.
+    const again = d.send({ type: 'resume' })
+    assert.ok(
+      again.some((e) => e.type === 'switch' && e.from === '1.0.0' && e.target.version === '1.1.0'),
+    )
+    assert.equal(d.state.phase, 'switching')
+    assert.equal(d.state.current, '1.0.0')
+    d.send({ type: 'switched', ok: true })
+    assert.equal(d.state.phase, 'probation')
+    assert.equal(d.state.previous, '1.0.0')
+    // Second restart in the same probation: this machine goes back, and tells the network nothing.
+    const twice = d.send({ type: 'resume' })
+    assert.ok(twice.some((e) => e.type === 'rollback' && e.to === '1.0.0'))
+    assert.ok(!twice.some((e) => e.type === 'report' && e.verdict === 'fail'))
+    assert.match(d.state.bad['1.1.0']!, /restarted twice during probation/)
   })
 
   it('a resume reports the last verdict again, for the release it is about only', () => {

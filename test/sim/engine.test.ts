@@ -116,22 +116,42 @@ describe('summarizeCounts', () => {
       haltMinFailures: fc.integer({ min: 1, max: 20 }),
     })
     fc.assert(
-      fc.property(policy, fc.nat(40), fc.nat(40), (p, pass, fail) => {
-        const reports: Report[] = []
-        for (let i = 0; i < pass; i++)
-          reports.push({ reporter: `p${i}`, release: 'd', stage: 'shadow', verdict: 'pass', at: 1 })
-        for (let i = 0; i < fail; i++)
-          reports.push({
-            reporter: `f${i}`,
-            release: 'd',
-            stage: 'probation',
-            verdict: 'fail',
-            at: 1,
-          })
-        assert.deepEqual(summarizeCounts(pass, fail, p), summarize(reports, p))
-      }),
+      fc.property(
+        policy,
+        fc.nat(40),
+        fc.nat(40),
+        fc.nat(40),
+        fc.nat(40),
+        (p, pass, fail, probPass, probFail) => {
+          const reports: Report[] = []
+          const add = (n: number, stage: Report['stage'], verdict: Report['verdict']) => {
+            for (let i = 0; i < n; i++)
+              reports.push({
+                reporter: `${stage}-${verdict}-${i}`,
+                release: 'd',
+                stage,
+                verdict,
+                at: 1,
+              })
+          }
+          add(pass, 'shadow', 'pass')
+          add(fail, 'shadow', 'fail')
+          add(probPass, 'probation', 'pass')
+          add(probFail, 'probation', 'fail')
+          const counts = {
+            passing: pass + probPass,
+            failing: fail + probFail,
+            probationPassing: probPass,
+            probationFailing: probFail,
+          }
+          assert.deepEqual(summarizeCounts(counts, p), summarize(reports, p))
+        },
+      ),
     )
-    assert.deepEqual(summarizeCounts(0, 0, DEFAULT_ROLLOUT), summarize([], DEFAULT_ROLLOUT))
+    assert.deepEqual(
+      summarizeCounts({ passing: 0, failing: 0 }, DEFAULT_ROLLOUT),
+      summarize([], DEFAULT_ROLLOUT),
+    )
   })
 })
 
@@ -180,7 +200,15 @@ describe('the nodes run the shipped logic', () => {
     assert.ok(evidence.length >= s.regions.names.length)
     for (const e of evidence) {
       const p = e.version === '1.1.0' ? policy : s.releases[1]!.policy
-      const want = summarizeCounts(e.passing as number, e.failing as number, p)
+      const want = summarizeCounts(
+        {
+          passing: e.passing as number,
+          failing: e.failing as number,
+          probationPassing: e.probationPassing as number,
+          probationFailing: e.probationFailing as number,
+        },
+        p,
+      )
       assert.equal(e.reason, want.reason)
       assert.equal(e.proceed, want.proceed)
       assert.equal(e.halt, want.halt)

@@ -21,16 +21,31 @@ export interface Report {
 
 /** What the evidence says, per the release's policy. */
 export interface EvidenceSummary {
+  /** Distinct reporters whose latest report passes the release (shadow or probation). */
   passing: number
   failing: number
   /** failing / (passing + failing); 0 with no reports. */
   failShare: number
-  /** Non-canaries may switch: enough distinct passing reporters and a failure share within the limit. */
+  /** The reporters whose latest report is a probation result: nodes that ran the release live. */
+  probationPassing: number
+  probationFailing: number
+  /** probationFailing / (probationPassing + probationFailing); 0 with none. */
+  probationFailShare: number
+  /** Non-canaries may switch: enough distinct passing reporters and failure shares within the limit. */
   proceed: boolean
   /** Every node must stop upgrading to this release, and canaries roll back. */
   halt: boolean
   /** One line for status. */
   reason: string
+}
+
+/** Counts of distinct reporters, each by its latest report: what {@link summarizeCounts} reads. */
+export interface EvidenceCounts {
+  passing: number
+  failing: number
+  /** Of those, the ones whose latest report is a probation result. @default 0 */
+  probationPassing?: number
+  probationFailing?: number
 }
 
 /** Keeps the latest report per reporter, for one release. Returns a new map. */
@@ -42,38 +57,77 @@ export function addReport(reports: ReadonlyMap<string, Report>, r: Report): Map<
   return out
 }
 
-/** Applies the release's thresholds to the reports held. */
+/** Applies the release's thresholds to the reports held (one per reporter: its latest). */
 export function summarize(reports: Iterable<Report>, policy: RolloutPolicy): EvidenceSummary {
-  let passing = 0
-  let failing = 0
+  const c = { passing: 0, failing: 0, probationPassing: 0, probationFailing: 0 }
   for (const r of reports) {
-    if (r.verdict === 'pass') passing++
-    else failing++
+    if (r.verdict === 'pass') c.passing++
+    else c.failing++
+    if (r.stage === 'probation') {
+      if (r.verdict === 'pass') c.probationPassing++
+      else c.probationFailing++
+    }
   }
-  return summarizeCounts(passing, failing, policy)
+  return summarizeCounts(c, policy)
 }
 
 /**
- * The same rule as {@link summarize}, from counts of distinct reporters (one report each, the
- * latest). The simulator keeps counts instead of a report map per node: at a million nodes the
- * maps would not fit, and the rule only ever reads the two counts.
+ * The rule, from counts of distinct reporters (one report each, the latest). The simulator keeps
+ * counts instead of a report map per node: at a million nodes the maps would not fit, and the
+ * rule only reads the counts.
+ *
+ * Failures are weighed twice: against every report, and against the probation reports alone.
+ * Every node shadow-runs a release as soon as it sees it and reports a pass, but only nodes that
+ * switched (the canaries first) can see a fault that shows under real load; weighed against
+ * nearly every node's shadow pass, the canaries' failures would never reach a threshold, and
+ * the release would creep past the canary share until `maxFailureShare` stalls it. Compared
+ * with the other probation results, they halt it. `haltMinFailures` applies to each count on its
+ * own, so a single crashing canary never halts a release alone (unless the policy says 1).
  */
-export function summarizeCounts(
-  passing: number,
-  failing: number,
-  policy: RolloutPolicy,
-): EvidenceSummary {
+export function summarizeCounts(counts: EvidenceCounts, policy: RolloutPolicy): EvidenceSummary {
+  const { passing, failing } = counts
+  const probationPassing = counts.probationPassing ?? 0
+  const probationFailing = counts.probationFailing ?? 0
   const total = passing + failing
   const failShare = total === 0 ? 0 : failing / total
-  const halt = failing >= policy.haltMinFailures && failShare > policy.haltFailureShare
-  const proceed = !halt && passing >= policy.minPassReports && failShare <= policy.maxFailureShare
-  const pct = (x: number) => `${Math.round(x * 100)}%`
-  const reason = halt
+  const probTotal = probationPassing + probationFailing
+  const probationFailShare = probTotal === 0 ? 0 : probationFailing / probTotal
+  const haltAll = failing >= policy.haltMinFailures && failShare > policy.haltFailureShare
+  const haltProbation =
+    probationFailing >= policy.haltMinFailures && probationFailShare > policy.haltFailureShare
+  const halt = haltAll || haltProbation
+  const proceed =
+    !halt &&
+    passing >= policy.minPassReports &&
+    failShare <= policy.maxFailureShare &&
+    // Fewer failed probations than haltMinFailures are noise (a flaky machine, or a few Sybils'
+    // claims), as they are for halting: they hold nobody back.
+    (probationFailing < policy.haltMinFailures || probationFailShare <= policy.maxFailureShare)
+  const reason = haltAll
     ? `halted: ${failing} of ${total} reporters failed the release (${pct(failShare)} > ${pct(policy.haltFailureShare)})`
-    : proceed
-      ? `evidence good: ${passing} passing, ${failing} failing`
-      : passing < policy.minPassReports
-        ? `waiting for evidence: ${passing} of ${policy.minPassReports} passing reports`
-        : `waiting: failure share ${pct(failShare)} is above ${pct(policy.maxFailureShare)}`
-  return { passing, failing, failShare, proceed, halt, reason }
+    : haltProbation
+      ? `halted: ${probationFailing} of ${probTotal} nodes that ran it failed their probation (${pct(probationFailShare)} > ${pct(policy.haltFailureShare)})`
+      : proceed
+        ? `evidence good: ${passing} passing, ${failing} failing`
+        : passing < policy.minPassReports
+          ? `waiting for evidence: ${passing} of ${policy.minPassReports} passing reports`
+          : failShare > policy.maxFailureShare
+            ? `waiting: failure share ${pct(failShare)} is above ${pct(policy.maxFailureShare)}`
+            : `waiting: ${probationFailing} of ${probTotal} probations failed (${pct(probationFailShare)}, above ${pct(policy.maxFailureShare)})`
+  return {
+    passing,
+    failing,
+    failShare,
+    probationPassing,
+    probationFailing,
+    probationFailShare,
+    proceed,
+    halt,
+    reason,
+  }
+}
+
+/** A share as a percentage, with one decimal where a whole number would mislead (10.3% > 10%). */
+function pct(x: number): string {
+  return `${Math.round(x * 1000) / 10}%`
 }

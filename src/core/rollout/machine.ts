@@ -102,6 +102,8 @@ export interface RolloutState {
   evidence?: EvidenceSummary
   /** Digest of the target once its shadow run passed (so late evidence can schedule it). */
   shadowPassed?: string
+  /** Restarts of the supervisor during the current target's probation; the second is a failure. */
+  probationRestarts?: number
   settings: OperatorSettings
   timeouts: MachineTimeouts
   /** Why the machine is where it is, for status. */
@@ -234,6 +236,7 @@ function startFetch(s: RolloutState, t: Target, now: number, why: string): StepR
   delete state.retryAt
   delete state.evidence
   delete state.shadowPassed
+  if (!sameTarget) delete state.probationRestarts
   if (sameTarget && s.evidence) state.evidence = s.evidence
   return { state, effects: [log(why), { type: 'fetch', target: t }] }
 }
@@ -278,7 +281,7 @@ function startRollback(
   s: RolloutState,
   now: number,
   reason: string,
-  stage: 'shadow' | 'probation',
+  stage: 'shadow' | 'probation' | 'local',
   to: string,
 ): StepResult {
   const t = s.target!
@@ -297,7 +300,10 @@ function startRollback(
     state,
     effects: [
       { type: 'rollback', from: t.version, to, reason },
-      { type: 'report', target: t, stage, verdict: 'fail', reason },
+      // A 'local' failure says something about this machine, not the release: not reported.
+      ...(stage === 'local'
+        ? []
+        : [{ type: 'report' as const, target: t, stage, verdict: 'fail' as const, reason }]),
       log(state.reason),
     ],
   }
@@ -688,15 +694,35 @@ function resumePhase(s: RolloutState, now: number): StepResult {
           { type: 'rollback', from: t?.version ?? s.current, to: s.current, reason: s.reason },
         ],
       }
-    case 'probation':
-      // A crash during probation is a failed probation: the new version did not stay up.
-      return startRollback(
-        s,
-        now,
-        'the supervisor restarted during probation',
-        'probation',
-        s.previous ?? s.lastGood,
-      )
+    case 'probation': {
+      // The supervisor died during probation: a reboot, an OOM kill of the host, a power cut. That
+      // says nothing against the new version yet, and under churn counting it as a failure stalls
+      // good releases. Redo the switch once (the driver restores the switch's backup first) and
+      // start probation afresh.
+      // Twice: this machine cannot hold the new version up, so it goes back, but it tells the
+      // network nothing (a host that keeps rebooting is no evidence against the release).
+      if ((s.probationRestarts ?? 0) >= 1 || s.previous === undefined) {
+        return startRollback(
+          s,
+          now,
+          'the supervisor restarted twice during probation',
+          'local',
+          s.previous ?? s.lastGood,
+        )
+      }
+      const state: RolloutState = {
+        ...s,
+        phase: 'switching',
+        current: s.previous,
+        probationRestarts: (s.probationRestarts ?? 0) + 1,
+        deadline: now + s.timeouts.switchMs,
+        reason: `the supervisor restarted during probation: switching ${s.previous} -> ${t!.version} again`,
+      }
+      return {
+        state,
+        effects: [log(state.reason), { type: 'switch', from: s.previous, target: t! }],
+      }
+    }
     default:
       return onTick(s, now)
   }
