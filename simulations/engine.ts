@@ -72,6 +72,26 @@ export const PHASES: readonly Phase[] = [
   'halted',
 ]
 const PHASE_INDEX = new Map(PHASES.map((p, i) => [p, i]))
+
+/** The columns of timeseries.csv, for a run over `versions` (the real testnet writes them too). */
+export function timeseriesColumns(versions: readonly string[]): string[] {
+  return [
+    't_hours',
+    'online',
+    ...versions.map((v) => `v${v}`),
+    ...PHASES.map((p) => p.replace('-', '_')),
+    'deranked',
+    'stranded',
+    'on_bad_release',
+    'rollbacks',
+    'reinstalls',
+    'reports_pass',
+    'reports_fail',
+    'eclipse_suspected',
+    'false_freeze_suspected',
+    'leak_crashes',
+  ]
+}
 const BAD_PHASE = PHASE_INDEX.get('bad')!
 const HALTED_PHASE = PHASE_INDEX.get('halted')!
 
@@ -474,22 +494,7 @@ class Simulation {
     this.history = buildHistory([{ version: s.initialVersion, sequence: 1 }])
     this.refreshRanks()
 
-    this.columns = [
-      't_hours',
-      'online',
-      ...this.versions.map((v) => `v${v}`),
-      ...PHASES.map((p) => p.replace('-', '_')),
-      'deranked',
-      'stranded',
-      'on_bad_release',
-      'rollbacks',
-      'reinstalls',
-      'reports_pass',
-      'reports_fail',
-      'eclipse_suspected',
-      'false_freeze_suspected',
-      'leak_crashes',
-    ]
+    this.columns = timeseriesColumns(this.versions)
 
     const stride =
       s.log.mode === 'full'

@@ -21,6 +21,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import semver from 'semver'
 import { type Build, type Fault, packBuild } from '../src/adapters/build/faults.ts'
 import { BASE_CAPABILITIES, CONVOY_VERSION, ConvoyNode } from '../src/adapters/libp2p/node.ts'
+import { runningVersion } from '../src/adapters/process/node-api.ts'
 import { toHex } from '../src/core/bytes.ts'
 import { draftRelease, draftRoot, rootKey, signDocument } from '../src/core/manifest/draft.ts'
 import { encodeEnvelope } from '../src/core/manifest/envelope.ts'
@@ -30,7 +31,7 @@ import { decodeNetworkConfig, encodeNetworkConfig } from '../src/core/net/networ
 import type { Phase, RolloutState } from '../src/core/rollout/machine.ts'
 import { isCanary, rolloutSlot } from '../src/core/rollout/slot.ts'
 import type { ReleaseOutcome, SimResult, SimSummary } from './engine.ts'
-import { PHASES } from './engine.ts'
+import { PHASES, timeseriesColumns } from './engine.ts'
 import type { Quality } from './scenario.ts'
 
 /** The `convoy` entry point of this checkout. */
@@ -131,18 +132,9 @@ async function readState(home: string): Promise<RolloutState | undefined> {
   }
 }
 
-async function nodeVersion(home: string): Promise<string | undefined> {
-  try {
-    const r = JSON.parse(await readFile(join(home, 'data', 'running.json'), 'utf8')) as {
-      api: string
-      pid: number
-    }
-    process.kill(r.pid, 0)
-    const res = await fetch(`http://${r.api}/status`, { signal: AbortSignal.timeout(2000) })
-    return ((await res.json()) as { version: string }).version
-  } catch {
-    return undefined
-  }
+/** The version the node of a home reports through its API. */
+function nodeVersion(home: string): Promise<string | undefined> {
+  return runningVersion(join(home, 'data'))
 }
 
 /** Runs a testnet through its releases and writes the report files into `out`. */
@@ -491,22 +483,7 @@ function toSimResult(r: {
   outcomes: ReleaseOutcome[]
   durationHours: number
 }): SimResult {
-  const columns = [
-    't_hours',
-    'online',
-    ...r.versions.map((v) => `v${v}`),
-    ...PHASES.map((p) => p.replace('-', '_')),
-    'deranked',
-    'stranded',
-    'on_bad_release',
-    'rollbacks',
-    'reinstalls',
-    'reports_pass',
-    'reports_fail',
-    'eclipse_suspected',
-    'false_freeze_suspected',
-    'leak_crashes',
-  ]
+  const columns = timeseriesColumns(r.versions)
   const bad = r.outcomes.filter((o) => o.quality !== 'good')
   const worst = bad.reduce<ReleaseOutcome | undefined>(
     (a, o) => (a === undefined || o.nodesSwitched > a.nodesSwitched ? o : a),

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
+import { runningVersion as nodeRunningVersion } from '../../src/adapters/process/node-api.ts'
 import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/release.ts'
 import { documentDigest } from '../../src/core/manifest/signing.ts'
 import { encodeNetworkConfig } from '../../src/core/net/network-config.ts'
@@ -167,16 +168,6 @@ export async function waitState(
 }
 
 /** The version the node of a home reports through its API (proves which build really runs). */
-export async function runningVersion(home: string): Promise<string | undefined> {
-  try {
-    const r = JSON.parse(await readFile(join(home, 'data', 'running.json'), 'utf8')) as {
-      api: string
-      pid: number
-    }
-    process.kill(r.pid, 0)
-    const res = await fetch(`http://${r.api}/status`, { signal: AbortSignal.timeout(2000) })
-    return ((await res.json()) as { version: string }).version
-  } catch {
-    return undefined
-  }
+export function runningVersion(home: string): Promise<string | undefined> {
+  return nodeRunningVersion(join(home, 'data'))
 }

@@ -42,6 +42,18 @@ export async function fetchStatus(api: string, timeoutMs = 2000): Promise<NodeSt
   }
 }
 
+/** The version the node running from `dataDir` reports through its API, if it runs and answers. */
+export async function runningVersion(dataDir: string): Promise<string | undefined> {
+  const r = await readRunning(dataDir)
+  if (r === undefined) return undefined
+  try {
+    process.kill(r.pid, 0)
+  } catch {
+    return undefined
+  }
+  return (await fetchStatus(r.api))?.version
+}
+
 /** GET /reports?release=DIGEST: the verified reports the node holds for one release. */
 export async function fetchReports(
   api: string,
