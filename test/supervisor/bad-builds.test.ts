@@ -5,7 +5,7 @@
  * running, with its data intact.
  */
 import assert from 'node:assert/strict'
-import { readFile, readlink, writeFile } from 'node:fs/promises'
+import { readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -33,7 +33,12 @@ after(async () => {
 })
 
 /** Runs one bad release against one supervisor; returns why it was skipped. */
-async function catches(fault: Fault, options: BuildOptions = {}): Promise<string> {
+async function catches(
+  fault: Fault,
+  options: BuildOptions = {},
+  onProbation?: (home: string) => Promise<void>,
+  check?: (output: string) => void,
+): Promise<string> {
   const net = new SupNet()
   await net.start()
   try {
@@ -47,6 +52,10 @@ async function catches(fault: Fault, options: BuildOptions = {}): Promise<string
     const precious = join(sup.home, 'data', 'precious.txt')
     await writeFile(precious, `kept across ${fault}\n`)
     await net.publish(bad)
+    if (onProbation) {
+      await waitState(sup, 'probation', (x) => x.phase === 'probation', 90_000)
+      await onProbation(sup.home)
+    }
     const s = await waitState(
       sup,
       `0.6.0 (${fault}) to be marked bad`,
@@ -62,6 +71,7 @@ async function catches(fault: Fault, options: BuildOptions = {}): Promise<string
     )
     assert.equal(await readlink(join(sup.home, 'current')), join('releases', '0.5.0'))
     assert.equal(await readFile(precious, 'utf8'), `kept across ${fault}\n`, 'data intact')
+    check?.(sup.output())
     return s.bad['0.6.0']!
   } finally {
     await net.stop()
@@ -110,6 +120,21 @@ describe('misbehaving builds are caught and the node stays on the previous versi
       await catches('exit-0'),
       /shadow run failed: exited during the shadow run \(exit code 0\)/,
     )
+  })
+  it('crashes on probation while the previous release is damaged too: reinstalled from the archive', async () => {
+    const reason = await catches(
+      'crash-in-probation',
+      { crashAfterMs: 2000 },
+      async (home) => {
+        // The rollback finds no runnable 0.5.0: the last good release must come from archive/.
+        await rm(join(home, 'releases', '0.5.0', 'convoy.mjs'))
+      },
+      (output) => {
+        assert.match(output, /rollback failed .*reinstalling 0\.5\.0/)
+        assert.match(output, /reinstalled 0\.5\.0/)
+      },
+    )
+    assert.match(reason, /probation failed: the node exited \(code 5\)/)
   })
   it('fails its migration half-way: the switch fails, the data is restored from the backup', async () => {
     const migration = [

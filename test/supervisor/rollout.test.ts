@@ -20,9 +20,9 @@ import { type Build, packBuild } from './builds.ts'
 import { runningVersion, type Sup, SupNet, stateOf, testPolicy, waitState } from './harness.ts'
 
 const POLICY = testPolicy({
-  windowSeconds: 24,
+  windowSeconds: 30,
   canaryFraction: 0.3,
-  shadowSeconds: 5,
+  shadowSeconds: 8,
   probationSeconds: 4,
   minPassReports: 3,
   haltMinFailures: 2,
@@ -208,9 +208,9 @@ describe('releases across a real network', { timeout: 300_000 }, () => {
     const bad = await packBuild('0.7.0', 'crash-in-probation', dir, { crashAfterMs: 1500 })
     // One failure in four reporters is above the halt share: the canary's probation decides.
     const policy = testPolicy({
-      windowSeconds: 30,
+      windowSeconds: 40,
       canaryFraction: 0.15,
-      shadowSeconds: 5,
+      shadowSeconds: 8,
       probationSeconds: 6,
       minPassReports: 3,
       maxFailureShare: 0.1,

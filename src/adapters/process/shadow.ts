@@ -159,8 +159,9 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   let lastHandshakes = 0
   let exitedDuring: string | undefined
   try {
-    while (Date.now() - started < init.durationMs && !init.signal?.aborted) {
-      await sleep(sampleMs, init.signal)
+    for (let k = 1; Date.now() - started < init.durationMs && !init.signal?.aborted; k++) {
+      // A fixed cadence: a slow sample (a busy machine) does not push every later one back.
+      await sleep(Math.max(0, started + k * sampleMs - Date.now()), init.signal)
       if (init.signal?.aborted) break
       if (exited !== undefined) break
       const now = Date.now()
