@@ -32,6 +32,7 @@ import type { Phase, RolloutState } from '../src/core/rollout/machine.ts'
 import { isCanary, rolloutSlot } from '../src/core/rollout/slot.ts'
 import type { ReleaseOutcome, SimResult, SimSummary } from './engine.ts'
 import { PHASES, timeseriesColumns } from './engine.ts'
+import { createNetnsLab, netnsAvailable } from './netns.ts'
 import type { Quality } from './scenario.ts'
 
 /** The `convoy` entry point of this checkout. */
@@ -74,6 +75,12 @@ export interface TestnetInit {
    * canary one time in ten; a demo should not depend on that. @default true
    */
   arrangeSlots?: boolean
+  /**
+   * Run each node in a network namespace of its own, behind a bridge (simulations/netns.ts), so
+   * nodes reach each other over real interfaces with addresses of their own instead of ports on
+   * 127.0.0.1. Needs root and iproute2. @default false
+   */
+  netns?: boolean
   /** How long one release may take to settle on every node, ms. @default 150000 */
   releaseTimeoutMs?: number
   /** Timeline lines and progress. */
@@ -169,14 +176,21 @@ export async function runTestnet(init: TestnetInit): Promise<TestnetResult> {
   // The bootstrap node: it also publishes and seeds each release.
   const first = decodeNetworkConfig(encodeNetworkConfig(anchor, network, []))
   if (!first.ok) throw new Error(first.reason)
-  const bootstrap = await ConvoyNode.create({
-    network: first.value,
-    dataDir: join(work, 'bootstrap'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    lookupIntervalMs: 2000,
-  })
+  if (init.netns === true && !(await netnsAvailable()))
+    throw new TestnetError(
+      'network namespaces need root and iproute2 (`ip netns`); run without --netns to use loopback',
+    )
+  const lab = init.netns === true ? await createNetnsLab(init.nodes) : undefined
   const procs: NodeProc[] = []
+  let bootstrap: ConvoyNode | undefined
   try {
+    bootstrap = await ConvoyNode.create({
+      network: first.value,
+      dataDir: join(work, 'bootstrap'),
+      listen: [`/ip4/${lab?.hostIp ?? '127.0.0.1'}/tcp/0`],
+      lookupIntervalMs: 2000,
+    })
+    if (lab) log(`network namespaces: bootstrap on ${lab.hostIp}, nodes on ${lab.nodeIp(0)} ..`)
     await bootstrap.start()
     const networkPath = join(work, 'network.json')
     await writeFile(
@@ -254,26 +268,27 @@ export async function runTestnet(init: TestnetInit): Promise<TestnetResult> {
       const home = join(work, name)
       await mkdir(join(home, 'data'), { recursive: true })
       await writeFile(join(home, 'data', 'identity.key'), id.key, { mode: 0o600 })
-      const child = spawn(
+      const argv = [
         process.execPath,
-        [
-          CONVOY_BIN,
-          'run',
-          '--home',
-          home,
-          '--network',
-          networkPath,
-          '--release',
-          baseBuild.path,
-          '--listen',
-          '/ip4/127.0.0.1/tcp/0',
-          '--api',
-          '127.0.0.1:0',
-          '--lookup-interval',
-          '2s',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      )
+        CONVOY_BIN,
+        'run',
+        '--home',
+        home,
+        '--network',
+        networkPath,
+        '--release',
+        baseBuild.path,
+        '--listen',
+        lab ? `/ip4/${lab.nodeIp(n)}/tcp/4001` : '/ip4/127.0.0.1/tcp/0',
+        '--api',
+        // Inside a namespace its loopback is its own: the API listens where this process can reach it.
+        lab ? `${lab.nodeIp(n)}:7070` : '127.0.0.1:0',
+        '--lookup-interval',
+        '2s',
+      ]
+      // `ip netns exec` enters the namespace and execs the program: the child is the supervisor.
+      const cmd = lab ? [...lab.prefix(n), ...argv] : argv
+      const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
       const file = createWriteStream(join(work, `${name}.log`))
       child.stdout?.pipe(file)
       child.stderr?.pipe(file)
@@ -450,7 +465,8 @@ export async function runTestnet(init: TestnetInit): Promise<TestnetResult> {
     return { result, events, finalVersions, finalPhases, versions, canaries }
   } finally {
     await Promise.all(procs.map((p) => stopProcess(p.child)))
-    await bootstrap.stop().catch(() => {})
+    await bootstrap?.stop().catch(() => {})
+    await lab?.remove()
   }
 }
 

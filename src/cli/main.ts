@@ -84,7 +84,7 @@ node runner commands:
 researcher commands:
   convoy sim --scenario FILE [--seed N] --out DIR
   convoy sim compare --scenario FILE --policy A.json --policy B.json ... [--seed N] --out DIR
-  convoy testnet --nodes N --out DIR [--release good|crash-in-probation|... ...] [--work DIR]
+  convoy testnet --nodes N --out DIR [--release good|crash-in-probation|... ...] [--work DIR] [--netns]
 
 Every command takes --json. Passphrases come from CONVOY_PASSPHRASE or a prompt, never argv.
 See docs/maintainers.md and docs/node-runners.md.`

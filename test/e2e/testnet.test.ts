@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { netnsAvailable } from '../../simulations/netns.ts'
 import { runScenario } from '../../simulations/run.ts'
 import { parseScenario } from '../../simulations/scenario.ts'
 import { TESTNET_POLICY } from '../../simulations/testnet.ts'
@@ -109,5 +110,29 @@ describe('convoy testnet', { timeout: 600_000 }, () => {
     assert.equal(real.size, 4)
     assert.equal(simulated.size, 4)
     for (const [node, seq] of [...real, ...simulated]) assert.deepEqual(seq, expected, node)
+  })
+
+  it('--netns: each node in a network namespace of its own, over real interfaces', async (t) => {
+    if (!(await netnsAvailable())) {
+      t.skip('needs root and iproute2 (ip netns)')
+      return
+    }
+    const out = join(dir, 'netns-report')
+    const work = join(dir, 'netns-work')
+    const r = await convoy(
+      ['testnet', '--nodes', '3', '--netns', '--out', out, '--work', work, '--json'],
+      { cwd: dir, timeout: 400_000 },
+    )
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`)
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      finalVersions: Record<string, string>
+    }
+    assert.deepEqual(Object.values(res.finalVersions), ['0.1.1', '0.1.1', '0.1.1'])
+    // The nodes listened on their own namespace addresses, not on loopback.
+    const log = await readFile(join(work, 'node-0.log'), 'utf8')
+    assert.match(log, /listening on \/ip4\/10\.213\.\d+\.10\/tcp\/4001\//)
+    // And the run left no namespace behind.
+    const { execFileSync } = await import('node:child_process')
+    assert.doesNotMatch(execFileSync('ip', ['netns', 'list']).toString(), /cvy-/)
   })
 })

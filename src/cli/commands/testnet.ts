@@ -18,7 +18,7 @@ import {
 } from '../io.ts'
 
 const USAGE =
-  'convoy testnet --nodes N --out DIR [--release good|crash-in-probation|... ...] [--work DIR]'
+  'convoy testnet --nodes N --out DIR [--release good|crash-in-probation|... ...] [--work DIR] [--netns]'
 
 type TestnetModule = typeof import('../../../simulations/testnet.ts')
 type RunModule = typeof import('../../../simulations/run.ts')
@@ -50,6 +50,7 @@ export async function testnet(argv: string[], _ctx: CliContext): Promise<Command
       out: { type: 'string' },
       work: { type: 'string' },
       release: { type: 'string', multiple: true },
+      netns: { type: 'boolean' },
     },
     USAGE,
   )
@@ -68,7 +69,7 @@ export async function testnet(argv: string[], _ctx: CliContext): Promise<Command
   const log = (line: string) => process.stdout.write(`${stamp()} ${line}\n`)
   let r: Awaited<ReturnType<TestnetModule['runTestnet']>>
   try {
-    r = await tn.runTestnet({ nodes, work, releases, log })
+    r = await tn.runTestnet({ nodes, work, releases, log, netns: values.netns === true })
   } catch (e) {
     if (e instanceof tn.TestnetError) throw new CliError(e.message)
     throw e
