@@ -79,7 +79,7 @@ async function catches(
 }
 
 describe('misbehaving builds are caught and the node stays on the previous version', {
-  concurrency: 3,
+  concurrency: 2,
   timeout: 600_000,
 }, () => {
   it('crashes at start: caught in the shadow run', async () => {

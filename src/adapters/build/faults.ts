@@ -44,7 +44,7 @@ function faultCode(fault: Fault, o: BuildOptions): string {
     'crash-in-probation': `if (!process.argv.includes('shadow')) setTimeout(() => { console.error('injected fault: crash in probation'); process.exit(5) }, ${after})`,
     // Both start a second in, once the node is up: a leak or a hot loop in steady running.
     'memory-leak': `const leak: Buffer[] = []; setTimeout(() => setInterval(() => leak.push(Buffer.alloc(4 * 1024 * 1024, 1)), 100), 1000)`,
-    'cpu-spin': `setTimeout(() => setInterval(() => { const end = Date.now() + 70; while (Date.now() < end) {} }, 100), 1000)`,
+    'cpu-spin': `setTimeout(() => setInterval(() => { const end = Date.now() + 85; while (Date.now() < end) {} }, 100), 1000)`,
     'phone-home': `setTimeout(() => { const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); const s = (globalThis as any).process.getBuiltinModule('node:net').connect(Number(p), h); s.on('error', () => {}); (globalThis as any).__phone = s }, 500)`,
     'never-ready': `setInterval(() => {}, 1000); await new Promise(() => {})`,
     'exit-0': `process.exit(0)`,

@@ -18,6 +18,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
+import { documentDigest } from '../../core/manifest/signing.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import { type EvidenceSummary, summarize } from '../../core/rollout/evidence.ts'
 import {
@@ -129,8 +130,8 @@ export class Supervisor {
   private fetchAbort?: AbortController
   private shadowAbort?: AbortController
   private shadowRunning?: Promise<void>
-  private artifacts = new Map<string, Uint8Array>()
   private outbox: Outgoing[] = []
+  private flushing = false
   private lastManifest?: string
   private lastEvidence?: string
   private healthFailures = 0
@@ -148,6 +149,14 @@ export class Supervisor {
 
   private log(line: string): void {
     this.init.log?.(line)
+  }
+
+  /**
+   * Runs work in the background: a failure (a full disk, a vanished file) is logged, never left
+   * as an unhandled rejection that would take the supervisor down with its node still running.
+   */
+  private background(what: string, work: Promise<unknown>): void {
+    work.catch((e: Error) => this.log(`${what} failed: ${e.message}`))
   }
 
   private get channel(): string {
@@ -329,7 +338,8 @@ export class Supervisor {
       this.restarts++
       this.log(`node exited (${how}); restarting in ${this.backoff} ms`)
       this.restartTimer = setTimeout(() => {
-        if (!this.stopping && this.child === undefined) void this.spawnNode()
+        if (!this.stopping && this.child === undefined)
+          this.background('restarting the node', this.spawnNode())
       }, this.backoff)
       this.backoff = Math.min(this.backoff * 2, this.init.maxRestartMs ?? 30_000)
     })
@@ -389,7 +399,16 @@ export class Supervisor {
     if (this.stopping) return
     const r = step(this.state, input, this.now())
     if (r.state !== this.state) {
-      await this.home.saveState(r.state)
+      try {
+        await this.home.saveState(r.state)
+      } catch (e) {
+        // Nothing is carried out that is not persisted: the machine stays where it was, and its
+        // deadlines bring the input's consequences back once the disk takes writes again.
+        this.log(
+          `cannot persist the rollout state (${(e as Error).message}); ${input.type} not applied`,
+        )
+        return
+      }
       this.state = r.state
       if (this.crashAt(`phase:${r.state.phase}`)) return
     }
@@ -411,10 +430,10 @@ export class Supervisor {
         this.log(`rollout: ${e.message}`)
         return
       case 'fetch':
-        void this.doFetch(e.target)
+        this.background('fetch', this.doFetch(e.target))
         return
       case 'stage':
-        void this.doStage(e.target)
+        this.background('stage', this.doStage(e.target))
         return
       case 'start-shadow':
         this.doShadow(e.target, e.durationMs)
@@ -423,7 +442,7 @@ export class Supervisor {
         this.shadowAbort?.abort()
         return
       case 'report':
-        void this.doReport(e)
+        this.background('report', this.doReport(e))
         return
       case 'switch':
         this.exclusive('switched', () => this.doSwitch(e.from, e.target))
@@ -470,38 +489,33 @@ export class Supervisor {
     const fail = (reason: string) => {
       if (this.targetIs(t, 'fetching')) this.feed({ type: 'fetched', ok: false, reason })
     }
-    const signed = await this.readManifest(t)
+    const signed = await this.readManifest(t.sequence)
     if (signed === undefined) return fail('the node no longer holds the manifest')
     const pin = signed.artifacts.node
     if (pin === undefined) return fail(`${t.version} has no artifact for platform "node"`)
     const path = join(this.home.dataDir, 'artifacts', pin.sha256)
     while (!abort.signal.aborted && this.targetIs(t, 'fetching')) {
-      try {
-        const bytes = new Uint8Array(await readFile(path))
-        this.artifacts.set(t.digest, bytes)
+      // The node renames a file into its store only once its length and sha256 match the pin.
+      if (await exists(path)) {
         this.feed({ type: 'fetched', ok: true })
         return
-      } catch {
-        await sleep(250)
       }
+      await sleep(250)
     }
   }
 
   private async doStage(t: Target): Promise<void> {
     try {
-      const signed = await this.readManifest(t)
+      const signed = await this.readManifest(t.sequence)
       const pin = signed?.artifacts.node
       if (pin === undefined) throw new Error('the manifest pins no artifact for platform "node"')
-      const bytes =
-        this.artifacts.get(t.digest) ??
-        new Uint8Array(await readFile(join(this.home.dataDir, 'artifacts', pin.sha256)))
+      const bytes = new Uint8Array(await readFile(join(this.home.dataDir, 'artifacts', pin.sha256)))
       const info = readPackInfo(bytes)
       if (info.version !== t.version)
         throw new Error(
           `the artifact is a build of ${info.version}, the manifest says ${t.version}`,
         )
       await this.home.install(t.version, bytes, pin)
-      this.artifacts.delete(t.digest)
       if (this.targetIs(t, 'staged')) this.feed({ type: 'staged', ok: true })
     } catch (e) {
       if (this.targetIs(t, 'staged'))
@@ -527,7 +541,8 @@ export class Supervisor {
           live: () => this.live(),
           durationMs,
           signal: abort.signal,
-          onPid: (pid) => void this.savePids({ shadow: pid }),
+          onPid: (pid) =>
+            this.background('recording the shadow pid', this.savePids({ shadow: pid })),
           log: (l) => this.log(l),
         })
         if (run.aborted || !this.targetIs(t, 'shadow')) return
@@ -566,16 +581,25 @@ export class Supervisor {
 
   /** Hands signed reports to the node; those it cannot take now are retried at the next tick. */
   private async flushOutbox(): Promise<void> {
+    if (this.flushing) return
     const live = await this.live()
-    if (live === undefined) return
+    if (live === undefined || this.outbox.length === 0) return
+    this.flushing = true
+    const batch = this.outbox
+    this.outbox = []
     const left: Outgoing[] = []
-    for (const o of this.outbox) {
-      const r = await postReport(live.api, o.bytes)
-      if (r.ok) this.log(`reported ${o.label}`)
-      else if (r.retry && ++o.tries < 600) left.push(o)
-      else this.log(`report ${o.label} dropped: ${r.reason}`)
+    try {
+      for (const o of batch) {
+        const r = await postReport(live.api, o.bytes)
+        if (r.ok) this.log(`reported ${o.label}`)
+        else if (r.retry && ++o.tries < 600) left.push(o)
+        else this.log(`report ${o.label} dropped: ${r.reason}`)
+      }
+    } finally {
+      // Reports queued meanwhile stay behind the ones that could not go yet.
+      this.outbox = [...left, ...this.outbox]
+      this.flushing = false
     }
-    this.outbox = left
   }
 
   // ------------------------------------------------------------------ switch, rollback
@@ -716,12 +740,9 @@ export class Supervisor {
     )
     // An expired manifest never starts an upgrade (it never stops a node either).
     if (m === undefined || m.expired || m.digest === this.lastManifest) return
-    const bytes = await readFile(
-      join(this.home.dataDir, 'manifests', this.channel, `${m.sequence}.json`),
-    ).catch(() => undefined)
-    const d = bytes ? decodeRelease(new Uint8Array(bytes)) : undefined
-    if (!d?.ok) return
-    const s = d.value.signed
+    const s = await this.readManifest(m.sequence)
+    // The digest fixes the slot and names the release in reports: computed here, not taken on trust.
+    if (s === undefined || documentDigest(s) !== m.digest) return
     this.lastManifest = m.digest
     this.feed({
       type: 'manifest',
@@ -735,9 +756,10 @@ export class Supervisor {
     })
   }
 
-  private async readManifest(t: Target): Promise<ReleaseSigned | undefined> {
+  /** A manifest the node verified and stored, by sequence on the followed channel. */
+  private async readManifest(sequence: number): Promise<ReleaseSigned | undefined> {
     const bytes = await readFile(
-      join(this.home.dataDir, 'manifests', this.channel, `${t.sequence}.json`),
+      join(this.home.dataDir, 'manifests', this.channel, `${sequence}.json`),
     ).catch(() => undefined)
     const d = bytes ? decodeRelease(new Uint8Array(bytes)) : undefined
     return d?.ok ? d.value.signed : undefined
