@@ -37,7 +37,7 @@ import {
   type Target,
 } from '../src/core/rollout/machine.ts'
 import { slotTime } from '../src/core/rollout/slot.ts'
-import { buildHistory, type ReleaseHistory } from '../src/core/version/history.ts'
+import { buildHistory, type ReleaseHistory, withoutReleases } from '../src/core/version/history.ts'
 import { BASE_CAPABILITIES, type Rank, rankPeer } from '../src/core/version/rank.ts'
 import {
   AUTO,
@@ -1153,7 +1153,12 @@ class Simulation {
     if (summary.halt && rel.everHalted[r] === 0) {
       rel.everHalted[r] = 1
       rel.stats.haltedRegions++
-      if (Number.isNaN(rel.stats.firstHaltAt)) rel.stats.firstHaltAt = this.now
+      if (Number.isNaN(rel.stats.firstHaltAt)) {
+        rel.stats.firstHaltAt = this.now
+        // Nodes leave halted releases out of the distance they derank by (withoutReleases in the
+        // node); modelled network-wide from the first region's halt.
+        this.rebuildHistory()
+      }
     }
     const idx = this.flipInputs.length
     this.flipInputs.push(input)
@@ -1182,16 +1187,7 @@ class Simulation {
     const rel = this.rels[v]!
     rel.published = true
     this.latest = rel
-    const published = this.rels.filter((r): r is Rel => r?.published === true)
-    this.history = buildHistory([
-      { version: this.s.initialVersion, sequence: 1 },
-      ...published.map((r) => ({
-        version: r.spec.version,
-        sequence: r.target.sequence,
-        digest: r.target.digest,
-      })),
-    ])
-    this.refreshRanks()
+    this.rebuildHistory()
     this.log({
       t: this.t(),
       type: 'release',
@@ -1490,6 +1486,24 @@ class Simulation {
   }
 
   // ------------------------------------------------------------------ measurements
+
+  /** The signed history the nodes rank by: every published release, less the halted ones. */
+  private rebuildHistory(): void {
+    const published = this.rels.filter((r): r is Rel => r?.published === true)
+    const all = buildHistory([
+      { version: this.s.initialVersion, sequence: 1 },
+      ...published.map((r) => ({
+        version: r.spec.version,
+        sequence: r.target.sequence,
+        digest: r.target.digest,
+      })),
+    ])
+    const halted = new Set(
+      published.filter((r) => !Number.isNaN(r.stats.firstHaltAt)).map((r) => r.target.digest),
+    )
+    this.history = withoutReleases(all, halted)
+    this.refreshRanks()
+  }
 
   private refreshRanks(): void {
     const ctx = { history: this.history, capabilitiesOf: () => BASE_CAPABILITIES }

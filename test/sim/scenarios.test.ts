@@ -74,9 +74,10 @@ describe('shipped scenarios', () => {
     assert.ok(bad!.haltedRegions > 0 && bad!.firstHaltAtHours! < 1, 'halted within the hour')
     assert.ok(bad!.reporters.failing >= s.policy.haltMinFailures)
     assert.ok(fix!.autoUpgradeHours['90%'] !== null, 'the fix reaches 90% of auto nodes')
-    // The derank rule counts signed releases, halted or not: once the fix is out, everyone still
-    // on 1.0.0 is two releases behind. The simulator shows it; the test pins it.
-    assert.ok(s.versionSkew.derankedMax > s.nodes / 2)
+    // Halted releases do not count toward the distance: once the fix is out, a node still on
+    // 1.0.0 is one release behind, not two, and nobody is deranked for having stayed off 1.1.0.
+    // (Counting it, 2,650 of 3,000 nodes were deranked at the peak.)
+    assert.equal(s.versionSkew.derankedMax, 0)
   })
 
   it('probation-failure: the canaries catch it on probation and halt it within the canary share', () => {

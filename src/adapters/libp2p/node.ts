@@ -20,10 +20,15 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { utf8 } from '../../core/bytes.ts'
-import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
+import {
+  decodeRelease,
+  type ReleaseSigned,
+  type RolloutPolicy,
+} from '../../core/manifest/release.ts'
 import { backedCapabilities, type Hello, type Verdict } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
+import { summarize } from '../../core/rollout/evidence.ts'
 import {
   acceptRelease,
   acceptRoot,
@@ -33,7 +38,7 @@ import {
   currentRoot,
   type TrustState,
 } from '../../core/trust/trust.ts'
-import { latestRelease } from '../../core/version/history.ts'
+import { latestRelease, withoutReleases } from '../../core/version/history.ts'
 import {
   BASE_CAPABILITIES,
   type PeerRank,
@@ -166,6 +171,8 @@ export const MAX_KNOWN_ADDRS = 2000
 const HISTORY_BACKFILL = 8
 /** How often a node puts the latest manifest into the DHT again, ms (randomised +-25%). */
 const REPUBLISH_MS = 6 * 3_600_000
+/** How often a node recomputes which releases its reports halt, ms. */
+const HALT_REFRESH_MS = 5000
 /** Peers a node pushes a new sequence to. */
 const ANNOUNCE_FANOUT = 8
 
@@ -368,6 +375,43 @@ export class ConvoyNode {
       // (and the roots behind it) again every 6 h or so, so a network outlives its publisher.
       this.republishTimer = setInterval(() => void this.republish(), jitter(REPUBLISH_MS))
       this.republishTimer.unref()
+      this.haltTimer = setInterval(() => void this.refreshHalted(), HALT_REFRESH_MS)
+      this.haltTimer.unref()
+    }
+  }
+
+  /** Digests of this channel's releases that the reports this node holds halt. */
+  private halted: ReadonlySet<string> = new Set()
+  private haltTimer?: NodeJS.Timeout
+  private readonly policies = new Map<string, RolloutPolicy>()
+
+  /**
+   * Recomputes which releases the network halted, from the reports this node holds and each
+   * release's signed policy (the same `summarize` the supervisor runs), and reranks peers when
+   * that changed.
+   */
+  async refreshHalted(): Promise<void> {
+    const next = new Set<string>()
+    for (const r of this.trust.channels[this.channel]?.releases ?? []) {
+      if (r.digest === undefined) continue
+      let policy = this.policies.get(r.digest)
+      if (policy === undefined) {
+        const bytes = await this.store.readManifest(this.channel, r.sequence)
+        const d = bytes ? decodeRelease(bytes) : undefined
+        if (!d?.ok) continue
+        policy = d.value.signed.rollout
+        this.policies.set(r.digest, policy)
+      }
+      const reports = this.libp2p.services.reports.reportsFor(r.digest)
+      if (reports.length > 0 && summarize(reports, policy).halt) next.add(r.digest)
+    }
+    const changed = next.size !== this.halted.size || [...next].some((d) => !this.halted.has(d))
+    this.halted = next
+    if (changed) {
+      this.emit(
+        `halted releases: ${next.size === 0 ? 'none' : [...next].map((d) => d.slice(0, 12)).join(', ')}`,
+      )
+      this.rerankAll()
     }
   }
 
@@ -378,6 +422,7 @@ export class ConvoyNode {
     if (this.announceTimer) clearTimeout(this.announceTimer)
     if (this.bootstrapTimer) clearInterval(this.bootstrapTimer)
     if (this.republishTimer) clearInterval(this.republishTimer)
+    if (this.haltTimer) clearInterval(this.haltTimer)
     this.fetchAbort?.abort(new Error('node stopping'))
     await this.libp2p.stop()
     await this.persistChain.catch(() => {})
@@ -504,7 +549,8 @@ export class ConvoyNode {
     return rankPeer(
       { version: h.version, capabilities: h.capabilities },
       {
-        history: channelHistory(this.trust, channel),
+        // Halted releases do not count: staying off one is what the network asked of everyone.
+        history: withoutReleases(channelHistory(this.trust, channel), this.halted),
         capabilitiesOf: (v) => capabilitiesOf(this.trust, channel, v),
         ...(protocols !== undefined
           ? { backedCapabilities: backedCapabilities(this.network.network, protocols) }

@@ -37,6 +37,22 @@ export function buildHistory(refs: Iterable<ReleaseRef>): ReleaseHistory {
   return { releases, conflicts: [...conflicts].sort(semver.compare) }
 }
 
+/**
+ * The history without the releases whose manifest digest is in `digests`: a node leaves out the
+ * releases the network halted, so a peer that rightly never took a halted release is not counted
+ * a release further behind for it.
+ */
+export function withoutReleases(
+  history: ReleaseHistory,
+  digests: ReadonlySet<string>,
+): ReleaseHistory {
+  if (digests.size === 0) return history
+  return {
+    releases: history.releases.filter((r) => r.digest === undefined || !digests.has(r.digest)),
+    conflicts: history.conflicts,
+  }
+}
+
 /** The newest release of the history, if any. */
 export function latestRelease(history: ReleaseHistory): ReleaseRef | undefined {
   return history.releases.at(-1)
