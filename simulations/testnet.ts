@@ -13,15 +13,17 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import semver from 'semver'
 import { type Build, type Fault, packBuild } from '../src/adapters/build/faults.ts'
+import { Home } from '../src/adapters/fs/home.ts'
 import { BASE_CAPABILITIES, CONVOY_VERSION, ConvoyNode } from '../src/adapters/libp2p/node.ts'
 import { runningVersion } from '../src/adapters/process/node-api.ts'
+import { stopChild } from '../src/adapters/process/shadow.ts'
 import { toHex } from '../src/core/bytes.ts'
 import { draftRelease, draftRoot, rootKey, signDocument } from '../src/core/manifest/draft.ts'
 import { encodeEnvelope } from '../src/core/manifest/envelope.ts'
@@ -131,12 +133,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
 
-async function readState(home: string): Promise<RolloutState | undefined> {
-  try {
-    return JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as RolloutState
-  } catch {
-    return undefined
-  }
+/** A supervisor's persisted state; undefined before the first one (or if it cannot be read). */
+function readState(home: string): Promise<RolloutState | undefined> {
+  return new Home(home).loadState<RolloutState>().catch(() => undefined)
 }
 
 /** The version the node of a home reports through its API. */
@@ -464,7 +463,8 @@ export async function runTestnet(init: TestnetInit): Promise<TestnetResult> {
     })
     return { result, events, finalVersions, finalPhases, versions, canaries }
   } finally {
-    await Promise.all(procs.map((p) => stopProcess(p.child)))
+    // The supervisor stops its node (10 s grace) before it exits.
+    await Promise.all(procs.map((p) => stopChild(p.child, 20_000)))
     await bootstrap?.stop().catch(() => {})
     await lab?.remove()
   }
@@ -477,15 +477,6 @@ function qualityOf(fault: Fault): Quality {
   if (fault === 'memory-leak') return 'slow-leak'
   // Every other fault shows in the shadow run.
   return 'crash-in-shadow'
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((r) => child.once('exit', r))
-  child.kill('SIGTERM')
-  const t = setTimeout(() => child.kill('SIGKILL'), 20_000)
-  await exited
-  clearTimeout(t)
 }
 
 /** The run in the simulator's result shape, so its report code renders it unchanged. */

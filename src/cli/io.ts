@@ -180,3 +180,37 @@ export function keyLabel(keyid: string, name?: string): string {
 export function stamp(): string {
   return new Date().toISOString().slice(11, 23)
 }
+
+/**
+ * Imports a module of the checkout's simulations/ at run time, by a computed URL: a packed release
+ * (`convoy release pack`) bundles the node and its CLI, not the simulator or the testnet, so every
+ * node's artifact stays as small as it was. In a packed release the command says where to run it.
+ */
+export async function importSimulations<T>(
+  file: string,
+  what: string,
+  command: string,
+): Promise<T> {
+  try {
+    return (await import(new URL(`../../simulations/${file}`, import.meta.url).href)) as T
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND')
+      throw new CliError(
+        `this convoy has no ${what} (a packed release ships without simulations/): run \`convoy ${command}\` from a source checkout`,
+      )
+    throw e
+  }
+}
+
+/** A release version as the CLI takes it (`1.4.0`, `2.0.0-rc.1`). */
+const VERSION_OPTION_RE = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/
+
+/** Checks a version argument; a usage error (exit 2) naming the flag otherwise. */
+export function parseVersion(text: string, flag: string, usage?: string): string {
+  if (!VERSION_OPTION_RE.test(text))
+    throw new CliError(
+      `${flag} "${text}" is not a version like 1.4.0${usage ? `\nusage: ${usage}` : ''}`,
+      2,
+    )
+  return text
+}

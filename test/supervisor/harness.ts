@@ -1,10 +1,5 @@
-/**
- * A small real network for supervisor tests: an in-process bootstrap node (real libp2p over TCP)
- * that also publishes releases and seeds their artifacts, a network file pointing at it, and
- * `convoy run` supervisors as real child processes, each in a home of its own.
- */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Home } from '../../src/adapters/fs/home.ts'
 import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
 import { runningVersion as nodeRunningVersion } from '../../src/adapters/process/node-api.ts'
 import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/release.ts'
@@ -133,12 +128,8 @@ export class SupNet {
 }
 
 /** The supervisor's persisted rollout state. */
-export async function stateOf(home: string): Promise<RolloutState | undefined> {
-  try {
-    return JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as RolloutState
-  } catch {
-    return undefined
-  }
+export function stateOf(home: string): Promise<RolloutState | undefined> {
+  return new Home(home).loadState<RolloutState>().catch(() => undefined)
 }
 
 /** Waits until the persisted state satisfies `check`. */

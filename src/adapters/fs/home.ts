@@ -302,7 +302,8 @@ export class Home {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a path exists (a dangling or unreadable one counts as missing). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path)
     return true

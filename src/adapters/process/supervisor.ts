@@ -14,7 +14,6 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
@@ -31,8 +30,8 @@ import {
   type Target,
 } from '../../core/rollout/machine.ts'
 import { readPackInfo } from '../build/pack.ts'
-import { FileExistsError, writeFileAtomic } from '../fs/atomic.ts'
-import { Home, HomeError } from '../fs/home.ts'
+import { exists, Home, HomeError } from '../fs/home.ts'
+import { isAlive, NodeStore } from '../fs/node-store.ts'
 import { signReport } from '../libp2p/reports.ts'
 import { fetchReports, fetchStatus, postReport, readRunning } from './node-api.ts'
 import { cmdlineIncludes } from './probe.ts'
@@ -246,26 +245,12 @@ export class Supervisor {
     return this.state
   }
 
-  /** The node's identity: created here on the first start, so the slot is known before it runs. */
-  private async ensureIdentity(): Promise<PrivateKey> {
-    const path = join(this.home.dataDir, 'identity.key')
-    try {
-      return privateKeyFromProtobuf(new Uint8Array(await readFile(path)))
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new HomeError(
-          `${path} is damaged (${(e as Error).message}); move it away to start with a new identity`,
-        )
-    }
-    const key = await generateKeyPair('Ed25519')
-    try {
-      await writeFileAtomic(path, privateKeyToProtobuf(key), { mode: 0o600, noOverwrite: true })
-    } catch (e) {
-      if (e instanceof FileExistsError)
-        return privateKeyFromProtobuf(new Uint8Array(await readFile(path)))
-      throw e
-    }
-    return key
+  /**
+   * The node's identity, made here on the first start if the node has none yet (the node store's
+   * own rule, the same file), so the slot is known before the node runs.
+   */
+  private ensureIdentity(): Promise<PrivateKey> {
+    return new NodeStore(this.home.dataDir).identity()
   }
 
   /** Stops node and shadow processes a killed supervisor of this home left running. */
@@ -821,22 +806,4 @@ function laps(): ((name: string) => void) & { summary: () => string } {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
 }

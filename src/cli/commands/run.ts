@@ -1,6 +1,7 @@
 /** `convoy run`: the long-running supervisor (install, run, restart, upgrade, roll back, stop). */
 import { PackError } from '../../adapters/build/pack.ts'
 import { HomeError } from '../../adapters/fs/home.ts'
+import { DataDirError } from '../../adapters/fs/node-store.ts'
 import { Supervisor } from '../../adapters/process/supervisor.ts'
 import {
   type CliContext,
@@ -8,6 +9,7 @@ import {
   type CommandOutput,
   parse,
   parseDuration,
+  parseVersion,
   required,
   stamp,
 } from '../io.ts'
@@ -41,9 +43,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<CommandOutpu
   const auto = values['auto-upgrade']
   if (auto !== undefined && auto !== 'on' && auto !== 'off')
     throw new CliError(`--auto-upgrade must be on or off, not "${auto}"`, 2)
-  const hold = values['hold-at']
-  if (hold !== undefined && !/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(hold))
-    throw new CliError(`--hold-at "${hold}" is not a version like 1.4.0`, 2)
+  const hold =
+    values['hold-at'] === undefined ? undefined : parseVersion(values['hold-at'], '--hold-at')
   const tickMs = values.tick ? Math.max(1, parseDuration(values.tick, '--tick')) * 1000 : 1000
   const nodeArgs: string[] = []
   for (const l of values.listen ?? []) nodeArgs.push('--listen', l)
@@ -76,7 +77,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<CommandOutpu
     await sup.start()
   } catch (e) {
     await sup.stop().catch(() => {})
-    if (e instanceof HomeError || e instanceof PackError) throw new CliError(e.message)
+    if (e instanceof HomeError || e instanceof PackError || e instanceof DataDirError)
+      throw new CliError(e.message)
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT' && values.release)
       throw new CliError(`--release ${values.release}: no such file`)

@@ -12,6 +12,7 @@ import {
   type CliContext,
   CliError,
   type CommandOutput,
+  importSimulations,
   parse,
   parseNumber,
   readCapped,
@@ -24,26 +25,13 @@ interface Sim {
   scenario: ScenarioModule
 }
 
-/**
- * Loads the simulator from the checkout, at run time and by a computed URL: a packed release
- * (`convoy release pack`) bundles the node and its CLI, not the simulator, so every node's
- * artifact stays as small as it was. In a packed release `convoy sim` says where to run it.
- */
+/** The simulator, loaded from the checkout (see {@link importSimulations}). */
 async function loadSimulator(): Promise<Sim> {
-  const base = new URL('../../../simulations/', import.meta.url)
-  try {
-    const [run, scenario] = await Promise.all([
-      import(new URL('run.ts', base).href) as Promise<RunModule>,
-      import(new URL('scenario.ts', base).href) as Promise<ScenarioModule>,
-    ])
-    return { run, scenario }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND')
-      throw new CliError(
-        'this convoy has no simulator (a packed release ships without simulations/): run `convoy sim` from a source checkout',
-      )
-    throw e
-  }
+  const [run, scenario] = await Promise.all([
+    importSimulations<RunModule>('run.ts', 'simulator', 'sim'),
+    importSimulations<ScenarioModule>('scenario.ts', 'simulator', 'sim'),
+  ])
+  return { run, scenario }
 }
 
 const RUN_USAGE = 'convoy sim --scenario FILE [--seed N] --out DIR'

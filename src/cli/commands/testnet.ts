@@ -11,6 +11,7 @@ import {
   type CliContext,
   CliError,
   type CommandOutput,
+  importSimulations,
   parse,
   parseNumber,
   required,
@@ -23,22 +24,13 @@ const USAGE =
 type TestnetModule = typeof import('../../../simulations/testnet.ts')
 type RunModule = typeof import('../../../simulations/run.ts')
 
-/** Loads the testnet and the report writer from the checkout (a packed release ships neither). */
+/** The testnet and the report writer, loaded from the checkout (see {@link importSimulations}). */
 async function load(): Promise<{ testnet: TestnetModule; run: RunModule }> {
-  const base = new URL('../../../simulations/', import.meta.url)
-  try {
-    const [testnet, run] = await Promise.all([
-      import(new URL('testnet.ts', base).href) as Promise<TestnetModule>,
-      import(new URL('run.ts', base).href) as Promise<RunModule>,
-    ])
-    return { testnet, run }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND')
-      throw new CliError(
-        'this convoy has no testnet (a packed release ships without simulations/): run `convoy testnet` from a source checkout',
-      )
-    throw e
-  }
+  const [testnet, run] = await Promise.all([
+    importSimulations<TestnetModule>('testnet.ts', 'testnet', 'testnet'),
+    importSimulations<RunModule>('run.ts', 'testnet', 'testnet'),
+  ])
+  return { testnet, run }
 }
 
 /** `testnet`: runs until every release settled on every node, then writes the report. */

@@ -4,7 +4,14 @@
  */
 import { Home } from '../../adapters/fs/home.ts'
 import type { RolloutState } from '../../core/rollout/machine.ts'
-import { type CliContext, CliError, type CommandOutput, parse, required } from '../io.ts'
+import {
+  type CliContext,
+  CliError,
+  type CommandOutput,
+  parse,
+  parseVersion,
+  required,
+} from '../io.ts'
 
 const APPROVE_USAGE = 'convoy upgrade approve VERSION --home DIR'
 const STATUS_USAGE = 'convoy upgrade status --home DIR [--json]'
@@ -12,9 +19,11 @@ const STATUS_USAGE = 'convoy upgrade status --home DIR [--json]'
 /** `upgrade approve`: lets a supervisor with --auto-upgrade off take VERSION. */
 export async function upgradeApprove(argv: string[], _ctx: CliContext): Promise<CommandOutput> {
   const { values, positionals } = parse(argv, { home: { type: 'string' } }, APPROVE_USAGE)
-  const version = required(positionals[0], 'VERSION', APPROVE_USAGE)
-  if (!/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(version))
-    throw new CliError(`"${version}" is not a version like 1.4.0\nusage: ${APPROVE_USAGE}`, 2)
+  const version = parseVersion(
+    required(positionals[0], 'VERSION', APPROVE_USAGE),
+    'VERSION',
+    APPROVE_USAGE,
+  )
   const home = await openHome(required(values.home, '--home', APPROVE_USAGE))
   const prior = (await home.readJson<{ approved?: string[] }>('approvals.json'))?.approved ?? []
   const approved = [...new Set([...prior.filter((v) => typeof v === 'string'), version])].sort()
