@@ -288,7 +288,9 @@ function distribution(v: unknown, path: string): Distribution {
   }
 }
 
-const POLICY_KEYS = Object.keys(DEFAULT_ROLLOUT) as Array<keyof RolloutPolicy>
+const POLICY_KEYS = [...Object.keys(DEFAULT_ROLLOUT), 'minProbationPasses'] as Array<
+  keyof RolloutPolicy
+>
 
 /**
  * A rollout policy: `base` with the fields of `v` replaced, under the same ranges as a signed
@@ -307,6 +309,16 @@ export function parsePolicy(v: unknown, path: string, base: RolloutPolicy): Roll
     haltFailureShare: num(o, path, 'haltFailureShare', 0, 1, base.haltFailureShare),
     haltMinFailures: num(o, path, 'haltMinFailures', 1, 1_000_000, base.haltMinFailures, int),
   }
+  if (o.minProbationPasses !== undefined || base.minProbationPasses !== undefined)
+    policy.minProbationPasses = num(
+      o,
+      path,
+      'minProbationPasses',
+      1,
+      1_000_000,
+      base.minProbationPasses,
+      int,
+    )
   if (policy.maxFailureShare > policy.haltFailureShare)
     throw new ScenarioError(at(path, 'maxFailureShare'), 'must not exceed haltFailureShare')
   return policy

@@ -12,7 +12,7 @@ import {
   step,
   type Target,
 } from '../../src/core/rollout/machine.ts'
-import { isCanary, rolloutSlot, slotTime } from '../../src/core/rollout/slot.ts'
+import { isCanary, rolloutSlot, slotTime, waveSlotTime } from '../../src/core/rollout/slot.ts'
 
 const T0 = Date.parse('2026-11-28T00:00:00Z')
 const policy: RolloutPolicy = {
@@ -109,9 +109,15 @@ describe('evidence', () => {
     assert.equal(s.passing, 1)
     assert.equal(s.failing, 1)
   })
-  it('proceeds with enough passes, halts past the threshold', () => {
-    assert.equal(summarize([r('a', 'pass'), r('b', 'pass')], policy).proceed, true)
-    assert.equal(summarize([r('a', 'pass')], policy).proceed, false)
+  it('proceeds with enough passes, one of them a probation pass; halts past the threshold', () => {
+    const shadowOnly = summarize([r('a', 'pass'), r('b', 'pass'), r('c', 'pass')], policy)
+    assert.equal(shadowOnly.proceed, false, 'shadow passes alone never let a non-canary go')
+    assert.match(shadowOnly.reason, /waiting for the canaries: 0 of 1 probation passes/)
+    const live = { ...r('b', 'pass'), stage: 'probation' as const }
+    assert.equal(summarize([r('a', 'pass'), live], policy).proceed, true)
+    assert.equal(summarize([live], policy).proceed, false, 'minPassReports still applies')
+    const two = summarize([r('a', 'pass'), live], { ...policy, minProbationPasses: 2 })
+    assert.equal(two.proceed, false, 'the policy may ask for more probation passes')
     const halted = summarize([r('a', 'pass'), r('b', 'fail'), r('c', 'fail')], policy)
     assert.equal(halted.halt, true)
     assert.equal(halted.proceed, false)
@@ -131,6 +137,11 @@ function reportsOf(digest: string, passes: number, fails: number): Report[] {
     ...Array.from({ length: passes }, (_, i) => mk(`p${i}`, 'pass')),
     ...Array.from({ length: fails }, (_, i) => mk(`f${i}`, 'fail')),
   ]
+}
+
+/** The first `n` reports as probation results: nodes that ran the release live. */
+function withProbationPasses(reports: Report[], n: number): Report[] {
+  return reports.map((r, i) => (i < n ? { ...r, stage: 'probation' as const } : r))
 }
 
 describe('the rollout state machine', () => {
@@ -155,7 +166,7 @@ describe('the rollout state machine', () => {
     assert.equal(d.state.lastGood, '1.1.0')
   })
 
-  it('a non-canary waits at its slot until the evidence is good', () => {
+  it('a non-canary waits for the canaries: its slot counts from the start of its wave', () => {
     const t = target('1.1.0', 2)
     const d = new Driver(initialRollout(nodeFor(t, false), '1.0.0'))
     throughShadow(d, t)
@@ -163,25 +174,21 @@ describe('the rollout state machine', () => {
     assert.equal(d.state.phase, 'scheduled')
     d.advance(policy.windowSeconds * 1000)
     assert.equal(d.state.phase, 'scheduled', 'slot reached, but no evidence yet')
-    const one = summarize(
-      [{ reporter: 'x', release: t.digest, stage: 'shadow', verdict: 'pass', at: 1 }],
-      t.policy,
-    )
-    d.send({ type: 'evidence', digest: t.digest, summary: one })
-    assert.equal(d.state.phase, 'scheduled')
-    const two = summarize(
-      ['x', 'y'].map((reporter) => ({
-        reporter,
-        release: t.digest,
-        stage: 'shadow' as const,
-        verdict: 'pass' as const,
-        at: 1,
-      })),
-      t.policy,
-    )
-    assert.deepEqual(d.kinds(d.send({ type: 'evidence', digest: t.digest, summary: two })), [
-      'switch',
-    ])
+    const shadows = summarize(reportsOf(t.digest, 5, 0), t.policy)
+    assert.deepEqual(d.kinds(d.send({ type: 'evidence', digest: t.digest, summary: shadows })), [])
+    assert.equal(d.state.phase, 'scheduled', 'shadow passes alone never start the wave')
+    assert.equal(d.state.waveStart, undefined)
+    const live = summarize(withProbationPasses(reportsOf(t.digest, 5, 0), 1), t.policy)
+    const waveStart = d.now
+    d.send({ type: 'evidence', digest: t.digest, summary: live })
+    assert.equal(d.state.waveStart, waveStart)
+    const at = waveSlotTime(d.state.slot!, policy.canaryFraction, waveStart, policy.windowSeconds)
+    if (at > d.now) {
+      assert.equal(d.state.phase, 'scheduled', 'not before its slot in the wave')
+      d.advance(at - d.now - 1)
+      assert.equal(d.state.phase, 'scheduled')
+    }
+    assert.deepEqual(d.kinds(d.advance(1)), ['switch'])
   })
 
   it('without evidence by the end of the window it rests, and late evidence picks it up again', () => {
@@ -192,19 +199,11 @@ describe('the rollout state machine', () => {
     d.advance(3 * policy.windowSeconds * 1000)
     assert.equal(d.state.phase, 'idle')
     assert.match(d.state.reason, /no evidence/)
-    const two = summarize(
-      ['x', 'y'].map((reporter) => ({
-        reporter,
-        release: t.digest,
-        stage: 'shadow' as const,
-        verdict: 'pass' as const,
-        at: 1,
-      })),
-      t.policy,
-    )
-    assert.deepEqual(d.kinds(d.send({ type: 'evidence', digest: t.digest, summary: two })), [
-      'switch',
-    ])
+    const live = summarize(withProbationPasses(reportsOf(t.digest, 2, 0), 1), t.policy)
+    d.send({ type: 'evidence', digest: t.digest, summary: live })
+    assert.equal(d.state.phase, 'scheduled')
+    d.advance(policy.windowSeconds * 1000)
+    assert.equal(d.state.phase, 'switching')
   })
 
   it('a failed shadow run marks the version bad and reports it; a newer manifest supersedes it', () => {

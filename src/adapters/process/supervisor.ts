@@ -731,6 +731,9 @@ export class Supervisor {
     this.lastManifest = m.digest
     this.feed({
       type: 'manifest',
+      // The nodes it knows, for the canary rule (every release has a canary): peers that said
+      // in their hello that they are nodes, not shadows or publishers.
+      peers: status.peers.filter((p) => p.role === 'node').map((p) => p.peerId),
       target: {
         version: s.version,
         sequence: s.sequence,

@@ -63,6 +63,22 @@ export interface RolloutPolicy {
   haltFailureShare: number
   /** ...and at least this many distinct reporters said "fail". */
   haltMinFailures: number
+  /**
+   * Probation passes (nodes that ran the release live to the end of their probation) the
+   * evidence must hold before any non-canary may switch: the start of the non-canaries' wave.
+   * Optional, and omitted by drafts unless set, because 0.1.x nodes refuse unknown policy
+   * members: a release that sets it is readable only by nodes of 0.2.0 or later. Absent, it is
+   * {@link DEFAULT_MIN_PROBATION_PASSES}.
+   */
+  minProbationPasses?: number
+}
+
+/** Probation passes needed before the non-canaries' wave starts, when the policy names none. */
+export const DEFAULT_MIN_PROBATION_PASSES = 1
+
+/** Probation passes the policy needs before non-canaries may switch. */
+export function probationPassesNeeded(policy: RolloutPolicy): number {
+  return policy.minProbationPasses ?? DEFAULT_MIN_PROBATION_PASSES
 }
 
 /** Where the artifact was built from; signed, so each co-signer can rebuild and compare. */
@@ -122,7 +138,7 @@ export const DEFAULT_ROLLOUT: Readonly<RolloutPolicy> = Object.freeze({
 
 function parseRollout(v: unknown): RolloutPolicy {
   const p = 'signed.rollout'
-  const r = s.object(v, p, Object.keys(DEFAULT_ROLLOUT))
+  const r = s.object(v, p, Object.keys(DEFAULT_ROLLOUT), ['minProbationPasses'])
   const policy: RolloutPolicy = {
     windowSeconds: s.integer(r.windowSeconds, `${p}.windowSeconds`, 0, 365 * 86400),
     canaryFraction: s.fraction(r.canaryFraction, `${p}.canaryFraction`),
@@ -133,6 +149,13 @@ function parseRollout(v: unknown): RolloutPolicy {
     haltFailureShare: s.fraction(r.haltFailureShare, `${p}.haltFailureShare`),
     haltMinFailures: s.integer(r.haltMinFailures, `${p}.haltMinFailures`, 1, 1_000_000),
   }
+  if (r.minProbationPasses !== undefined)
+    policy.minProbationPasses = s.integer(
+      r.minProbationPasses,
+      `${p}.minProbationPasses`,
+      1,
+      1_000_000,
+    )
   if (policy.maxFailureShare > policy.haltFailureShare) {
     throw new s.SchemaError(`${p}.maxFailureShare must not exceed haltFailureShare`)
   }

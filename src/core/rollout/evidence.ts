@@ -3,7 +3,7 @@
  * adapter checks each report's signature and feeds the reporter id in; the core only counts.
  * One reporter counts once: its latest report wins, so a node cannot stuff the ballot.
  */
-import type { RolloutPolicy } from '../manifest/release.ts'
+import { probationPassesNeeded, type RolloutPolicy } from '../manifest/release.ts'
 
 /** One peer's verdict on a release. */
 export interface Report {
@@ -31,7 +31,11 @@ export interface EvidenceSummary {
   probationFailing: number
   /** probationFailing / (probationPassing + probationFailing); 0 with none. */
   probationFailShare: number
-  /** Non-canaries may switch: enough distinct passing reporters and failure shares within the limit. */
+  /**
+   * Non-canaries may switch: at least `minProbationPasses` probation passes (nodes that ran the
+   * release live through probation), enough distinct passing reporters, failure shares within the
+   * limit. Shadow passes alone never make it true.
+   */
   proceed: boolean
   /** Every node must stop upgrading to this release, and canaries roll back. */
   halt: boolean
@@ -96,8 +100,10 @@ export function summarizeCounts(counts: EvidenceCounts, policy: RolloutPolicy): 
   const haltProbation =
     probationFailing >= policy.haltMinFailures && probationFailShare > policy.haltFailureShare
   const halt = haltAll || haltProbation
+  const needProbation = probationPassesNeeded(policy)
   const proceed =
     !halt &&
+    probationPassing >= needProbation &&
     passing >= policy.minPassReports &&
     failShare <= policy.maxFailureShare &&
     // Fewer failed probations than haltMinFailures are noise (a flaky machine, or a few Sybils'
@@ -108,12 +114,14 @@ export function summarizeCounts(counts: EvidenceCounts, policy: RolloutPolicy): 
     : haltProbation
       ? `halted: ${probationFailing} of ${probTotal} nodes that ran it failed their probation (${pct(probationFailShare)} > ${pct(policy.haltFailureShare)})`
       : proceed
-        ? `evidence good: ${passing} passing, ${failing} failing`
-        : passing < policy.minPassReports
-          ? `waiting for evidence: ${passing} of ${policy.minPassReports} passing reports`
-          : failShare > policy.maxFailureShare
-            ? `waiting: failure share ${pct(failShare)} is above ${pct(policy.maxFailureShare)}`
-            : `waiting: ${probationFailing} of ${probTotal} probations failed (${pct(probationFailShare)}, above ${pct(policy.maxFailureShare)})`
+        ? `evidence good: ${probationPassing} probation passes, ${passing} passing, ${failing} failing`
+        : probationPassing < needProbation
+          ? `waiting for the canaries: ${probationPassing} of ${needProbation} probation passes`
+          : passing < policy.minPassReports
+            ? `waiting for evidence: ${passing} of ${policy.minPassReports} passing reports`
+            : failShare > policy.maxFailureShare
+              ? `waiting: failure share ${pct(failShare)} is above ${pct(policy.maxFailureShare)}`
+              : `waiting: ${probationFailing} of ${probTotal} probations failed (${pct(probationFailShare)}, above ${pct(policy.maxFailureShare)})`
   return {
     passing,
     failing,

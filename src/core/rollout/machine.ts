@@ -9,9 +9,11 @@
  * that a driver carries out and answers with inputs. Every non-resting phase has a deadline; a
  * `tick` past it forces a transition, so no wait is forever.
  */
+
+import semver from 'semver'
 import type { RolloutPolicy } from '../manifest/release.ts'
 import type { EvidenceSummary } from './evidence.ts'
-import { isCanary, rolloutSlot, slotTime } from './slot.ts'
+import { actsAsCanary, canarySlotTime, rolloutSlot, waveSlotTime } from './slot.ts'
 
 /** Where a node is in a rollout. */
 export type Phase =
@@ -89,6 +91,11 @@ export interface RolloutState {
   pending?: Target
   /** When this node first saw the target: the start of its rollout window (ms). */
   windowStart?: number
+  /**
+   * When this node first held evidence that lets non-canaries go (the canaries' probation
+   * passes): the start of its wave. A non-canary's slot counts from here (ms).
+   */
+  waveStart?: number
   slot?: number
   canary?: boolean
   /** The phase's deadline, ms since the epoch. */
@@ -123,7 +130,11 @@ export interface RolloutState {
 
 /** What happens to the machine. */
 export type RolloutInput =
-  | { type: 'manifest'; target: Target }
+  /**
+   * A verified manifest. `peers`: the peer ids of the nodes this one knows, for the canary rule
+   * (`actsAsCanary`); a driver that leaves it out lets the canary fraction alone decide.
+   */
+  | { type: 'manifest'; target: Target; peers?: readonly string[] }
   | { type: 'fetched'; ok: boolean; reason?: string }
   | { type: 'staged'; ok: boolean; reason?: string }
   | { type: 'shadow-result'; verdict: 'pass' | 'fail' | 'inconclusive'; reason: string }
@@ -183,22 +194,9 @@ export function initialRollout(
   }
 }
 
-/** Compares semver strings without a dependency: numeric major.minor.patch, prerelease sorts first. */
+/** Orders two versions by semver precedence (1.0.0-rc.9 before 1.0.0-rc.10). */
 export function compareVersions(a: string, b: string): number {
-  const parse = (v: string) => {
-    const [core, pre] = v.split('-', 2) as [string, string | undefined]
-    return { nums: core.split('.').map(Number), pre }
-  }
-  const x = parse(a)
-  const y = parse(b)
-  for (let i = 0; i < 3; i++) {
-    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0)
-    if (d !== 0) return d
-  }
-  if (x.pre === y.pre) return 0
-  if (x.pre === undefined) return 1
-  if (y.pre === undefined) return -1
-  return x.pre < y.pre ? -1 : 1
+  return semver.compare(a, b)
 }
 
 function log(message: string): RolloutEffect {
@@ -219,7 +217,13 @@ function refusal(s: RolloutState, t: Target): string | undefined {
   return undefined
 }
 
-function startFetch(s: RolloutState, t: Target, now: number, why: string): StepResult {
+function startFetch(
+  s: RolloutState,
+  t: Target,
+  now: number,
+  why: string,
+  peers?: readonly string[],
+): StepResult {
   const slot = rolloutSlot(s.nodeId, t.digest)
   const sameTarget = s.target?.digest === t.digest
   const state: RolloutState = {
@@ -228,7 +232,11 @@ function startFetch(s: RolloutState, t: Target, now: number, why: string): StepR
     target: t,
     windowStart: sameTarget && s.windowStart !== undefined ? s.windowStart : now,
     slot,
-    canary: isCanary(slot, t.policy.canaryFraction),
+    // Decided once, at first sight, with the peers known then; a retry keeps it.
+    canary:
+      sameTarget && s.canary !== undefined
+        ? s.canary
+        : actsAsCanary(s.nodeId, t.digest, t.policy.canaryFraction, peers),
     deadline: now + s.timeouts.fetchMs,
     attempts: sameTarget ? s.attempts : 0,
     reason: why,
@@ -236,7 +244,10 @@ function startFetch(s: RolloutState, t: Target, now: number, why: string): StepR
   delete state.retryAt
   delete state.evidence
   delete state.shadowPassed
-  if (!sameTarget) delete state.probationRestarts
+  if (!sameTarget) {
+    delete state.probationRestarts
+    delete state.waveStart
+  }
   if (sameTarget && s.evidence) state.evidence = s.evidence
   return { state, effects: [log(why), { type: 'fetch', target: t }] }
 }
@@ -313,36 +324,65 @@ function retryDelay(s: RolloutState): number {
   return Math.min(s.timeouts.retryMs * 2 ** Math.max(0, s.attempts - 1), 3_600_000)
 }
 
-/** May a scheduled node switch now? Canaries at their slot; others at their slot with good evidence. */
-function maySwitch(s: RolloutState, now: number): boolean {
+/**
+ * When a scheduled node may switch, or undefined while it may not yet: a canary at its slot from
+ * its first sight of the release; a non-canary at its slot from the start of its wave, which
+ * needs the canaries' probation evidence (`proceed`). Shadow passes alone never start a wave.
+ */
+export function switchTime(s: RolloutState): number | undefined {
   const t = s.target!
-  const at = slotTime(s.slot!, s.windowStart!, t.policy.windowSeconds)
-  if (now < at) return false
-  return s.canary === true || s.evidence?.proceed === true
+  const { canaryFraction, windowSeconds } = t.policy
+  if (s.canary === true)
+    return canarySlotTime(s.slot!, canaryFraction, s.windowStart!, windowSeconds)
+  if (s.evidence?.proceed !== true || s.waveStart === undefined) return undefined
+  return waveSlotTime(s.slot!, canaryFraction, s.waveStart, windowSeconds)
+}
+
+/** The wave starts the first time the evidence lets non-canaries go. */
+function withWave(s: RolloutState, now: number): RolloutState {
+  if (s.waveStart !== undefined || s.evidence?.proceed !== true) return s
+  const state: RolloutState = { ...s, waveStart: now }
+  // A scheduled node's wait now ends at its slot in the wave, and one more window after it.
+  if (state.phase === 'scheduled' && state.canary !== true && state.target !== undefined) {
+    const p = state.target.policy
+    const at = waveSlotTime(state.slot!, p.canaryFraction, now, p.windowSeconds)
+    state.deadline = Math.max(state.deadline ?? 0, at + p.windowSeconds * 1000 + 60_000)
+  }
+  return state
 }
 
 function toScheduled(
-  s: RolloutState,
+  s0: RolloutState,
   now: number,
   reason: string,
   extra: RolloutEffect[],
 ): StepResult {
+  const s = withWave(s0, now)
   const t = s.target!
-  const at = slotTime(s.slot!, s.windowStart!, t.policy.windowSeconds)
-  // Wait for the slot, then at most one more window for evidence; after that, rest and let new
-  // evidence (or a newer manifest) pick the release up again.
+  const p = t.policy
+  // Wait for the slot (a non-canary: for its wave, which needs the canaries' whole probation),
+  // then at most one more window; after that, rest and let new evidence (or a newer manifest)
+  // pick the release up again.
+  const from =
+    switchTime(s) ??
+    canarySlotTime(1, p.canaryFraction, s.windowStart!, p.windowSeconds) +
+      s.timeouts.switchMs +
+      p.probationSeconds * 1000
   const state: RolloutState = {
     ...s,
     phase: 'scheduled',
-    deadline: Math.max(at, now) + t.policy.windowSeconds * 1000 + 60_000,
+    deadline: Math.max(from, now) + p.windowSeconds * 1000 + 60_000,
     reason,
   }
   const next = trySwitch(state, now)
   return { state: next.state, effects: [...extra, log(reason), ...next.effects] }
 }
 
-function trySwitch(s: RolloutState, now: number): StepResult {
-  if (s.phase !== 'scheduled' || !maySwitch(s, now)) return { state: s, effects: [] }
+function trySwitch(s0: RolloutState, now: number): StepResult {
+  if (s0.phase !== 'scheduled') return { state: s0, effects: [] }
+  const s = withWave(s0, now)
+  const at = switchTime(s)
+  if (at === undefined || now < at || s.evidence?.halt === true) return { state: s, effects: [] }
   const t = s.target!
   const state: RolloutState = {
     ...s,
@@ -393,7 +433,7 @@ function stepInner(s: RolloutState, input: RolloutInput, now: number): StepResul
       return { state, effects: [log(`approved ${input.version}`)] }
     }
     case 'manifest':
-      return onManifest(s, input.target, now)
+      return onManifest(s, input.target, now, input.peers)
     case 'evidence':
       return onEvidence(s, input, now)
     case 'resume':
@@ -405,7 +445,12 @@ function stepInner(s: RolloutState, input: RolloutInput, now: number): StepResul
   }
 }
 
-function onManifest(s: RolloutState, t: Target, now: number): StepResult {
+function onManifest(
+  s: RolloutState,
+  t: Target,
+  now: number,
+  peers?: readonly string[],
+): StepResult {
   if (s.target?.digest === t.digest && !RESTING.has(s.phase)) return { state: s, effects: [] }
   if (
     s.target?.digest === t.digest &&
@@ -428,7 +473,13 @@ function onManifest(s: RolloutState, t: Target, now: number): StepResult {
   }
   const effects: RolloutEffect[] = []
   if (s.phase === 'shadow' && s.target) effects.push({ type: 'stop-shadow', target: s.target })
-  const r = startFetch(s, t, now, `upgrading ${s.current} -> ${t.version} (sequence ${t.sequence})`)
+  const r = startFetch(
+    s,
+    t,
+    now,
+    `upgrading ${s.current} -> ${t.version} (sequence ${t.sequence})`,
+    peers,
+  )
   return { state: r.state, effects: [...effects, ...r.effects] }
 }
 
@@ -438,7 +489,7 @@ function onEvidence(
   now: number,
 ): StepResult {
   if (s.target?.digest !== input.digest) return { state: s, effects: [] }
-  const state = { ...s, evidence: input.summary }
+  const state = withWave({ ...s, evidence: input.summary }, now)
   if (input.summary.halt) {
     switch (s.phase) {
       case 'fetching':

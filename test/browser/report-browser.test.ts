@@ -1,7 +1,8 @@
 /**
  * The HTML report in a real browser: headless Chromium opens report.html (one run, and a
  * comparison), its script runs without a console message, and every chart is there. CI
- * installs Chromium first (.ci/run); without it this test fails and says how to install it.
+ * installs Chromium first (.ci/run) and runs it with `npm run test:browser`, apart from `npm test`,
+ * which needs nothing but Node and npm; without Chromium this test fails and says how to install it.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -17,7 +18,7 @@ import {
   writeOutputDir,
 } from '../../simulations/run.ts'
 import { makeTempDir, removeDir } from '../cli/helpers.ts'
-import { tinyScenario } from './helpers.ts'
+import { tinyScenario } from '../sim/helpers.ts'
 
 let dir: string
 

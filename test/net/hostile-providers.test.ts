@@ -1,0 +1,111 @@
+/**
+ * An artifact swarm with hostile providers, on its own network so that it runs beside the
+ * 10-node file: one trickles bytes, one serves wrong bytes, both announce the artifact before
+ * any honest node holds it; every honest node still ends with the intact artifact.
+ */
+import assert from 'node:assert/strict'
+import { readdir } from 'node:fs/promises'
+import { after, before, describe, it } from 'node:test'
+import { lpStream } from '@libp2p/utils'
+import { artifactCid } from '../../src/adapters/libp2p/artifacts.ts'
+import { type ConvoyNode, routingTableSize } from '../../src/adapters/libp2p/node.ts'
+import { artifactFile, MAINTAINERS, NETWORK, release, TestNet, waitFor } from './harness.ts'
+
+const net = new TestNet()
+let nodes: ConvoyNode[] = []
+
+async function everyone(
+  what: string,
+  check: (n: ConvoyNode) => Promise<boolean> | boolean,
+  list = nodes,
+  timeoutMs = 60_000,
+): Promise<number> {
+  return waitFor(what, async () => (await Promise.all(list.map(check))).every(Boolean), timeoutMs)
+}
+
+const latestSeq = (n: ConvoyNode) => n.trustState().channels.stable?.latest?.sequence ?? 0
+
+describe('hostile artifact providers', { timeout: 600_000 }, () => {
+  before(async () => {
+    for (let i = 0; i < 6; i++) nodes.push(await net.add())
+    await everyone('every node connected', (n) => n.libp2p.getConnections().length >= 1)
+  })
+  after(async () => {
+    await net.stop()
+    nodes = []
+  })
+
+  it('an artifact arrives intact although one provider trickles bytes and another serves wrong bytes', async () => {
+    const dir = await net.tempDir()
+    const art = await artifactFile(dir, 1024 * 1024)
+    const rel = release('1.3.0', 1, MAINTAINERS.slice(0, 2), { artifacts: { node: art.pin } })
+    // Two hostile providers announce the artifact before anyone else has it.
+    const protocol = `/convoy/${NETWORK}/artifact/1.0.0`
+    const trickler = await net.rawNode()
+    const liar = await net.rawNode()
+    await trickler.handle(protocol, async (stream) => {
+      const lp = lpStream(stream)
+      await lp.read()
+      await lp.write(
+        new TextEncoder().encode(JSON.stringify({ status: 'ok', length: art.pin.length })),
+      )
+      for (let i = 0; i < 200 && stream.status === 'open'; i++) {
+        stream.send(art.data.subarray(i * 64, i * 64 + 64))
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      stream.abort(new Error('done'))
+    })
+    await liar.handle(protocol, async (stream) => {
+      const lp = lpStream(stream)
+      const req = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as {
+        offset: number
+      }
+      await lp.write(
+        new TextEncoder().encode(JSON.stringify({ status: 'ok', length: art.pin.length })),
+      )
+      const junk = Buffer.alloc(art.pin.length - req.offset, 7)
+      for (let at = 0; at < junk.length; at += 65536) {
+        if (!stream.send(junk.subarray(at, at + 65536))) await stream.onDrain()
+      }
+      await stream.close()
+    })
+    for (const bad of [trickler, liar]) {
+      await bad.dial(nodes[0]!.libp2p.getMultiaddrs()[0]!)
+      await waitFor('hostile routing table', () => routingTableSize(bad.services.dht) > 0)
+      for await (const _ of bad.services.dht.provide(artifactCid(art.pin.sha256), {
+        signal: AbortSignal.timeout(15_000),
+      })) {
+      }
+    }
+    // Only the seed holds the real bytes; it publishes, then everyone fetches from whoever they find.
+    const seed = nodes[1]!
+    await seed.libp2p.services.artifacts.import(art.path, art.pin)
+    await seed.publish(rel)
+    await everyone('all verified sequence 1', (n) => latestSeq(n) === 1)
+    await everyone(
+      'all hold the artifact',
+      (n) => n.libp2p.services.artifacts.has(art.pin.sha256),
+      nodes,
+      300_000,
+    )
+    for (const n of nodes) {
+      const files = await readdir(n.store.artifactsDir)
+      assert.deepEqual(
+        files.filter((f) => f !== art.pin.sha256 && !/^[0-9a-f]{64}$/.test(f)),
+        [],
+        'no temp or partial files',
+      )
+    }
+    const totals = (await Promise.all(nodes.map((n) => n.status()))).reduce(
+      (acc, s) => ({
+        slow: acc.slow + (s.counters.artifact_providers_dropped_slow ?? 0),
+        wrong: acc.wrong + (s.counters.artifact_providers_dropped_wrong ?? 0),
+      }),
+      { slow: 0, wrong: 0 },
+    )
+    assert.ok(
+      totals.slow + totals.wrong >= 1,
+      `hostile providers were tried and dropped: ${JSON.stringify(totals)}`,
+    )
+  })
+})
