@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { outputDirProblem, singleOutputs, writeOutputDir } from './run.ts'
 import { runTestnet } from './testnet.ts'
 
-const NODES = Number(process.env.CONVOY_DEMO_NODES ?? 8)
+const NODES = Number(process.env.CONVOY_DEMO_NODES ?? 6)
 const out = resolve(fileURLToPath(new URL('../out/demo', import.meta.url)))
 await mkdir(join(out, '..'), { recursive: true })
 const problem = await outputDirProblem(out)
@@ -29,10 +29,17 @@ say('')
 const r = await runTestnet({
   nodes: NODES,
   work,
+  // Short enough for a minute: the safety does not come from the timing (non-canaries wait for
+  // the canary's probation pass whatever their slot), only how long the story takes does.
   releases: [
-    { fault: 'good', policy: { windowSeconds: 40 } },
-    { fault: 'crash-in-probation', policy: { windowSeconds: 40 } },
+    { fault: 'good', policy: { windowSeconds: 6, shadowSeconds: 10, probationSeconds: 4 } },
+    // A long probation: the crash (1.5 s after going live) is caught, never outlasted.
+    {
+      fault: 'crash-in-probation',
+      policy: { windowSeconds: 6, shadowSeconds: 10, probationSeconds: 30 },
+    },
   ],
+  crashAfterMs: 1500,
   log: say,
 })
 await writeOutputDir(out, singleOutputs(r.result))
