@@ -161,6 +161,18 @@ describe('node runner commands', { timeout: 120_000 }, () => {
     for (const i of [1, 2]) nodes.push(startNode(cwd, join(cwd, `n${i}`)))
     const infos = await Promise.all(nodes.map(running))
     await new Promise((r) => setTimeout(r, 1500))
+    // Without --artifact, while no peer holds it: published, with a warning that says what to do.
+    const bare = await convoyOk(
+      ['release', 'publish', 'release.json', '--network', 'network.json'],
+      {
+        cwd,
+      },
+    )
+    assert.match(bare.stdout, /artifact: held by 0 other peer\(s\)/)
+    assert.match(
+      bare.stderr,
+      /convoy: warning: no peer holds the artifact of 0\.1\.0 .*Publish again with --artifact/,
+    )
     const pub = await convoyOk(
       [
         'release',
@@ -195,6 +207,13 @@ describe('node runner commands', { timeout: 120_000 }, () => {
         'artifact fetched from peers',
       )
     }
+    // Once peers hold it, publishing without --artifact says so and warns of nothing.
+    const again = await convoyOk(
+      ['release', 'publish', 'release.json', '--network', 'network.json'],
+      { cwd },
+    )
+    assert.match(again.stdout, /artifact: held by [1-9]\d* other peer\(s\)/)
+    assert.doesNotMatch(again.stderr, /warning/)
     const text = await convoyOk(['status', '--api', infos[1]!.api], { cwd })
     assert.match(text.stdout, /latest verified: 0\.1\.0 \(sequence 1\)/)
     assert.match(text.stdout, /PEER\s+VERSION\s+RANK/)

@@ -1130,6 +1130,11 @@ export class ConvoyNode {
     }
   }
 
+  /** Peers (other than this one) the DHT names as holding the artifact; looks for up to 8 s. */
+  async artifactProviders(sha256: string): Promise<PeerId[]> {
+    return this.findProviders(sha256)
+  }
+
   private async findProviders(sha256: string): Promise<PeerId[]> {
     const out = new Map<string, PeerId>()
     try {

@@ -310,6 +310,17 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
       const up = node.libp2p.services.artifacts.stats().bytesUploaded
       seeded = { uploaded: up, copies: up / pin.length }
     }
+    // Without --artifact, somebody must already hold the bytes, or every node waits in
+    // `fetching` until its fetch deadline.
+    let holders: number | undefined
+    if (values.artifact === undefined) {
+      const pin = s.artifacts[node.platform]
+      holders = pin ? (await node.artifactProviders(pin.sha256)).length : 0
+      if (holders === 0)
+        ctx.warn?.(
+          `no peer holds the artifact of ${s.version}${pin ? ` (sha256 ${pin.sha256.slice(0, 12)}…)` : ''}, and none was given: nodes will wait in fetching until it appears. Publish again with --artifact convoy-${s.version}.tgz to seed it (the manifest is already stored; publishing it again is harmless)`,
+        )
+    }
     const lines = [`published ${s.network}/${s.channel} ${s.version} (sequence ${s.sequence})`]
     for (const [label, n] of Object.entries(result.confirmations))
       lines.push(`  ${label}: stored by ${n} peer(s)`)
@@ -317,6 +328,7 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
       lines.push(
         `  artifact: uploaded ${seeded.uploaded} bytes (${seeded.copies.toFixed(2)} copies)`,
       )
+    if (holders !== undefined) lines.push(`  artifact: held by ${holders} other peer(s)`)
     return {
       text: lines.join('\n'),
       json: {
@@ -325,6 +337,7 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
         sequence: s.sequence,
         confirmations: result.confirmations,
         ...(seeded ? { seeded } : {}),
+        ...(holders !== undefined ? { artifactHolders: holders } : {}),
       },
     }
   } finally {

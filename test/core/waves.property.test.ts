@@ -1,0 +1,184 @@
+/**
+ * The canary gate, as a property of the pure core: for any set of nodes and any order and timing
+ * of their inputs (results, ticks, evidence built from any subset of the reports that exist at
+ * the time, as a network with delays would deliver it), no non-canary enters `switching` before
+ * the network holds `minProbationPasses` probation passes, and a release that fails live is
+ * run by canaries only.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import {
+  DEFAULT_ROLLOUT,
+  probationPassesNeeded,
+  type RolloutPolicy,
+} from '../../src/core/manifest/release.ts'
+import { type Report, summarize } from '../../src/core/rollout/evidence.ts'
+import {
+  initialRollout,
+  type RolloutInput,
+  type RolloutState,
+  step,
+  type Target,
+} from '../../src/core/rollout/machine.ts'
+
+const T0 = Date.parse('2026-12-01T00:00:00Z')
+
+type Action =
+  | { kind: 'advance'; ms: number }
+  | { kind: 'drive'; node: number }
+  | { kind: 'evidence'; node: number; mask: number }
+  | { kind: 'tick'; node: number }
+
+const action: fc.Arbitrary<Action> = fc.oneof(
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('advance' as const),
+      ms: fc.oneof(fc.integer({ min: 0, max: 30_000 }), fc.integer({ min: 0, max: 900_000 })),
+    }),
+  },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('drive' as const), node: fc.nat(15) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('evidence' as const),
+      node: fc.nat(15),
+      mask: fc.integer({ min: 0, max: 2 ** 30 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('tick' as const), node: fc.nat(15) }) },
+)
+
+const hexDigest = fc.string({
+  unit: fc.constantFrom(...'0123456789abcdef'),
+  minLength: 64,
+  maxLength: 64,
+})
+
+describe('evidence-gated waves', () => {
+  it('no non-canary switches before minProbationPasses probation passes exist; a release that fails live reaches canaries only', () => {
+    // The property must not hold vacuously: non-canaries do switch in many runs (good releases).
+    let nonCanarySwitches = 0
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 9 }),
+        fc.constantFrom(0, 0.05, 0.25, 0.5),
+        fc.integer({ min: 1, max: 2 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(action, { minLength: 50, maxLength: 800 }),
+        hexDigest,
+        (n, canaryFraction, minProbationPasses, failsLive, withPeers, actions, digest) => {
+          const policy: RolloutPolicy = {
+            ...DEFAULT_ROLLOUT,
+            windowSeconds: 600,
+            canaryFraction,
+            shadowSeconds: 60,
+            probationSeconds: 120,
+            minPassReports: 1,
+            haltMinFailures: 2,
+            minProbationPasses,
+          }
+          const t: Target = {
+            version: '1.1.0',
+            sequence: 2,
+            digest,
+            minVersion: '0.0.0',
+            policy,
+          }
+          const ids = Array.from({ length: n }, (_, i) => `node-${i}`)
+          let now = T0
+          const nodes: RolloutState[] = ids.map((id) => initialRollout(id, '1.0.0'))
+          const reports = new Map<string, Report>()
+          const need = probationPassesNeeded(policy)
+          const feed = (i: number, input: RolloutInput) => {
+            const before = nodes[i]!
+            const r = step(before, input, now)
+            nodes[i] = r.state
+            for (const e of r.effects) {
+              if (e.type === 'report')
+                reports.set(ids[i]!, {
+                  reporter: ids[i]!,
+                  release: t.digest,
+                  stage: e.stage,
+                  verdict: e.verdict,
+                  at: now,
+                })
+              if (e.type === 'switch' && r.state.canary !== true) {
+                const live = [...reports.values()].filter(
+                  (x) => x.stage === 'probation' && x.verdict === 'pass',
+                ).length
+                assert.ok(
+                  live >= need,
+                  `${ids[i]} (non-canary) switched with ${live} of ${need} probation passes in the network`,
+                )
+                assert.ok(
+                  !failsLive,
+                  `${ids[i]} (non-canary) switched to a release that fails live`,
+                )
+                nonCanarySwitches++
+              }
+            }
+          }
+          // Every node sees the manifest first (in a random order the actions then interleave).
+          for (let i = 0; i < n; i++)
+            feed(i, { type: 'manifest', target: t, ...(withPeers ? { peers: ids } : {}) })
+          for (const a of actions) {
+            if (a.kind === 'advance') {
+              now += a.ms
+              continue
+            }
+            const i = a.node % n
+            const s = nodes[i]!
+            // A fault that shows live shows within probation: the node's next turn sees it.
+            if (failsLive && s.phase === 'probation' && a.kind !== 'evidence')
+              feed(i, { type: 'health', ok: false, reason: 'crashed' })
+            else if (a.kind === 'tick') feed(i, { type: 'tick' })
+            else if (a.kind === 'evidence') {
+              const held = [...reports.values()].filter((_, k) => ((a.mask >> k) & 1) === 1)
+              feed(i, { type: 'evidence', digest: t.digest, summary: summarize(held, policy) })
+            } else if (s.phase === 'fetching') feed(i, { type: 'fetched', ok: true })
+            else if (s.phase === 'staged') feed(i, { type: 'staged', ok: true })
+            else if (s.phase === 'shadow')
+              feed(i, { type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+            else if (s.phase === 'switching') feed(i, { type: 'switched', ok: true })
+            else if (s.phase === 'rolled-back') feed(i, { type: 'rolled-back', ok: true })
+            else feed(i, { type: 'tick' })
+          }
+          if (failsLive)
+            for (const s of nodes)
+              if (s.current === t.version) assert.equal(s.canary, true, `${s.nodeId} runs it`)
+        },
+      ),
+      { numRuns: 400 },
+    )
+    assert.ok(nonCanarySwitches >= 10, `non-canaries switched ${nonCanarySwitches} times in all`)
+  })
+
+  it('with the peers it knows, every release has a canary in a network of two or more', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 12 }),
+        fc.constantFrom(0, 0.001, 0.02),
+        hexDigest,
+        (ids, canaryFraction, digest) => {
+          const t: Target = {
+            version: '1.1.0',
+            sequence: 2,
+            digest,
+            minVersion: '0.0.0',
+            policy: { ...DEFAULT_ROLLOUT, canaryFraction },
+          }
+          const canaries = ids.filter(
+            (id) =>
+              step(initialRollout(id, '1.0.0'), { type: 'manifest', target: t, peers: ids }, T0)
+                .state.canary === true,
+          )
+          assert.ok(canaries.length >= 1)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
