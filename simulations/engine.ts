@@ -34,9 +34,9 @@ import {
   type RolloutInput,
   type RolloutState,
   step,
+  switchTime,
   type Target,
 } from '../src/core/rollout/machine.ts'
-import { slotTime } from '../src/core/rollout/slot.ts'
 import { buildHistory, type ReleaseHistory, withoutReleases } from '../src/core/version/history.ts'
 import { BASE_CAPABILITIES, type Rank, rankPeer } from '../src/core/version/rank.ts'
 import {
@@ -924,8 +924,9 @@ class Simulation {
       else if (allowNow) w = Math.min(w, now)
     }
     if (s.phase === 'scheduled' && s.target !== undefined) {
-      const at = slotTime(s.slot!, s.windowStart!, s.target.policy.windowSeconds)
-      if (at > now) w = Math.min(w, at)
+      // The core's rule for when it may switch (a non-canary: in its wave), not a copy of it.
+      const at = switchTime(s)
+      if (at !== undefined && at > now) w = Math.min(w, at)
     }
     if (w === Number.POSITIVE_INFINITY) {
       this.tickAt[i] = Number.NaN

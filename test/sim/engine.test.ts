@@ -171,15 +171,23 @@ describe('the nodes run the shipped logic', () => {
     const policy = s.releases[0]!.policy
     const fetchedAt = new Map<string, number>()
     const out: Array<{ node: string; slot: number }> = []
+    let firstProceed: number | undefined
     for (const e of events) {
+      if (e.type === 'evidence' && e.version === '1.1.0' && e.proceed === true)
+        firstProceed ??= Math.round((e.t as number) * 1000)
       if (e.type !== 'phase' || e.target !== '1.1.0') continue
       const node = e.node as string
       const t = Math.round((e.t as number) * 1000)
       if (e.to === 'fetching' && !fetchedAt.has(node)) fetchedAt.set(node, t)
       if (e.to !== 'switching') continue
       const slot = rolloutSlot(node, digest)
-      // Nobody switches before its slot in the window that began when it saw the manifest.
-      assert.ok(t >= slotTime(slot, fetchedAt.get(node)!, policy.windowSeconds), `${node} early`)
+      if (isCanary(slot, policy.canaryFraction)) {
+        // A canary: not before its slot in the window that began when it saw the manifest.
+        assert.ok(t >= slotTime(slot, fetchedAt.get(node)!, policy.windowSeconds), `${node} early`)
+      } else {
+        // A non-canary: not before the evidence held the canaries' probation passes.
+        assert.ok(firstProceed !== undefined && t >= firstProceed, `${node} before the canaries`)
+      }
       out.push({ node, slot })
     }
     return { s, events, policy, out }

@@ -15,6 +15,7 @@ import { encodeEnvelope } from '../../core/manifest/envelope.ts'
 import {
   type ArtifactPin,
   PLATFORM_RE,
+  probationPassesNeeded,
   type ReleaseSigned,
   type ReleaseSource,
   type RolloutPolicy,
@@ -85,6 +86,7 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       shadow: { type: 'string' },
       probation: { type: 'string' },
       'min-pass': { type: 'string' },
+      'min-probation-passes': { type: 'string' },
       'max-failure-share': { type: 'string' },
       'halt-share': { type: 'string' },
       'halt-min': { type: 'string' },
@@ -191,6 +193,14 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
     rollout.probationSeconds = parseDuration(values.probation, '--probation')
   if (values['min-pass'] !== undefined)
     rollout.minPassReports = parseNumber(values['min-pass'], '--min-pass', 0, 1_000_000, true)
+  if (values['min-probation-passes'] !== undefined)
+    rollout.minProbationPasses = parseNumber(
+      values['min-probation-passes'],
+      '--min-probation-passes',
+      1,
+      1_000_000,
+      true,
+    )
   if (values['max-failure-share'] !== undefined)
     rollout.maxFailureShare = parseNumber(values['max-failure-share'], '--max-failure-share', 0, 1)
   if (values['halt-share'] !== undefined)
@@ -510,7 +520,7 @@ export async function releaseInspect(argv: string[], ctx: CliContext): Promise<C
     'artifacts:',
     ...Object.entries(s.artifacts).map(([p, a]) => `  ${p}: ${a.length} bytes, sha256 ${a.sha256}`),
     `rollout:      window ${humanDuration(s.rollout.windowSeconds)}, canaries ${(s.rollout.canaryFraction * 100).toFixed(1)}%, shadow ${humanDuration(s.rollout.shadowSeconds)}, probation ${humanDuration(s.rollout.probationSeconds)}`,
-    `evidence:     >= ${s.rollout.minPassReports} passing reports, proceed while failures <= ${pct(s.rollout.maxFailureShare)}, halt above ${pct(s.rollout.haltFailureShare)} with >= ${s.rollout.haltMinFailures} failures`,
+    `evidence:     non-canaries wait for ${probationPassesNeeded(s.rollout)} probation pass(es) and >= ${s.rollout.minPassReports} passing reports, proceed while failures <= ${pct(s.rollout.maxFailureShare)}, halt above ${pct(s.rollout.haltFailureShare)} with >= ${s.rollout.haltMinFailures} failures`,
   ]
   if (s.source) lines.push(`source:       ${s.source.commit} packed by ${s.source.packTool}`)
   if (s.notes) lines.push(`notes:        ${s.notes}`)
