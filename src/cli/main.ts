@@ -2,55 +2,54 @@
  * The `convoy` command line: parses the command, runs it, prints text or `--json`, and maps
  * failures to one line on stderr and a non-zero exit code.
  */
-import { keysGenerate, keysShow } from './commands/keys.ts'
-import { networkInit } from './commands/network.ts'
-import { nodeStart, releasePublish, status } from './commands/node.ts'
-import { releasePack, version } from './commands/pack.ts'
-import { releaseRebuildCheck } from './commands/rebuild.ts'
-import {
-  releaseDraft,
-  releaseInspect,
-  releaseMerge,
-  releaseSign,
-  releaseVerify,
-} from './commands/release.ts'
-import { rootInit, rootMerge, rootRotate, rootSign, rootVerify } from './commands/root.ts'
-import { run as runSupervisor } from './commands/run.ts'
-import { sim } from './commands/sim.ts'
-import { testnet } from './commands/testnet.ts'
-import { upgradeApprove, upgradeStatus } from './commands/upgrade.ts'
 import { type CliContext, CliError, type CommandOutput } from './io.ts'
 import { promptHidden } from './prompt.ts'
 
 type Command = (argv: string[], ctx: CliContext) => Promise<CommandOutput>
+type Loader = () => Promise<Command>
 
-const COMMANDS: Record<string, Record<string, Command>> = {
-  keys: { generate: keysGenerate, show: keysShow },
+/**
+ * Each command is loaded when it runs, not before: a maintainer command then never loads libp2p
+ * or the simulator, and starts in about a third of the time.
+ */
+const lazy =
+  <M, K extends keyof M>(load: () => Promise<M>, name: K): Loader =>
+  async () =>
+    (await load())[name] as Command
+const keys = () => import('./commands/keys.ts')
+const root = () => import('./commands/root.ts')
+const release = () => import('./commands/release.ts')
+const node = () => import('./commands/node.ts')
+const pack = () => import('./commands/pack.ts')
+const upgrade = () => import('./commands/upgrade.ts')
+
+const COMMANDS: Record<string, Record<string, Loader>> = {
+  keys: { generate: lazy(keys, 'keysGenerate'), show: lazy(keys, 'keysShow') },
   root: {
-    init: rootInit,
-    rotate: rootRotate,
-    sign: rootSign,
-    verify: rootVerify,
-    merge: rootMerge,
+    init: lazy(root, 'rootInit'),
+    rotate: lazy(root, 'rootRotate'),
+    sign: lazy(root, 'rootSign'),
+    verify: lazy(root, 'rootVerify'),
+    merge: lazy(root, 'rootMerge'),
   },
   release: {
-    draft: releaseDraft,
-    sign: releaseSign,
-    merge: releaseMerge,
-    verify: releaseVerify,
-    inspect: releaseInspect,
-    publish: releasePublish,
-    pack: releasePack,
-    'rebuild-check': releaseRebuildCheck,
+    draft: lazy(release, 'releaseDraft'),
+    sign: lazy(release, 'releaseSign'),
+    merge: lazy(release, 'releaseMerge'),
+    verify: lazy(release, 'releaseVerify'),
+    inspect: lazy(release, 'releaseInspect'),
+    publish: lazy(node, 'releasePublish'),
+    pack: lazy(pack, 'releasePack'),
+    'rebuild-check': lazy(() => import('./commands/rebuild.ts'), 'releaseRebuildCheck'),
   },
-  network: { init: networkInit },
-  node: { start: nodeStart },
-  run: { '': runSupervisor },
-  upgrade: { approve: upgradeApprove, status: upgradeStatus },
-  status: { '': status },
-  version: { '': version },
-  sim: { '': sim },
-  testnet: { '': testnet },
+  network: { init: lazy(() => import('./commands/network.ts'), 'networkInit') },
+  node: { start: lazy(node, 'nodeStart') },
+  run: { '': lazy(() => import('./commands/run.ts'), 'run') },
+  upgrade: { approve: lazy(upgrade, 'upgradeApprove'), status: lazy(upgrade, 'upgradeStatus') },
+  status: { '': lazy(node, 'status') },
+  version: { '': lazy(pack, 'version') },
+  sim: { '': lazy(() => import('./commands/sim.ts'), 'sim') },
+  testnet: { '': lazy(() => import('./commands/testnet.ts'), 'testnet') },
 }
 
 const HELP = `convoy: peer-to-peer upgrades by network consensus
@@ -106,8 +105,8 @@ export async function run(
     out(`${HELP}\n`)
     return group === undefined ? 2 : 0
   }
-  const command = COMMANDS[group]?.[name ?? '']
-  if (command === undefined) {
+  const load = COMMANDS[group]?.[name ?? '']
+  if (load === undefined) {
     const known = COMMANDS[group] ? Object.keys(COMMANDS[group]).join(', ') : undefined
     const msg = known
       ? `unknown command "${group} ${name ?? ''}": try one of ${known}`
@@ -118,6 +117,7 @@ export async function run(
   }
   try {
     const warn = (m: string) => err(`convoy: warning: ${m}\n`)
+    const command = await load()
     const result = await command(rest, { warn, ...ctx })
     out(json ? `${JSON.stringify({ ok: true, ...result.json })}\n` : `${result.text}\n`)
     return 0

@@ -20,7 +20,8 @@ import { type Build, packBuild } from './builds.ts'
 import { runningVersion, type Sup, SupNet, stateOf, testPolicy, waitState } from './harness.ts'
 
 const POLICY = testPolicy({
-  windowSeconds: 30,
+  // Short: non-canaries wait for the canary's probation pass whatever their slot.
+  windowSeconds: 10,
   canaryFraction: 0.3,
   shadowSeconds: 8,
   probationSeconds: 4,
@@ -127,6 +128,7 @@ describe('releases across a real network', { timeout: 300_000 }, () => {
 
     // Watch every node's phase; note when each first switched.
     const switchedAt = new Map<string, number>()
+    const committedAt = new Map<string, number>()
     const seen = new Map<string, Phase[]>()
     let watching = true
     const watcher = (async () => {
@@ -140,6 +142,8 @@ describe('releases across a real network', { timeout: 300_000 }, () => {
           seen.set(s.name, list)
           if (st.phase === 'switching' && !switchedAt.has(s.name))
             switchedAt.set(s.name, Date.now())
+          if (st.phase === 'committed' && !committedAt.has(s.name))
+            committedAt.set(s.name, Date.now())
         }
         await new Promise((r) => setTimeout(r, 50))
       }
@@ -178,14 +182,17 @@ describe('releases across a real network', { timeout: 300_000 }, () => {
     for (const s of sups) {
       if (s === canary) continue
       assert.ok(
-        switchedAt.get(canary.name)! < switchedAt.get(s.name)!,
-        `the canary switched before ${s.name}`,
+        committedAt.get(canary.name)! < switchedAt.get(s.name)!,
+        `the canary passed its probation before ${s.name} switched`,
       )
     }
-    // The non-canaries switched on evidence: signed reports from distinct peers.
+    // The non-canaries switched on evidence: signed reports from distinct peers, among them the
+    // canary's probation pass, and each in its wave.
     for (const s of sups.filter((x) => x !== canary)) {
       const st = (await stateOf(s.home))!
       assert.ok(st.evidence!.passing >= POLICY.minPassReports, JSON.stringify(st.evidence))
+      assert.ok(st.evidence!.probationPassing >= 1, JSON.stringify(st.evidence))
+      assert.ok(st.waveStart !== undefined, `${s.name} recorded its wave's start`)
     }
     assert.match(canary.output(), /the node was down \d+ ms/)
 
