@@ -375,9 +375,20 @@ describe('report holding (the service without a network)', () => {
     // Base58 text that is no peer id at all.
     const junk = svc.submit(signedAs('1111111111'))
     assert.equal(!junk.ok && junk.code, 'reporter-key')
-    // The same key spelled as a CIDv1 would count as a second reporter: the format refuses it.
+    // The same key spelled as a CIDv1 would count as a second reporter. The format refuses it
+    // when it holds a letter base58 lacks (most do: "l"); else the service does, as no canonical
+    // peer id. Either way it never counts.
     const cidForm = peerIdFromPrivateKey(a!).toCID().toString()
-    assert.throws(() => signedAs(cidForm), { name: 'TypeError', message: /body.reporter/ })
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = signedAs(cidForm)
+    } catch (e) {
+      assert.match((e as Error).message, /body.reporter/)
+    }
+    if (bytes !== undefined) {
+      const cid = svc.submit(bytes)
+      assert.equal(!cid.ok && cid.code, 'reporter-key')
+    }
   })
 
   it('a disabled service refuses everything and signReport checks its key', async () => {
