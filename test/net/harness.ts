@@ -186,6 +186,20 @@ export async function waitFor(
   }
 }
 
+/** Waits until `check` holds for every node of `list` (60 s by default: generous, not a budget). */
+export function everyone(
+  what: string,
+  check: (n: ConvoyNode) => Promise<boolean> | boolean,
+  list: readonly ConvoyNode[],
+  timeoutMs = 60_000,
+): Promise<number> {
+  return waitFor(what, async () => (await Promise.all(list.map(check))).every(Boolean), timeoutMs)
+}
+
+/** The sequence of the newest manifest a node trusts on channel "stable" (0: none). */
+export const latestSeq = (n: ConvoyNode): number =>
+  n.trustState().channels.stable?.latest?.sequence ?? 0
+
 /** The status entry a node has for a peer. */
 export async function peerIn(
   node: ConvoyNode,

@@ -9,21 +9,26 @@ import { after, before, describe, it } from 'node:test'
 import { lpStream } from '@libp2p/utils'
 import { artifactCid } from '../../src/adapters/libp2p/artifacts.ts'
 import { type ConvoyNode, routingTableSize } from '../../src/adapters/libp2p/node.ts'
-import { artifactFile, MAINTAINERS, NETWORK, release, TestNet, waitFor } from './harness.ts'
+import {
+  artifactFile,
+  everyone as everyoneIn,
+  latestSeq,
+  MAINTAINERS,
+  NETWORK,
+  release,
+  TestNet,
+  waitFor,
+} from './harness.ts'
 
 const net = new TestNet()
 let nodes: ConvoyNode[] = []
 
-async function everyone(
+const everyone = (
   what: string,
   check: (n: ConvoyNode) => Promise<boolean> | boolean,
-  list = nodes,
-  timeoutMs = 60_000,
-): Promise<number> {
-  return waitFor(what, async () => (await Promise.all(list.map(check))).every(Boolean), timeoutMs)
-}
-
-const latestSeq = (n: ConvoyNode) => n.trustState().channels.stable?.latest?.sequence ?? 0
+  list: readonly ConvoyNode[] = nodes,
+  timeoutMs?: number,
+) => everyoneIn(what, check, list, timeoutMs)
 
 describe('hostile artifact providers', { timeout: 600_000 }, () => {
   before(async () => {

@@ -8,6 +8,8 @@ import { lpStream } from '@libp2p/utils'
 import { helloProtocol } from '../../src/adapters/libp2p/hello.ts'
 import { type ConvoyNode, latestKey, routingTableSize } from '../../src/adapters/libp2p/node.ts'
 import {
+  everyone as everyoneIn,
+  latestSeq,
   MAINTAINERS,
   NETWORK,
   networkConfig,
@@ -21,16 +23,12 @@ import {
 const net = new TestNet()
 let nodes: ConvoyNode[] = []
 
-async function everyone(
+const everyone = (
   what: string,
   check: (n: ConvoyNode) => Promise<boolean> | boolean,
-  list = nodes,
-  timeoutMs = 60_000,
-): Promise<number> {
-  return waitFor(what, async () => (await Promise.all(list.map(check))).every(Boolean), timeoutMs)
-}
-
-const latestSeq = (n: ConvoyNode) => n.trustState().channels.stable?.latest?.sequence ?? 0
+  list: readonly ConvoyNode[] = nodes,
+  timeoutMs?: number,
+) => everyoneIn(what, check, list, timeoutMs)
 
 describe('a 10-node network', { timeout: 600_000 }, () => {
   before(async () => {
