@@ -9,13 +9,14 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { access, readFile, readlink, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signReport } from '../../src/adapters/libp2p/reports.ts'
 import type { Phase, RolloutState } from '../../src/core/rollout/machine.ts'
+import { rolloutSlot } from '../../src/core/rollout/slot.ts'
 import { makeTempDir, removeDir } from '../cli/helpers.ts'
 import { NETWORK, waitFor } from '../net/harness.ts'
 import { type Build, packBuild } from '../supervisor/builds.ts'
@@ -37,6 +38,7 @@ const badNet = new SupNet()
 const haltNet = new SupNet()
 const schedNet = new SupNet()
 let haltDigest = ''
+let schedDigest = ''
 
 const migration = [
   "import { appendFileSync } from 'node:fs'",
@@ -51,9 +53,14 @@ before(async () => {
   bad = await packBuild('0.6.0', 'crash-in-probation', dir, { crashAfterMs: 1500 })
   for (const n of [goodNet, badNet, haltNet, schedNet]) await n.start()
   await goodNet.publish(good)
-  // Alone and not a canary: the node waits in "scheduled" until its own signed shadow pass comes
-  // back to it as evidence, so that state is persisted (and crashed in) too.
-  await schedNet.publish(good, testPolicy({ canaryFraction: 0, minPassReports: 1 }))
+  // Alone and not a canary (its identity is picked so: canaryFraction 0, and its slot above the
+  // bootstrap node's, so the lowest-slot rule does not make it one either): the node waits in
+  // "scheduled" for a probation pass, so that state is persisted (and crashed in) too.
+  // It waits for a canary's probation pass (the wave), which comes after the restart.
+  schedDigest = await schedNet.publishDigest(
+    good,
+    testPolicy({ canaryFraction: 0, minPassReports: 1 }),
+  )
   await badNet.publish(bad)
   // Halt: nobody is a canary and the node's own pass is never enough; failures from others halt it.
   haltDigest = await haltNet.publishDigest(
@@ -92,6 +99,41 @@ async function assertRunnable(home: string): Promise<RolloutState> {
   return s
 }
 
+/**
+ * Writes an identity into `home` whose slot for `digest` is above the bootstrap node's, so that,
+ * with a canary fraction of 0, the node is no canary by either rule.
+ */
+async function nonCanaryIdentity(net: SupNet, home: string, digest: string): Promise<void> {
+  const boot = rolloutSlot(net.bootstrap.libp2p.peerId.toString(), digest)
+  for (;;) {
+    const k = await generateKeyPair('Ed25519')
+    if (rolloutSlot(peerIdFromPrivateKey(k).toString(), digest) <= boot) continue
+    await mkdir(join(home, 'data'), { recursive: true })
+    await writeFile(join(home, 'data', 'identity.key'), privateKeyToProtobuf(k), { mode: 0o600 })
+    return
+  }
+}
+
+/**
+ * A probation pass about the scheduled network's release from a made-up peer, standing in for a
+ * canary. Any signed report counts today; reporter admission (issue 10) will need a real canary.
+ */
+async function probationPass(net: SupNet): Promise<void> {
+  const key = await generateKeyPair('Ed25519')
+  const r = net.bootstrap.submitReport(
+    signReport(key, {
+      network: NETWORK,
+      release: schedDigest,
+      version: '0.6.0',
+      stage: 'probation',
+      verdict: 'pass',
+      at: Date.now(),
+      reason: 'healthy through probation',
+    }),
+  )
+  assert.ok(r.ok, JSON.stringify(r))
+}
+
 /** Two failing reports about the halt network's release from made-up peers, via its bootstrap. */
 async function falseFailures(net: SupNet): Promise<void> {
   for (let i = 0; i < 2; i++) {
@@ -118,6 +160,10 @@ interface Case {
   end: { phase: Phase; current: string }
   /** Something to do while the first supervisor runs (before it dies). */
   during?: (sup: Sup) => Promise<void>
+  /** The release's digest, when the node must be no canary for it (its identity is picked). */
+  nonCanary?: () => string
+  /** Something to do once the second supervisor runs. */
+  afterRestart?: (sup: Sup) => Promise<void>
 }
 
 const cases: Case[] = [
@@ -125,7 +171,13 @@ const cases: Case[] = [
   { point: 'phase:fetching', net: goodNet, end: { phase: 'committed', current: '0.6.0' } },
   { point: 'phase:staged', net: goodNet, end: { phase: 'committed', current: '0.6.0' } },
   { point: 'phase:shadow', net: goodNet, end: { phase: 'committed', current: '0.6.0' } },
-  { point: 'phase:scheduled', net: schedNet, end: { phase: 'committed', current: '0.6.0' } },
+  {
+    point: 'phase:scheduled',
+    net: schedNet,
+    end: { phase: 'committed', current: '0.6.0' },
+    nonCanary: () => schedDigest,
+    afterRestart: () => probationPass(schedNet),
+  },
   { point: 'phase:switching', net: goodNet, end: { phase: 'committed', current: '0.6.0' } },
   { point: 'switch:stopped', net: goodNet, end: { phase: 'committed', current: '0.6.0' } },
   { point: 'switch:backed-up', net: goodNet, end: { phase: 'committed', current: '0.6.0' } },
@@ -141,6 +193,7 @@ const cases: Case[] = [
     point: 'phase:halted',
     net: haltNet,
     end: { phase: 'halted', current: '0.5.0' },
+    nonCanary: () => haltDigest,
     during: async (sup) => {
       await waitState(sup, 'the shadow pass', (s) => s.phase === 'scheduled', 60_000)
       await falseFailures(haltNet)
@@ -156,6 +209,7 @@ describe('SIGKILL at every state: the supervisor always comes back runnable and 
     it(`killed at ${c.point}`, async () => {
       const name = c.point.replace(/[^a-z-]/g, '-')
       const env: Record<string, string> = c.point === 'idle' ? {} : { CONVOY_TEST_CRASH: c.point }
+      if (c.nonCanary) await nonCanaryIdentity(c.net, join(c.net.dir, name), c.nonCanary())
       const first = c.net.startSupervisor(name, v5, env)
       await waitFor(
         'the node on 0.5.0',
@@ -187,6 +241,7 @@ describe('SIGKILL at every state: the supervisor always comes back runnable and 
       if (c.point.startsWith('phase:')) assert.equal(atCrash.phase, c.point.slice(6))
 
       const second = c.net.resume(`${name}-again`, first.home)
+      if (c.afterRestart) await c.afterRestart(second)
       // The state file may already say where it ends (a crash in a resting phase): what matters
       // is that the new supervisor reaped the orphans and runs a node of its own on that version.
       await waitFor(
