@@ -32,11 +32,11 @@ const r = await runTestnet({
   // Short enough for a minute: the safety does not come from the timing (non-canaries wait for
   // the canary's probation pass whatever their slot), only how long the story takes does.
   releases: [
-    { fault: 'good', policy: { windowSeconds: 6, shadowSeconds: 10, probationSeconds: 4 } },
+    { fault: 'good', policy: { windowSeconds: 4, shadowSeconds: 10, probationSeconds: 3 } },
     // A long probation: the crash (1.5 s after going live) is caught, never outlasted.
     {
       fault: 'crash-in-probation',
-      policy: { windowSeconds: 6, shadowSeconds: 10, probationSeconds: 30 },
+      policy: { windowSeconds: 4, shadowSeconds: 10, probationSeconds: 30 },
     },
   ],
   crashAfterMs: 1500,
