@@ -33,13 +33,14 @@ const r = await runTestnet({
   // the canary's probation pass whatever their slot), only how long the story takes does.
   releases: [
     { fault: 'good', policy: { windowSeconds: 4, shadowSeconds: 10, probationSeconds: 3 } },
-    // A long probation: the crash (1.5 s after going live) is caught, never outlasted.
+    // A long probation: the crash (3 s after going live, after the switch has settled) is caught,
+    // never outlasted.
     {
       fault: 'crash-in-probation',
       policy: { windowSeconds: 4, shadowSeconds: 10, probationSeconds: 30 },
     },
   ],
-  crashAfterMs: 1500,
+  crashAfterMs: 3000,
   log: say,
 })
 await writeOutputDir(out, singleOutputs(r.result))
