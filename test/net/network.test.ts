@@ -159,10 +159,15 @@ describe('a 10-node network', { timeout: 600_000 }, () => {
     await waitFor(
       'laggard pruned by gate',
       () => !gate.libp2p.getConnections().some((c) => c.remotePeer.equals(laggard.libp2p.peerId)),
-      15_000,
+      60_000,
+    )
+    // Connections settle after a prune; on a loaded machine that takes a while: wait, do not sample.
+    await waitFor(
+      'normal peers to stay connected to gate',
+      async () => (await gate.status()).peers.filter((p) => p.connected).length >= 2,
+      60_000,
     )
     const kept = (await gate.status()).peers.filter((p) => p.connected)
-    assert.ok(kept.length >= 2, 'normal peers stay connected')
     assert.ok(
       kept.every((p) => p.rank !== 'deranked'),
       'no deranked peer outlived the pruning',
@@ -241,8 +246,11 @@ describe('a 10-node network', { timeout: 600_000 }, () => {
       async () => ((await target.status()).counters.misbehaviour ?? 0) >= before + 4,
     )
     // Still healthy: connected to honest peers, still verifying, API still answers.
-    const s = await target.status()
-    assert.ok(s.peers.filter((p) => p.connected && p.rank === 'normal').length >= 1)
+    await waitFor(
+      'the target connected to an honest peer',
+      async () => (await target.status()).peers.some((p) => p.connected && p.rank === 'normal'),
+      60_000,
+    )
     assert.equal(latestSeq(target), 3)
   })
 })
