@@ -1,0 +1,114 @@
+/** The upload ledger: slots, one per peer, and a budget counted in copies. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { UploadLedger } from '../../src/core/net/uploads.ts'
+
+const LEN = 1000
+const ledger = (budgetCopies: number, maxUploads = 2) =>
+  new UploadLedger({
+    maxUploads,
+    budgetBytes: budgetCopies * LEN,
+    ticketIdleMs: 30_000,
+    maxTickets: 64,
+  })
+
+describe('upload ledger', () => {
+  it('charges a copy once however many transfers it takes', () => {
+    const l = ledger(2)
+    for (let offset = 0; offset < LEN; offset += 250) {
+      const d = l.admit('a', 'x', LEN, offset, offset)
+      assert.equal(d.admit, true)
+      if (d.admit) l.finish(d.ticket, offset + 250 >= LEN, offset + 1)
+    }
+    assert.equal(l.chargedBytes, LEN)
+  })
+
+  it('refunds a peer that left, once: leavers cannot spend the budget', () => {
+    const l = ledger(2)
+    for (const peer of ['leaver1', 'leaver2']) {
+      const d = l.admit(peer, 'x', LEN, 0, 0)
+      assert.ok(d.admit)
+      l.finish(d.ticket, false, 0)
+    }
+    assert.deepEqual(l.admit('c', 'x', LEN, 0, 1), { admit: false, reason: 'budget' })
+    // 30 s later the leavers' tickets end and are refunded: two copies can still be delivered.
+    for (const peer of ['c', 'd']) {
+      const d = l.admit(peer, 'x', LEN, 0, 30_000)
+      assert.ok(d.admit, peer)
+      l.finish(d.ticket, true, 30_001)
+    }
+    assert.equal(l.chargedBytes, 2 * LEN)
+    assert.deepEqual(l.admit('e', 'x', LEN, 0, 90_000), { admit: false, reason: 'budget' })
+  })
+
+  it('a peer that leaves twice is charged the second time', () => {
+    const l = ledger(3)
+    for (let i = 0; i < 2; i++) {
+      const d = l.admit('a', 'x', LEN, 0, i * 60_000)
+      assert.ok(d.admit)
+      l.finish(d.ticket, false, i * 60_000)
+    }
+    l.expire(200_000)
+    assert.equal(l.chargedBytes, LEN)
+  })
+
+  it('one slot per peer, and no more than maxUploads', () => {
+    const l = ledger(10, 2)
+    assert.ok(l.admit('a', 'x', LEN, 0, 0).admit)
+    assert.deepEqual(l.admit('a', 'y', LEN, 0, 0), { admit: false, reason: 'slots' })
+    assert.ok(l.admit('b', 'x', LEN, 0, 0).admit)
+    assert.deepEqual(l.admit('c', 'x', LEN, 0, 0), { admit: false, reason: 'slots' })
+  })
+
+  it('a resumer is charged only what it lacks', () => {
+    const l = ledger(1)
+    const d = l.admit('a', 'x', LEN, 600, 0)
+    assert.ok(d.admit)
+    assert.equal(l.chargedBytes, 400)
+  })
+
+  it('for every order and timing: charge within budget, slots within limits', () => {
+    const op = fc.record({
+      peer: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+      offset: fc.integer({ min: 0, max: LEN }),
+      finish: fc.boolean(),
+      complete: fc.boolean(),
+      advance: fc.integer({ min: 0, max: 40_000 }),
+    })
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 200 }),
+        fc.integer({ min: 1, max: 4 }),
+        (ops, copies) => {
+          const l = ledger(copies, 2)
+          const open: Array<{ ticket: string; peer: string }> = []
+          let now = 0
+          for (const o of ops) {
+            now += o.advance
+            if (o.finish && open.length > 0) {
+              const t = open.shift()!
+              l.finish(t.ticket, o.complete, now)
+            } else {
+              const d = l.admit(o.peer, 'x', LEN, o.offset, now)
+              if (d.admit) {
+                assert.ok(!open.some((t) => t.peer === o.peer), 'two slots for one peer')
+                open.push({ ticket: d.ticket, peer: o.peer })
+              }
+            }
+            assert.ok(l.chargedBytes <= copies * LEN, 'budget overrun')
+            assert.ok(l.chargedBytes >= 0)
+            assert.ok(l.activeUploads <= 2 && l.activeUploads === open.length)
+          }
+          // Liveness: once everything ended and went idle, a peer with no ticket gets one unless
+          // delivered copies have used the budget.
+          for (const t of open) l.finish(t.ticket, false, now)
+          l.expire(now + 30_000)
+          const d = l.admit('fresh', 'x', LEN, 0, now + 30_000)
+          if (!d.admit) assert.ok(l.chargedBytes + LEN > copies * LEN)
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+})
