@@ -534,6 +534,98 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
     }
   })
 
+  it('the upload budget counts delivered copies: a requester that leaves mid-copy is refunded', async () => {
+    const s = await scene()
+    try {
+      const art = await artifactFile(s.dir, 2 * 1024 * 1024)
+      // A seeder with a budget of one copy, whose tickets end after 1 s without a transfer.
+      const seeder = await s.add({ uploadBudgetBytes: art.pin.length, ticketIdleMs: 1000 })
+      const leaver = await s.add()
+      const a = await s.add()
+      const b = await s.add()
+      await seeder.node.services.artifacts.import(art.path, art.pin)
+      await connect(seeder, leaver, a, b)
+
+      // The leaver asks as a 0.2 fetcher does (it will confirm), takes a part and resets.
+      const stream = await leaver.node.dialProtocol(seeder.node.peerId, PROTOCOL)
+      let got = 0
+      const some = new Promise<void>((resolve) => {
+        stream.addEventListener('message', (evt) => {
+          got += evt.data.byteLength
+          if (got >= 256 * 1024) resolve()
+        })
+      })
+      await lpStream(stream).write(
+        new TextEncoder().encode(
+          JSON.stringify({ sha256: art.pin.sha256, offset: 0, confirm: true }),
+        ),
+      )
+      await some
+      stream.abort(new Error('leaving'))
+      await waitFor('the leaver is gone', () => {
+        return seeder.node.services.artifacts.stats().uploadsActive === 0
+      })
+      assert.equal(seeder.node.services.artifacts.stats().budgetChargedBytes, art.pin.length)
+
+      // Once the leaver's ticket has ended, the copy goes to A, and is then spent.
+      const waits: string[] = []
+      await a.node.services.artifacts.fetch(art.pin, {
+        providers: fixed(seeder),
+        onWait: (w) => waits.push(w.reason),
+        deadlineMs: 30_000,
+      })
+      assert.ok(
+        waits.every((w) => w === 'budget-spent'),
+        waits.join(', '),
+      )
+      await waitFor('the copy is confirmed', () => {
+        return seeder.node.services.artifacts.stats().uploadsActive === 0
+      })
+      assert.equal(seeder.node.services.artifacts.stats().budgetChargedBytes, art.pin.length)
+      const refused: string[] = []
+      await assert.rejects(
+        b.node.services.artifacts.fetch(art.pin, {
+          providers: fixed(seeder),
+          onWait: (w) => refused.push(w.reason),
+          deadlineMs: 3000,
+        }),
+        ArtifactFetchError,
+      )
+      assert.ok(refused.length > 0 && refused.every((w) => w === 'budget-spent'), refused.join())
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('a busy reply without a reason (a 0.1 server) reads as busy slots', async () => {
+    const s = await scene()
+    try {
+      const art = await artifactFile(s.dir, 64 * 1024)
+      const old = await s.add()
+      const fetcher = await s.add()
+      await connect(fetcher, old)
+      await old.node.unhandle(PROTOCOL)
+      await old.node.handle(PROTOCOL, async (stream: Stream) => {
+        const lp = lpStream(stream)
+        await lp.read()
+        await lp.write(new TextEncoder().encode('{"status":"busy"}'))
+        await stream.close()
+      })
+      const waits: string[] = []
+      await assert.rejects(
+        fetcher.node.services.artifacts.fetch(art.pin, {
+          providers: fixed(old),
+          onWait: (w) => waits.push(w.reason),
+          deadlineMs: 2000,
+        }),
+        ArtifactFetchError,
+      )
+      assert.ok(waits.length > 0 && waits.every((w) => w === 'all-busy'), waits.join())
+    } finally {
+      await s.close()
+    }
+  })
+
   it('an aborted fetch throws ArtifactFetchError and leaves no temp file', async () => {
     const s = await scene()
     try {

@@ -7,7 +7,9 @@
  * 1. The requester sends one length-prefixed (unsigned varint) JSON message
  *    `{"sha256":"<64 hex>","offset":<n>}`, at most 256 bytes, within `requestTimeoutMs`.
  * 2. The server answers one length-prefixed JSON header, at most 256 bytes:
- *    `{"status":"ok","length":<total length>}`, `{"status":"busy"}` or `{"status":"not-found"}`.
+ *    `{"status":"ok","length":<total length>}`, `{"status":"busy","reason":"slots"|"budget"}` or
+ *    `{"status":"not-found"}`. (`reason` is new in 0.2; older nodes send and accept a bare
+ *    `{"status":"busy"}`, which reads as "slots".)
  * 3. On "ok" the server streams the raw bytes from `offset` to the end, then closes its side.
  *
  * A server serves only files in its store, and its store only ever holds verified artifacts
@@ -21,6 +23,11 @@
  * bytes of the right length: a mismatch throws the whole attempt away, makes every contributor a
  * suspect and bans a sole contributor. Nothing that failed verification is ever renamed into the
  * store.
+ *
+ * Serving: who gets an upload slot and what the upload budget is charged is decided by the
+ * core's {@link UploadLedger}: one slot per peer, and a budget counted in copies (a ticket per
+ * requester, charged once however many transfers it takes), so cut transfers and peers that
+ * leave mid-copy never spend a seeder's budget on copies nobody holds.
  *
  * Choosing providers: each round tries every usable provider once, never-suspected before
  * suspects, never-slow before slow, then in the order `providers()` listed them; a new round
@@ -52,6 +59,12 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { fromHex, fromUtf8, isHexOfLength, utf8 } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
 import { parseStrictJson } from '../../core/manifest/strict-json.ts'
+import {
+  DEFAULT_MAX_TICKETS,
+  DEFAULT_TICKET_IDLE_MS,
+  UploadLedger,
+  type UploadRefusal,
+} from '../../core/net/uploads.ts'
 import { syncDir } from '../fs/atomic.ts'
 
 /** Largest request or response header accepted, in bytes (before the JSON is decoded). */
@@ -168,13 +181,24 @@ export interface ArtifactsInit {
    * it except temp files named `.*.tmp`. Created on start if missing.
    */
   storeDir: string
-  /** Uploads served at the same time; further requests are answered "busy". @default 4 */
+  /**
+   * Uploads served at the same time, at most one per peer; further requests are answered "busy"
+   * (reason "slots"). @default 4
+   */
   maxUploads?: number
   /**
-   * Total bytes this node will upload over its lifetime; an upload that would pass it is answered
-   * "busy". A publisher seeds a few copies this way and leaves the rest to peers. @default Infinity
+   * Bytes of copies this node will upload over its lifetime, counted per requester: the rest of
+   * the artifact from the offset it first asked at, charged once, refunded if the requester left
+   * without it (see {@link UploadLedger}). A request past it is answered "busy" (reason
+   * "budget"). A publisher seeds a few copies this way and leaves the rest to peers.
+   * @default Infinity
    */
   uploadBudgetBytes?: number
+  /**
+   * A requester that has not resumed its copy for this long has left: its ticket ends (and the
+   * first such per peer is refunded to the budget). In ms. @default 30000
+   */
+  ticketIdleMs?: number
   /**
    * A provider delivering fewer bytes per second than this, over a sliding window of
    * `rateWindowMs` after a grace of `rateGraceMs`, is dropped as "slow". @default 262144
@@ -205,6 +229,20 @@ export interface ArtifactsComponents {
   logger?: ComponentLogger
 }
 
+/** Why a fetch is waiting between rounds: nobody provides it, all busy, or all failed. */
+export type FetchWaitReason = 'no-provider' | 'all-busy' | 'budget-spent' | 'all-failed'
+
+/** What a fetch reports before it sleeps and asks for providers again. */
+export interface FetchWait {
+  reason: FetchWaitReason
+  /** Providers known (banned ones included). */
+  providers: number
+  /** Bytes held so far. */
+  received: number
+  /** When the next round starts, in ms from now. */
+  retryInMs: number
+}
+
 /** Options of {@link ArtifactService.fetch}. */
 export interface ArtifactFetchOptions {
   /**
@@ -219,6 +257,8 @@ export interface ArtifactFetchOptions {
   onProgress?: (received: number, total: number, from: string) => void
   /** Told whenever a provider's transfer is cut, with the reason (e.g. to count misbehaviour). */
   onDrop?: (peer: string, reason: ProviderDropReason, detail: string) => void
+  /** Told when a round of providers ended without the artifact, before the fetch waits. */
+  onWait?: (wait: FetchWait) => void
   /** Overall deadline of the fetch, in ms. @default 600000 */
   deadlineMs?: number
   /** Aborts the fetch; the temp file is removed and {@link ArtifactFetchError} thrown. */
@@ -246,6 +286,8 @@ export interface ArtifactStats {
   uploadsServed: number
   /** Provider transfers cut short, by reason. "busy" carries no penalty. */
   providersDropped: Record<ProviderDropReason, number>
+  /** Bytes charged to the upload budget: copies delivered and copies in progress. */
+  budgetChargedBytes: number
 }
 
 /** The artifact service: serves the store and fetches pinned artifacts from peers. */
@@ -283,6 +325,7 @@ interface ResolvedInit {
   storeDir: string
   maxUploads: number
   uploadBudgetBytes: number
+  ticketIdleMs: number
   minBytesPerSecond: number
   rateGraceMs: number
   rateWindowMs: number
@@ -313,6 +356,7 @@ function resolveInit(init: ArtifactsInit): ResolvedInit {
       init.uploadBudgetBytes === undefined
         ? Number.POSITIVE_INFINITY
         : positive('uploadBudgetBytes', init.uploadBudgetBytes),
+    ticketIdleMs: positive('ticketIdleMs', init.ticketIdleMs ?? DEFAULT_TICKET_IDLE_MS),
     minBytesPerSecond: positive(
       'minBytesPerSecond',
       init.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
@@ -339,7 +383,10 @@ function assertPin(pin: ArtifactPin): void {
 }
 
 /** How one transfer from one provider ended. */
-type TransferOutcome = { kind: 'done' } | { kind: ProviderDropReason | 'not-found'; detail: string }
+type TransferOutcome =
+  | { kind: 'done' }
+  | { kind: 'busy'; detail: string; why: UploadRefusal }
+  | { kind: Exclude<ProviderDropReason, 'busy'> | 'not-found'; detail: string }
 
 class Artifacts implements ArtifactService, Startable {
   readonly [Symbol.toStringTag] = '@convoy/artifacts'
@@ -351,14 +398,15 @@ class Artifacts implements ArtifactService, Startable {
   private readonly log: Logger | undefined
   private shutdown = new AbortController()
   private started = false
-  /** Bytes promised to uploads in flight, so concurrent uploads cannot overrun the budget. */
-  private reservedBytes = 0
+  /** Upload slots and the copy budget: the core's decision, carried out here. */
+  private readonly ledger: UploadLedger
   private counters: ArtifactStats = {
     bytesUploaded: 0,
     bytesDownloaded: 0,
     uploadsActive: 0,
     uploadsServed: 0,
     providersDropped: { slow: 0, wrong: 0, busy: 0, error: 0 },
+    budgetChargedBytes: 0,
   }
 
   constructor(components: ArtifactsComponents, config: ResolvedInit) {
@@ -366,6 +414,12 @@ class Artifacts implements ArtifactService, Startable {
     this.config = config
     this.protocol = artifactProtocol(config.network)
     this.log = components.logger?.forComponent('convoy:artifacts')
+    this.ledger = new UploadLedger({
+      maxUploads: config.maxUploads,
+      budgetBytes: config.uploadBudgetBytes,
+      ticketIdleMs: config.ticketIdleMs,
+      maxTickets: DEFAULT_MAX_TICKETS,
+    })
     this.serve = this.serve.bind(this)
   }
 
@@ -393,7 +447,11 @@ class Artifacts implements ArtifactService, Startable {
   }
 
   stats(): ArtifactStats {
-    return { ...this.counters, providersDropped: { ...this.counters.providersDropped } }
+    return {
+      ...this.counters,
+      providersDropped: { ...this.counters.providersDropped },
+      budgetChargedBytes: this.ledger.chargedBytes,
+    }
   }
 
   pathOf(sha256: string): string {
@@ -527,6 +585,8 @@ class Artifacts implements ArtifactService, Startable {
       this.callBack(() => options.onDrop?.(peer.toString(), reason, detail))
     }
 
+    // How the current round's transfers ended, to say why the fetch waits.
+    let round = { busy: 0, budget: 0, failed: 0 }
     try {
       let backoff = BACKOFF_START_MS
       let refreshed = false
@@ -558,6 +618,16 @@ class Artifacts implements ArtifactService, Startable {
         let peer = book.next()
         if (peer === undefined) {
           if (refreshed) {
+            const reason: FetchWaitReason =
+              noneFound || book.size === 0
+                ? 'no-provider'
+                : round.budget > 0 && round.busy === 0 && round.failed === 0
+                  ? 'budget-spent'
+                  : round.busy + round.budget > 0 && round.failed === 0
+                    ? 'all-busy'
+                    : 'all-failed'
+            const wait = { reason, providers: book.size, received: temp.offset, retryInMs: backoff }
+            this.callBack(() => options.onWait?.(wait))
             await sleep(backoff, undefined, { signal })
             // Busy providers free up in seconds; when nobody provides it at all, ask the DHT
             // far less often (every 30 s at most) so a release nobody seeds yet costs little.
@@ -573,6 +643,7 @@ class Artifacts implements ArtifactService, Startable {
           }
           noneFound = !Array.isArray(found) || found.length === 0
           book.newRound(Array.isArray(found) ? found : [])
+          round = { busy: 0, budget: 0, failed: 0 }
           peer = book.next()
           if (peer === undefined) continue
         }
@@ -581,6 +652,10 @@ class Artifacts implements ArtifactService, Startable {
         const outcome = await this.transfer(peer, pin, temp, signal, options.onProgress)
         if (temp.offset > checkpoint.offset) backoff = BACKOFF_START_MS
         if (outcome.kind === 'done') continue
+        if (outcome.kind === 'busy') {
+          if (outcome.why === 'budget') round.budget++
+          else round.busy++
+        } else round.failed++
         if (outcome.kind === 'wrong') {
           // Everything this provider sent in this transfer is suspect: roll it back.
           await temp.rollback(checkpoint)
@@ -619,6 +694,7 @@ class Artifacts implements ArtifactService, Startable {
     const from = peer.toString()
     let stream: Stream | undefined
     let timer: NodeJS.Timeout | undefined
+    let judgedNow = (): number => 0
     try {
       const headerSignal = AbortSignal.any([linked, AbortSignal.timeout(requestTimeoutMs)])
       stream = await this.components.connectionManager.openStream(peer, this.protocol, {
@@ -626,13 +702,18 @@ class Artifacts implements ArtifactService, Startable {
       })
       // Listen before anything can arrive, so no byte is missed.
       const reader = byteStream(stream, { maxBufferSize: MAX_READ_BUFFER })
-      const request = { sha256: pin.sha256, offset: temp.offset }
+      // `confirm`: this requester keeps its side open and closes it only once it holds every
+      // byte, so the server can tell a delivered copy from one cut short (its budget counts
+      // delivered copies). Servers before 0.2 ignore the member.
+      const request = { sha256: pin.sha256, offset: temp.offset, confirm: true }
       stream.send(lengthPrefixed(utf8(JSON.stringify(request))))
-      await stream.close({ signal: headerSignal })
       const { message, rest } = await readLengthPrefixed(reader, headerSignal)
       const header = parseHeader(message)
       if (header === undefined) return { kind: 'error', detail: 'malformed response header' }
-      if (header.status === 'busy') return { kind: 'busy', detail: 'busy' }
+      if (header.status === 'busy') {
+        const why = header.reason
+        return { kind: 'busy', why, detail: why === 'budget' ? 'upload budget spent' : 'busy' }
+      }
       if (header.status === 'not-found') return { kind: 'not-found', detail: 'does not have it' }
       if (header.length !== pin.length) {
         return {
@@ -642,14 +723,22 @@ class Artifacts implements ArtifactService, Startable {
       }
 
       // Rate and stall are judged on a timer, so a provider that sends nothing at all is cut
-      // as surely as one that sends a byte a second.
-      const startedAt = Date.now()
-      let lastByteAt = startedAt
-      let received = 0
-      const samples: Array<{ at: number; received: number }> = [{ at: startedAt, received: 0 }]
+      // as surely as one that sends a byte a second. They are judged on this node's running
+      // time: when the event loop was held up (a loaded machine, many nodes in one process) a
+      // late tick counts as two ticks at most, so the provider is never blamed for time in which
+      // this node could not read what it had sent.
       const tick = Math.max(20, Math.min(250, rateWindowMs / 10, stallTimeoutMs / 10))
+      let clock = 0
+      let lastTickAt = Date.now()
+      let lastByteAt = 0
+      let received = 0
+      const samples: Array<{ at: number; received: number }> = [{ at: 0, received: 0 }]
+      judgedNow = () => clock
       timer = setInterval(() => {
-        const now = Date.now()
+        const wall = Date.now()
+        clock += Math.min(wall - lastTickAt, 2 * tick)
+        lastTickAt = wall
+        const now = clock
         if (now - lastByteAt >= stallTimeoutMs) {
           // All bytes are in but the provider never closed: nothing to hold against it.
           if (temp.offset === pin.length) decide({ kind: 'done' })
@@ -659,7 +748,7 @@ class Artifacts implements ArtifactService, Startable {
         samples.push({ at: now, received })
         while (samples.length > 2 && samples[1]!.at <= now - rateWindowMs) samples.shift()
         const base = samples[0]!
-        if (now - startedAt >= rateGraceMs + rateWindowMs && temp.offset < pin.length) {
+        if (now >= rateGraceMs + rateWindowMs && temp.offset < pin.length) {
           const rate = ((received - base.received) * 1000) / Math.max(1, now - base.at)
           if (rate < minBytesPerSecond) {
             decide({
@@ -682,7 +771,7 @@ class Artifacts implements ArtifactService, Startable {
             detail: `sent more than the pinned ${pin.length} bytes`,
           }
         }
-        lastByteAt = Date.now()
+        lastByteAt = judgedNow()
         received += chunk.byteLength
         for (const buf of chunk) await temp.append(buf, from)
         if (onProgress !== undefined) {
@@ -690,7 +779,13 @@ class Artifacts implements ArtifactService, Startable {
         }
         if (verdict !== undefined) return verdict
       }
-      if (temp.offset === pin.length) return { kind: 'done' }
+      if (temp.offset === pin.length) {
+        // Every byte is here: say so by closing this side (see `confirm` above).
+        await stream.close({
+          signal: AbortSignal.any([signal, AbortSignal.timeout(stallTimeoutMs)]),
+        })
+        return { kind: 'done' }
+      }
       return { kind: 'error', detail: `closed after ${temp.offset} of ${pin.length} bytes` }
     } catch (e) {
       if (verdict !== undefined) return verdict
@@ -707,9 +802,9 @@ class Artifacts implements ArtifactService, Startable {
 
   /** Serves one request. Peers' mistakes end the stream; they never throw out of here. */
   private async serve(stream: Stream, connection: Connection): Promise<void> {
-    const { requestTimeoutMs, stallTimeoutMs, storeDir, maxUploads } = this.config
-    let slot = false
-    let reserved = 0
+    const { requestTimeoutMs, stallTimeoutMs, storeDir } = this.config
+    let ticket: string | undefined
+    let complete = false
     let file: FileHandle | undefined
     try {
       const requestSignal = AbortSignal.any([
@@ -736,17 +831,19 @@ class Artifacts implements ArtifactService, Startable {
         await stream.close({ signal: requestSignal })
         return
       }
-      const wants = Math.max(0, size - Math.min(request.offset, size))
-      const overBudget =
-        this.counters.bytesUploaded + this.reservedBytes + wants > this.config.uploadBudgetBytes
-      if (this.counters.uploadsActive >= maxUploads || overBudget) {
-        await reply({ status: 'busy' })
+      const decision = this.ledger.admit(
+        connection.remotePeer.toString(),
+        request.sha256,
+        size,
+        request.offset,
+        Date.now(),
+      )
+      if (!decision.admit) {
+        await reply({ status: 'busy', reason: decision.reason })
         await stream.close({ signal: requestSignal })
         return
       }
-      slot = true
-      reserved = wants
-      this.reservedBytes += reserved
+      ticket = decision.ticket
       this.counters.uploadsActive++
       file = await open(path, constants.O_RDONLY)
       await reply({ status: 'ok', length: size })
@@ -759,8 +856,6 @@ class Artifacts implements ArtifactService, Startable {
         if (bytesRead === 0) break
         position += bytesRead
         this.counters.bytesUploaded += bytesRead
-        this.reservedBytes -= bytesRead
-        reserved -= bytesRead
         if (!stream.send(buf.subarray(0, bytesRead))) {
           // A requester that stops reading must not hold an upload slot forever.
           await stream.onDrain({
@@ -768,16 +863,28 @@ class Artifacts implements ArtifactService, Startable {
           })
         }
       }
+      const closed = confirmed(stream)
       await stream.close({
         signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(stallTimeoutMs)]),
       })
+      // A copy counts as delivered when the requester confirms it holds every byte by closing
+      // its side; one that resets the stream (it left, or cut the transfer) has not got it.
+      // Requesters before 0.2 closed their side with the request: for them, sent is delivered.
+      complete =
+        position >= size &&
+        (!request.confirm ||
+          (await closed(
+            AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(2 * stallTimeoutMs)]),
+          )))
       this.counters.uploadsServed++
     } catch (e) {
       this.log?.('artifact upload to %p ended: %s', connection.remotePeer, (e as Error)?.message)
       stream.abort(e instanceof Error ? e : new Error(String(e)))
     } finally {
-      if (slot) this.counters.uploadsActive--
-      this.reservedBytes -= reserved
+      if (ticket !== undefined) {
+        this.counters.uploadsActive--
+        this.ledger.finish(ticket, complete, Date.now())
+      }
       await file?.close().catch(() => {})
     }
   }
@@ -1066,7 +1173,10 @@ async function readLengthPrefixed(
   }
 }
 
-type Header = { status: 'ok'; length: number } | { status: 'busy' } | { status: 'not-found' }
+type Header =
+  | { status: 'ok'; length: number }
+  | { status: 'busy'; reason: UploadRefusal }
+  | { status: 'not-found' }
 
 function parseObject(bytes: Uint8Array): Record<string, unknown> | undefined {
   if (bytes.byteLength > MAX_ARTIFACT_MESSAGE_BYTES) return undefined
@@ -1081,18 +1191,52 @@ function parseObject(bytes: Uint8Array): Record<string, unknown> | undefined {
 
 function parseHeader(bytes: Uint8Array): Header | undefined {
   const v = parseObject(bytes)
-  if (v?.status === 'busy' || v?.status === 'not-found') return { status: v.status }
+  if (v?.status === 'busy')
+    return { status: 'busy', reason: v.reason === 'budget' ? 'budget' : 'slots' }
+  if (v?.status === 'not-found') return { status: v.status }
   if (v?.status === 'ok' && Number.isSafeInteger(v.length) && (v.length as number) >= 0) {
     return { status: 'ok', length: v.length as number }
   }
   return undefined
 }
 
-function parseRequest(bytes: Uint8Array): { sha256: string; offset: number } | undefined {
+function parseRequest(
+  bytes: Uint8Array,
+): { sha256: string; offset: number; confirm: boolean } | undefined {
   const v = parseObject(bytes)
   if (v === undefined || !isHexOfLength(v.sha256, 32)) return undefined
   if (!Number.isSafeInteger(v.offset) || (v.offset as number) < 0) return undefined
-  return { sha256: v.sha256, offset: v.offset as number }
+  return { sha256: v.sha256, offset: v.offset as number, confirm: v.confirm === true }
+}
+
+/**
+ * Watches `stream` from now on; the returned function resolves true once the remote has closed
+ * its writable side without a reset (it confirmed the copy), false on a reset or when `signal`
+ * fires first.
+ */
+function confirmed(stream: Stream): (signal: AbortSignal) => Promise<boolean> {
+  let remoteClosed = stream.remoteWriteStatus === 'closed'
+  let reset = false
+  const settled = new Promise<void>((resolve) => {
+    stream.addEventListener('remoteCloseWrite', () => {
+      remoteClosed = true
+      resolve()
+    })
+    stream.addEventListener('close', (evt) => {
+      if (evt.error !== undefined) reset = true
+      else remoteClosed = true
+      resolve()
+    })
+  })
+  return async (signal) => {
+    if (!remoteClosed && !reset && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => resolve(), { once: true })
+        void settled.then(resolve)
+      })
+    }
+    return remoteClosed && !reset
+  }
 }
 
 async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -47,11 +47,17 @@ import {
 } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
-import { type ArtifactService, announceArtifact, artifactCid, artifacts } from './artifacts.ts'
+import {
+  type ArtifactService,
+  type ArtifactsInit,
+  announceArtifact,
+  artifactCid,
+  artifacts,
+} from './artifacts.ts'
 import { answerHello, HelloFault, type HelloOutcome, helloProtocol, openHello } from './hello.ts'
 import { manifestProtocol, requestManifest, serveManifest } from './manifest-exchange.ts'
 import { type ReportService, reports, type SubmitResult } from './reports.ts'
-import type { FreezeStatus, ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
+import type { FetchStatus, FreezeStatus, ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
 
 /** Version of this convoy build, from package.json. */
 export const CONVOY_VERSION: string = (
@@ -93,14 +99,7 @@ export interface ConvoyNodeInit {
   /** Fetch the artifact of each new release on the channel and serve it to peers. @default true for role "node" */
   fetchArtifacts?: boolean
   /** Passed to the artifact service. */
-  artifactOptions?: {
-    minBytesPerSecond?: number
-    stallTimeoutMs?: number
-    maxUploads?: number
-    uploadBudgetBytes?: number
-    rateGraceMs?: number
-    rateWindowMs?: number
-  }
+  artifactOptions?: Omit<ArtifactsInit, 'network' | 'storeDir'>
   /** Clock, ms since the epoch. @default Date.now */
   now?: () => number
   /** Receives one line per notable event (for logs). */
@@ -209,7 +208,8 @@ export class ConvoyNode {
   private lookupAgain = false
   private stopped = false
   private persistChain: Promise<void> = Promise.resolve()
-  private readonly fetching = new Set<string>()
+  /** Artifacts being fetched, by sha256, with what status shows of them. */
+  private readonly fetching = new Map<string, FetchStatus>()
   private fetchAbort?: AbortController
   private readonly capabilities: string[]
 
@@ -1077,12 +1077,39 @@ export class ConvoyNode {
       return undefined
     }
     if (this.fetching.has(pin.sha256)) return undefined
-    this.fetching.add(pin.sha256)
+    const state: FetchStatus = {
+      version: s.version,
+      sha256: pin.sha256,
+      received: 0,
+      total: pin.length,
+      providers: 0,
+      since: this.now(),
+    }
+    this.fetching.set(pin.sha256, state)
+    const log = options.onProgress ?? this.progressLogger(s.version, pin.length)
+    let lastWait = ''
     try {
       const svc = this.libp2p.services.artifacts
       if (!(await svc.has(pin.sha256))) {
         const result = await svc.fetch(pin, {
-          providers: () => this.findProviders(pin.sha256),
+          providers: async () => {
+            const found = await this.findProviders(pin.sha256)
+            state.providers = Math.max(state.providers, found.length)
+            return found
+          },
+          onWait: (w) => {
+            state.waiting = w.reason
+            state.retryAt = this.now() + w.retryInMs
+            state.providers = w.providers
+            // Say it once per change, not every round.
+            if (w.reason !== lastWait) {
+              lastWait = w.reason
+              this.emit(
+                `artifact for ${s.version}: waiting (${w.reason}, ${w.providers} provider(s) known, ` +
+                  `${w.received} of ${pin.length} bytes); retrying every few seconds`,
+              )
+            }
+          },
           exclude: (p) => this.providerExcluded(p),
           onDrop: (peer, reason) => {
             if (reason !== 'wrong') return
@@ -1090,7 +1117,13 @@ export class ConvoyNode {
             if (e) e.misbehaviour++
             this.counters.misbehaviour!++
           },
-          onProgress: options.onProgress ?? this.progressLogger(s.version, pin.length),
+          onProgress: (received, total, from) => {
+            state.received = received
+            lastWait = ''
+            delete state.waiting
+            delete state.retryAt
+            log(received, total, from)
+          },
           signal: options.signal ?? AbortSignal.timeout(30 * 60_000),
           deadlineMs: 30 * 60_000,
         })
@@ -1279,6 +1312,7 @@ export class ConvoyNode {
       manifests,
       ...(latest ? { latest: { version: latest.version, sequence: latest.sequence } } : {}),
       freeze: [...channels].map((c) => this.freezeStatus(c)),
+      fetching: [...this.fetching.values()].map((f) => ({ ...f })),
       counters,
       evidence: this.libp2p.services.reports.evidence(),
       knownAddrs: await this.knownAddrs(),

@@ -39,6 +39,26 @@ export interface ManifestStatus {
   artifactHeld: boolean
 }
 
+/** An artifact this node is fetching, and why it waits when it does. */
+export interface FetchStatus {
+  version: string
+  sha256: string
+  received: number
+  total: number
+  /** Providers the fetch knows of. */
+  providers: number
+  /** ms since the epoch when the fetch started. */
+  since: number
+  /**
+   * Set while the fetch waits between rounds: "no-provider" (nobody announced it),
+   * "all-busy" (every provider's upload slots were taken), "budget-spent" (the providers spent
+   * their upload budgets), "all-failed" (every transfer failed).
+   */
+  waiting?: 'no-provider' | 'all-busy' | 'budget-spent' | 'all-failed'
+  /** ms since the epoch of the next round, while waiting. */
+  retryAt?: number
+}
+
 /** The freeze / eclipse suspicion on one channel. */
 export interface FreezeStatus {
   channel: string
@@ -74,6 +94,8 @@ export interface NodeStatus {
   /** The newest verified release on the node's channel, if any. */
   latest?: { version: string; sequence: number }
   freeze: FreezeStatus[]
+  /** Artifacts being fetched now. */
+  fetching: FetchStatus[]
   counters: Record<string, number>
   /**
    * The signed shadow and probation reports held, per release manifest digest (at most 32
