@@ -7,6 +7,11 @@
  *     artifact size. The publisher seeds a budget of copies and leaves; peers serve peers.
  *     Target: under 3x.
  *  3. Artifact throughput between two nodes, as a ratio of raw TCP on loopback in the same run.
+ *
+ * It never hangs: each phase has a deadline (BENCH_PHASE_S, 600 s by default) after which it
+ * prints how far it got (nodes holding the artifact, what the waiting ones say, bytes the
+ * publisher uploaded) and exits 1. A watchdog outside the event loop's promises does this, so
+ * a call that ignores its signal cannot keep the bench alive either.
  */
 import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
@@ -15,7 +20,30 @@ import { artifactFile, MAINTAINERS, release, TestNet, waitFor } from '../test/ne
 
 const N = Number(process.env.BENCH_NODES ?? 30)
 const ARTIFACT_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 20)
+const PHASE_MS = Number(process.env.BENCH_PHASE_S ?? 600) * 1000
 const net = new TestNet()
+
+/** The current phase and a function that says how far it got, for the watchdog. */
+let phase = { name: 'start', progress: async (): Promise<string> => '' }
+let watchdog: NodeJS.Timeout | undefined
+function startPhase(name: string, progress: () => Promise<string> = async () => ''): void {
+  phase = { name, progress }
+  clearTimeout(watchdog)
+  watchdog = setTimeout(() => {
+    void (async () => {
+      const how = await Promise.race([
+        phase.progress().catch((e: Error) => `(progress unavailable: ${e.message})`),
+        new Promise<string>((r) =>
+          setTimeout(() => r('(progress did not answer in 10 s)'), 10_000),
+        ),
+      ])
+      console.log(
+        `bench:net: phase "${phase.name}" passed its ${PHASE_MS / 1000} s deadline. ${how}`,
+      )
+      process.exit(1)
+    })()
+  }, PHASE_MS)
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -47,6 +75,7 @@ try {
     `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
   )
   const t0 = Date.now()
+  startPhase('start nodes', async () => `${net.nodes.length} of ${N} nodes started`)
   for (let i = 0; i < N; i++) {
     await net.add({
       lookupIntervalMs: 30_000,
@@ -67,6 +96,12 @@ try {
   // 1. publish -> every node verified
   const rounds: number[] = []
   for (let seq = 1; seq <= 5; seq++) {
+    startPhase(`propagation round ${seq}`, async () => {
+      const have = nodes.filter(
+        (n) => (n.trustState().channels.stable?.latest?.sequence ?? 0) >= seq,
+      ).length
+      return `${have} of ${N} nodes verified sequence ${seq}; rounds so far: [${rounds.map((r) => (r / 1000).toFixed(2)).join(', ')}]`
+    })
     const publisher = nodes[(seq * 7) % N]!
     // A real release pins a real artifact: a small one here, held by the publishing node.
     const small = await artifactFile(await net.tempDir(), 64 * 1024)
@@ -103,11 +138,29 @@ try {
   // 2. a 20 MB artifact to all N, publisher seeds a budget of 2 copies and leaves
   const dir = await net.tempDir()
   const art = await artifactFile(dir, ARTIFACT_MB * 1024 * 1024)
+  let publisherStats = () => 'publisher not started'
+  startPhase(`${ARTIFACT_MB} MB artifact to ${N} nodes`, async () => {
+    const held = await Promise.all(
+      nodes.map((n) => n.libp2p.services.artifacts.has(art.pin.sha256)),
+    )
+    const waiting: Record<string, number> = {}
+    for (const [i, n] of nodes.entries()) {
+      if (held[i]) continue
+      const f = (await n.status()).fetching.find((x) => x.sha256 === art.pin.sha256)
+      const why = f === undefined ? 'not fetching' : (f.waiting ?? 'transferring')
+      waiting[why] = (waiting[why] ?? 0) + 1
+    }
+    return `${held.filter(Boolean).length} of ${N} nodes hold the artifact; the others: ${JSON.stringify(waiting)}; ${publisherStats()}`
+  })
   const publisher = await net.add({
     role: 'publisher',
     fetchArtifacts: false,
     artifactOptions: { maxUploads: 2, uploadBudgetBytes: 2 * art.pin.length },
   })
+  publisherStats = () => {
+    const st = publisher.libp2p.services.artifacts.stats()
+    return `publisher uploaded ${(st.bytesUploaded / 1e6).toFixed(1)} MB, budget charged ${(st.budgetChargedBytes / 1e6).toFixed(1)} MB`
+  }
   await waitFor('publisher connected', () => publisher.libp2p.getConnections().length >= 1, 60_000)
   await publisher.libp2p.services.artifacts.import(art.path, art.pin)
   const t1 = performance.now()
@@ -134,6 +187,7 @@ try {
   )
 
   // 3. two-node throughput vs raw TCP, with the 30-node network stopped so nothing else runs
+  startPhase('two-node throughput')
   await Promise.all(net.nodes.splice(0).map((n) => n.stop()))
   net.bootstrap = []
   const a = await net.add({ fetchArtifacts: false })
@@ -149,7 +203,9 @@ try {
     `two-node artifact throughput: ${convoyMBps.toFixed(1)} MB/s; raw TCP on loopback: ${rawMBps.toFixed(1)} MB/s; ratio ${(convoyMBps / rawMBps).toFixed(3)}`,
   )
 } finally {
+  startPhase('stop')
   await net.stop()
+  clearTimeout(watchdog)
 }
 
 function JSONparse(bytes: Uint8Array) {
