@@ -196,6 +196,41 @@ export function everyone(
   return waitFor(what, async () => (await Promise.all(list.map(check))).every(Boolean), timeoutMs)
 }
 
+/**
+ * One network of `size` nodes shared by a whole test file: starts them in `before` (every node
+ * connected), stops them in `after`. `nodes` is filled once `before` ran; `everyone` checks all
+ * of them unless given a list.
+ */
+export function sharedNetwork(
+  size: number,
+  hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void },
+): {
+  net: TestNet
+  nodes: ConvoyNode[]
+  everyone: (
+    what: string,
+    check: (n: ConvoyNode) => Promise<boolean> | boolean,
+    list?: readonly ConvoyNode[],
+    timeoutMs?: number,
+  ) => Promise<number>
+} {
+  const net = new TestNet()
+  const nodes: ConvoyNode[] = []
+  hooks.before(async () => {
+    for (let i = 0; i < size; i++) nodes.push(await net.add())
+    await everyone('every node connected', (n) => n.libp2p.getConnections().length >= 1, nodes)
+  })
+  hooks.after(async () => {
+    await net.stop()
+    nodes.length = 0
+  })
+  return {
+    net,
+    nodes,
+    everyone: (what, check, list = nodes, timeoutMs) => everyone(what, check, list, timeoutMs),
+  }
+}
+
 /** The sequence of the newest manifest a node trusts on channel "stable" (0: none). */
 export const latestSeq = (n: ConvoyNode): number =>
   n.trustState().channels.stable?.latest?.sequence ?? 0

@@ -8,37 +8,19 @@ import { readdir } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { lpStream } from '@libp2p/utils'
 import { artifactCid } from '../../src/adapters/libp2p/artifacts.ts'
-import { type ConvoyNode, routingTableSize } from '../../src/adapters/libp2p/node.ts'
+import { routingTableSize } from '../../src/adapters/libp2p/node.ts'
 import {
   artifactFile,
-  everyone as everyoneIn,
   latestSeq,
   MAINTAINERS,
   NETWORK,
   release,
-  TestNet,
+  sharedNetwork,
   waitFor,
 } from './harness.ts'
 
-const net = new TestNet()
-let nodes: ConvoyNode[] = []
-
-const everyone = (
-  what: string,
-  check: (n: ConvoyNode) => Promise<boolean> | boolean,
-  list: readonly ConvoyNode[] = nodes,
-  timeoutMs?: number,
-) => everyoneIn(what, check, list, timeoutMs)
-
 describe('hostile artifact providers', { timeout: 600_000 }, () => {
-  before(async () => {
-    for (let i = 0; i < 6; i++) nodes.push(await net.add())
-    await everyone('every node connected', (n) => n.libp2p.getConnections().length >= 1)
-  })
-  after(async () => {
-    await net.stop()
-    nodes = []
-  })
+  const { net, nodes, everyone } = sharedNetwork(6, { before, after })
 
   it('an artifact arrives intact although one provider trickles bytes and another serves wrong bytes', async () => {
     const dir = await net.tempDir()

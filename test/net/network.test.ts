@@ -6,9 +6,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { lpStream } from '@libp2p/utils'
 import { helloProtocol } from '../../src/adapters/libp2p/hello.ts'
-import { type ConvoyNode, latestKey, routingTableSize } from '../../src/adapters/libp2p/node.ts'
+import { latestKey, routingTableSize } from '../../src/adapters/libp2p/node.ts'
 import {
-  everyone as everyoneIn,
   latestSeq,
   MAINTAINERS,
   NETWORK,
@@ -16,29 +15,12 @@ import {
   OUTSIDERS,
   peerIn,
   release,
-  TestNet,
+  sharedNetwork,
   waitFor,
 } from './harness.ts'
 
-const net = new TestNet()
-let nodes: ConvoyNode[] = []
-
-const everyone = (
-  what: string,
-  check: (n: ConvoyNode) => Promise<boolean> | boolean,
-  list: readonly ConvoyNode[] = nodes,
-  timeoutMs?: number,
-) => everyoneIn(what, check, list, timeoutMs)
-
 describe('a 10-node network', { timeout: 600_000 }, () => {
-  before(async () => {
-    for (let i = 0; i < 10; i++) nodes.push(await net.add())
-    await everyone('every node connected', (n) => n.libp2p.getConnections().length >= 1)
-  })
-  after(async () => {
-    await net.stop()
-    nodes = []
-  })
+  const { net, nodes, everyone } = sharedNetwork(10, { before, after })
 
   it('a manifest published at one node is verified by all', async () => {
     await (async () => {
