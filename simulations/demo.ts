@@ -1,10 +1,11 @@
 /**
- * `npm start`: the demo. A real testnet of 8 `convoy run` supervisors on loopback goes through two
- * releases of this checkout: a good one, shadow-run by every node and adopted by all in staggered
- * order (canaries first); then a bad one that crashes once it is the live node, caught by the
- * canary on probation, rolled back there and halted everywhere else, so the network stays on the
- * good version. It prints the timeline as it happens and writes the report (the simulator's
- * format) to out/demo/. Exit code 1 if the network did not end where it should.
+ * `npm start`: the demo. A real testnet of 6 `convoy run` supervisors (CONVOY_DEMO_NODES) on
+ * loopback goes through two releases of this checkout: a good one, shadow-run by every node and
+ * adopted by all in staggered order (canaries first); then a bad one that crashes once it is the
+ * live node, caught by the canary on probation, rolled back there and halted everywhere else, so
+ * the network stays on the good version. It prints the timeline as it happens and writes the
+ * report (the simulator's format) to out/demo/. Exit code 1 if the network did not end where it
+ * should.
  */
 import { mkdir, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
