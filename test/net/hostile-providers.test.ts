@@ -95,4 +95,44 @@ describe('hostile artifact providers', { timeout: 600_000 }, () => {
       `hostile providers were tried and dropped: ${JSON.stringify(totals)}`,
     )
   })
+
+  it('a genuine manifest re-put under aliased keys is refused; its canonical key is not', async () => {
+    const bytes = release('1.4.0', 2)
+    await nodes[1]!.publish(bytes)
+    await everyone('all verified sequence 2', (n) => latestSeq(n) === 2)
+    const attacker = await net.rawNode()
+    await attacker.dial(nodes[2]!.libp2p.getMultiaddrs()[0]!)
+    await waitFor('attacker routing table', () => routingTableSize(attacker.services.dht) > 0)
+    const put = async (key: string): Promise<number> => {
+      let stored = 0
+      try {
+        for await (const ev of attacker.services.dht.put(new TextEncoder().encode(key), bytes, {
+          signal: AbortSignal.timeout(15_000),
+        })) {
+          // Only honest nodes count: the hostile providers of the test above store anything.
+          if (
+            ev.name === 'PEER_RESPONSE' &&
+            ev.messageName === 'PUT_VALUE' &&
+            nodes.some((n) => n.libp2p.peerId.equals(ev.from))
+          )
+            stored++
+        }
+      } catch {}
+      return stored
+    }
+    const rejected = async () =>
+      (await Promise.all(nodes.map((n) => n.status()))).reduce(
+        (a, st) => a + (st.counters.records_rejected ?? 0),
+        0,
+      )
+    const before = await rejected()
+    const aliases = ['02', '2.0', '0x2', '2e0', ' 2', '+2', '2 ', '００２']
+    for (const seq of aliases) {
+      assert.equal(await put(`/convoy-rel/${NETWORK}/stable/${seq}`), 0, `stored under "${seq}"`)
+    }
+    assert.ok((await rejected()) >= before + aliases.length, 'every alias was refused')
+    // The control: the same bytes under the canonical key are stored, so the test can fail.
+    assert.ok((await put(`/convoy-rel/${NETWORK}/stable/2`)) >= 1, 'the canonical key is stored')
+    await attacker.stop()
+  })
 })

@@ -24,9 +24,12 @@ import {
   decodeRelease,
   type ReleaseSigned,
   type RolloutPolicy,
+  type VerifiedRelease,
 } from '../../core/manifest/release.ts'
+import { formatDhtKey, parseDhtKey } from '../../core/net/dht-keys.ts'
 import { backedCapabilities, type Hello, type Verdict } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
+import { fail, type Result } from '../../core/result.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import { summarize } from '../../core/rollout/evidence.ts'
 import {
@@ -142,15 +145,15 @@ export function routingTableSize(dht: KadDHT): number {
 
 /** DHT key of a channel's newest manifest. */
 export function latestKey(network: string, channel: string): Uint8Array {
-  return utf8(`/convoy-rel/${network}/${channel}`)
+  return utf8(formatDhtKey({ kind: 'latest', network, channel }))
 }
 /** DHT key of one manifest by sequence (the history a late joiner backfills). */
 export function sequenceKey(network: string, channel: string, sequence: number): Uint8Array {
-  return utf8(`/convoy-rel/${network}/${channel}/${sequence}`)
+  return utf8(formatDhtKey({ kind: 'sequence', network, channel, sequence }))
 }
 /** DHT key of root `version`. */
 export function rootKey(network: string, version: number): Uint8Array {
-  return utf8(`/convoy-root/${network}/${version}`)
+  return utf8(formatDhtKey({ kind: 'root', network, version }))
 }
 
 /** A refused DHT record; kad-dht turns the throw into a refusal of the PUT or GET. */
@@ -701,29 +704,26 @@ export class ConvoyNode {
 
   // ---------------------------------------------------------------- DHT records
 
-  private keyParts(key: Uint8Array): string[] {
-    return new TextDecoder().decode(key).split('/').slice(1)
+  /**
+   * The verdict on a release record under `key`, with no side effect: the validator counts and
+   * ingests on top of it, the selector only sorts by it.
+   */
+  private releaseRecordVerdict(key: Uint8Array, value: Uint8Array): Result<VerifiedRelease> {
+    const k = parseDhtKey(new TextDecoder().decode(key))
+    if (k === undefined || k.kind === 'root' || k.network !== this.network.network) {
+      return fail('malformed', 'record key is not a canonical convoy release key of this network')
+    }
+    return checkReleaseRecord(this.trust, value, {
+      channel: k.channel,
+      now: this.now(),
+      verify: opensslVerify,
+      ...(k.kind === 'sequence' ? { sequence: k.sequence } : {}),
+    })
   }
 
   /** kad-dht validator for /convoy-rel/<network>/<channel>[/<sequence>]. Throws to refuse. */
   validateReleaseRecord(key: Uint8Array, value: Uint8Array): void {
-    const [, network, channel, seq, ...rest] = this.keyParts(key)
-    const sequence = seq === undefined ? undefined : Number(seq)
-    if (
-      network !== this.network.network ||
-      channel === undefined ||
-      rest.length > 0 ||
-      (sequence !== undefined && !Number.isSafeInteger(sequence))
-    ) {
-      this.counters.records_rejected!++
-      throw new RecordRejectedError('record key is not a convoy release key of this network')
-    }
-    const r = checkReleaseRecord(this.trust, value, {
-      channel,
-      now: this.now(),
-      verify: opensslVerify,
-      ...(sequence !== undefined ? { sequence } : {}),
-    })
+    const r = this.releaseRecordVerdict(key, value)
     if (!r.ok) {
       this.counters.records_rejected!++
       throw new RecordRejectedError(r.reason)
@@ -733,46 +733,49 @@ export class ConvoyNode {
     queueMicrotask(() => void this.ingestRelease(value))
   }
 
+  /** The verdict on a root record under `key`, with no side effect. */
+  private rootRecordVerdict(key: Uint8Array, value: Uint8Array): string | undefined {
+    const k = parseDhtKey(new TextDecoder().decode(key))
+    const r = acceptRoot(this.trust, value, { now: this.now(), verify: opensslVerify })
+    if (k?.kind !== 'root' || k.network !== this.network.network) {
+      return 'record key is not a canonical convoy root key of this network'
+    }
+    if (!r.ok) return r.reason
+    return r.value.root.version === k.version ? undefined : 'record key does not match the root'
+  }
+
   /** kad-dht validator for /convoy-root/<network>/<version>. */
   validateRootRecord(key: Uint8Array, value: Uint8Array): void {
-    const [, network, v] = this.keyParts(key)
-    const r = acceptRoot(this.trust, value, { now: this.now(), verify: opensslVerify })
-    if (network !== this.network.network || !r.ok || String(r.value.root.version) !== v) {
+    const problem = this.rootRecordVerdict(key, value)
+    if (problem !== undefined) {
       this.counters.records_rejected!++
-      throw new RecordRejectedError(r.ok ? 'record key does not match the root' : r.reason)
+      throw new RecordRejectedError(problem)
     }
     this.counters.records_accepted!++
     queueMicrotask(() => void this.ingestRoot(value))
   }
 
-  /** kad-dht selector: the highest verified sequence wins; unverifiable records never do. */
+  /**
+   * kad-dht selector: the highest verified sequence wins; unverifiable records never do. Pure:
+   * it judges each record as the validator would, but counts nothing and ingests nothing.
+   */
   selectReleaseRecord(key: Uint8Array, records: Uint8Array[]): number {
     let best = 0
     let bestSeq = -1
     records.forEach((rec, i) => {
-      try {
-        this.validateReleaseRecord(key, rec)
-      } catch {
-        return
-      }
-      const d = decodeRelease(rec)
-      if (d.ok && d.value.signed.sequence > bestSeq) {
+      const r = this.releaseRecordVerdict(key, rec)
+      if (r.ok && r.value.signed.sequence > bestSeq) {
         best = i
-        bestSeq = d.value.signed.sequence
+        bestSeq = r.value.signed.sequence
       }
     })
     return best
   }
 
-  /** kad-dht selector for roots: the first record that verifies against the chain. */
+  /** kad-dht selector for roots: the first record that verifies against the chain. Pure. */
   selectRootRecord(key: Uint8Array, records: Uint8Array[]): number {
-    for (let i = 0; i < records.length; i++) {
-      try {
-        this.validateRootRecord(key, records[i]!)
-        return i
-      } catch {}
-    }
-    return 0
+    const i = records.findIndex((rec) => this.rootRecordVerdict(key, rec) === undefined)
+    return Math.max(0, i)
   }
 
   private persist(work: () => Promise<void>): Promise<void> {
