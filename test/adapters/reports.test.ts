@@ -226,16 +226,25 @@ describe('report gossip', { timeout: 300_000 }, () => {
     })
     try {
       const base = `http://127.0.0.1:${api.address.port}`
+      const JSON_TYPE = { 'content-type': 'application/json' }
       // The supervisor's path: read the node's key from its data dir (no lock) and sign as it.
       const key = await readIdentityKey(node.store.dir)
       assert.equal(peerIdFromPrivateKey(key).toString(), node.libp2p.peerId.toString())
       const digest = digestOf('release 1.4.0')
       const signed = signReport(key, draft({ release: digest, reason: 'line one\nline two' }))
-      const post = await fetch(`${base}/reports`, { method: 'POST', body: signed })
+      const post = await fetch(`${base}/reports`, {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: signed,
+      })
       assert.equal(post.status, 202)
       const posted = (await post.json()) as { accepted: boolean; new: boolean }
       assert.deepEqual([posted.accepted, posted.new], [true, true])
-      const again = await fetch(`${base}/reports`, { method: 'POST', body: signed })
+      const again = await fetch(`${base}/reports`, {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: signed,
+      })
       assert.equal(again.status, 202, 'already held is accepted too')
       assert.equal(((await again.json()) as { new: boolean }).new, false)
 
@@ -250,18 +259,27 @@ describe('report gossip', { timeout: 300_000 }, () => {
       assert.equal(got.reports[0]!.reporter, node.libp2p.peerId.toString())
       assert.equal(got.reports[0]!.reason, 'line one line two')
 
-      const garbage = await fetch(`${base}/reports`, { method: 'POST', body: 'not json' })
+      const garbage = await fetch(`${base}/reports`, {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: 'not json',
+      })
       assert.equal(garbage.status, 400)
       assert.match(await garbage.text(), /^malformed: .+\n$/)
       // Unsigned (a local process without the key): refused.
       const body = JSON.parse(new TextDecoder().decode(signed))
       body.body.verdict = 'fail'
-      const forged = await fetch(`${base}/reports`, { method: 'POST', body: JSON.stringify(body) })
+      const forged = await fetch(`${base}/reports`, {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: JSON.stringify(body),
+      })
       assert.equal(forged.status, 400)
       assert.match(await forged.text(), /bad signature/)
 
       const big = await fetch(`${base}/reports`, {
         method: 'POST',
+        headers: JSON_TYPE,
         body: 'x'.repeat(MAX_REPORT_BODY_BYTES + 1),
       })
       assert.equal(big.status, 413)

@@ -8,12 +8,17 @@
  *                                already held, 400 with the one-line reason when refused, 413
  *                                over the cap
  *
+ * Every request passes {@link checkApiRequest} first (core/net/api-guard.ts): a Host naming this
+ * API, no foreign Origin, and `application/json` on a POST; refused with 421, 403 or 415 and
+ * one line saying what to do. That shuts out web pages (CSRF, DNS rebinding).
+ *
  * POST /reports is the only request whose body is read. It changes nothing the node trusts: it
  * takes only reports signed by the key of the peer id they name, so a local process without the
  * node's identity key cannot forge the node's verdict (nor anyone else's).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { checkApiRequest } from '../../core/net/api-guard.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import type { SubmitResult } from '../libp2p/reports.ts'
 import type { NodeStatus } from '../libp2p/status.ts'
@@ -191,7 +196,23 @@ export async function startApi(
   status: () => Promise<NodeStatus>,
   options: ApiOptions = {},
 ): Promise<{ server: Server; address: ApiAddress; close: () => Promise<void> }> {
+  let bound: ApiAddress = address
   const server = createServer((req, res) => {
+    const refused = checkApiRequest(
+      {
+        method: req.method ?? 'GET',
+        host: req.headers.host,
+        origin: req.headers.origin,
+        contentType: req.headers['content-type'],
+      },
+      bound,
+    )
+    if (refused !== undefined) {
+      res.setHeader('connection', 'close')
+      text(res, refused.status, refused.reason)
+      if (req.method === 'POST') req.resume()
+      return
+    }
     const url = new URL(req.url ?? '/', 'http://localhost')
     const path = url.pathname
     const reports = options.reports
@@ -252,10 +273,11 @@ export async function startApi(
       resolve()
     })
   })
-  const bound = server.address() as AddressInfo
+  const info = server.address() as AddressInfo
+  bound = { host: address.host, port: info.port }
   return {
     server,
-    address: { host: address.host, port: bound.port },
+    address: bound,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }
