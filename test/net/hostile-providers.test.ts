@@ -8,7 +8,9 @@ import { readdir } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { lpStream } from '@libp2p/utils'
 import { artifactCid } from '../../src/adapters/libp2p/artifacts.ts'
+import { helloProtocol, openHello } from '../../src/adapters/libp2p/hello.ts'
 import { routingTableSize } from '../../src/adapters/libp2p/node.ts'
+import type { Hello } from '../../src/core/net/hello.ts'
 import {
   artifactFile,
   latestSeq,
@@ -134,5 +136,35 @@ describe('hostile artifact providers', { timeout: 600_000 }, () => {
     // The control: the same bytes under the canonical key are stored, so the test can fail.
     assert.ok((await put(`/convoy-rel/${NETWORK}/stable/2`)) >= 1, 'the canonical key is stored')
     await attacker.stop()
+  })
+
+  it('2,000 hellos naming 16 new channels each leave /status small', async () => {
+    const target = nodes[3]!
+    const sybil = await net.add({ fetchArtifacts: false })
+    const addr = target.libp2p.getMultiaddrs()[0]!
+    let conn = await sybil.libp2p.dial(addr)
+    const own = (sybil as unknown as { ownHello(): Hello }).ownHello()
+    const sizeBefore = JSON.stringify(await target.status()).length
+    let answered = 0
+    for (let i = 0; i < 2000; i++) {
+      const sequences: Record<string, number> = {}
+      for (let c = 0; c < 16; c++) sequences[`junk-${i}-${c}`] = 1_000_000
+      try {
+        if (conn.status !== 'open') conn = await sybil.libp2p.dial(addr)
+        const stream = await conn.newStream(helloProtocol(NETWORK))
+        await openHello(stream, {
+          ownHello: () => ({ ...own, sequences }),
+          judge: () => ({ status: 'ok', reasons: [] }),
+          timeoutMs: 5000,
+        })
+        answered++
+      } catch {}
+    }
+    assert.ok(answered >= 1000, `the target answered ${answered} of 2000 hellos`)
+    const status = await target.status()
+    const size = JSON.stringify(status).length
+    assert.ok(size < sizeBefore + 20_000, `status grew from ${sizeBefore} to ${size} bytes`)
+    assert.ok(!status.freeze.some((f) => f.channel.startsWith('junk-')), 'no junk channel kept')
+    await net.remove(sybil)
   })
 })

@@ -156,6 +156,9 @@ export function rootKey(network: string, version: number): Uint8Array {
   return utf8(formatDhtKey({ kind: 'root', network, version }))
 }
 
+/** Peers remembered at most (connected ones are never forgotten; see forgetOnePeer). */
+const MAX_PEER_ENTRIES = 4096
+
 /** A refused DHT record; kad-dht turns the throw into a refusal of the PUT or GET. */
 export class RecordRejectedError extends Error {
   override name = 'RecordRejectedError'
@@ -529,10 +532,31 @@ export class ConvoyNode {
     const id = peerId.toString()
     let e = this.peers.get(id)
     if (e === undefined) {
+      if (this.peers.size >= MAX_PEER_ENTRIES) this.forgetOnePeer()
       e = { peerId, misbehaviour: 0 }
       this.peers.set(id, e)
     }
     return e
+  }
+
+  /**
+   * Bounds per-peer state: forgets the disconnected peer seen longest ago (the map is in
+   * insertion order, so the first disconnected one is a fair stand-in when none has lastSeen).
+   */
+  private forgetOnePeer(): void {
+    const connected = new Set(this.libp2p.getConnections().map((c) => c.remotePeer.toString()))
+    let oldest: string | undefined
+    let oldestSeen = Number.POSITIVE_INFINITY
+    for (const [id, e] of this.peers) {
+      if (connected.has(id)) continue
+      const seen = e.lastSeen ?? 0
+      if (seen < oldestSeen) {
+        oldest = id
+        oldestSeen = seen
+        if (seen === 0) break
+      }
+    }
+    if (oldest !== undefined) this.peers.delete(oldest)
   }
 
   // ---------------------------------------------------------------- ranking
@@ -618,6 +642,9 @@ export class ConvoyNode {
   // ---------------------------------------------------------------- claims and freeze
 
   private noteClaim(peer: string, channel: string, sequence: number): void {
+    // Only channels this node follows or trusts a manifest of: a claim on any other is nothing
+    // it can act on, and keeping it let one peer grow /status without bound (16 new names a hello).
+    if (channel !== this.channel && this.trust.channels[channel] === undefined) return
     let c = this.claims.get(channel)
     if (c === undefined) {
       c = { byPeer: new Map(), failedLookups: 0 }
