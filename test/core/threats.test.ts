@@ -126,6 +126,17 @@ describe('threats: manifests', () => {
     assert.ok(verifyRelease(goodBytes, { root, now: later, allowExpired: true }).ok)
   })
 
+  it('no new upgrade under an expired root, even with a fresh manifest', () => {
+    const rootExpiry = Date.parse(root.expires)
+    const fresh = makeRelease(K.slice(0, 3), {
+      expires: rootExpiry + 30 * DAY,
+    })
+    const bytes = bytesOf(fresh)
+    assert.ok(verifyRelease(bytes, { root, now: rootExpiry - 1000 }).ok)
+    refused(verifyRelease(bytes, { root, now: rootExpiry }), 'expired', /root v1, the key set/)
+    assert.ok(verifyRelease(bytes, { root, now: rootExpiry, allowExpired: true }).ok)
+  })
+
   it('clock skew: a manifest is valid up to the second before expiry and not at it', () => {
     const at = Date.parse(good.signed.expires)
     assert.ok(verifyRelease(goodBytes, { root, now: at - 1000 }).ok)

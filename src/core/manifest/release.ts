@@ -355,6 +355,10 @@ export function verifyDecodedRelease(
       `release ${signed.version} (sequence ${signed.sequence})`,
     )
     if (expired) return expired
+    // No new upgrade under an expired key set: a root past its expiry may have lost keys the
+    // maintainers meant to rotate out. History (allowExpired) still verifies.
+    const rootExpired = checkExpiry(root.expires, options.now, `root v${root.version}, the key set`)
+    if (rootExpired) return rootExpired
   }
   const digest = documentDigest(signed)
   const trusted = options.trusted
