@@ -282,7 +282,7 @@ export interface ArtifactStats {
   bytesDownloaded: number
   /** Uploads being served now. */
   uploadsActive: number
-  /** Uploads that sent every requested byte. */
+  /** Uploads that sent every requested byte (and, for a 0.2 requester, were confirmed). */
   uploadsServed: number
   /** Provider transfers cut short, by reason. "busy" carries no penalty. */
   providersDropped: Record<ProviderDropReason, number>
@@ -876,7 +876,7 @@ class Artifacts implements ArtifactService, Startable {
           (await closed(
             AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(2 * stallTimeoutMs)]),
           )))
-      this.counters.uploadsServed++
+      if (complete) this.counters.uploadsServed++
     } catch (e) {
       this.log?.('artifact upload to %p ended: %s', connection.remotePeer, (e as Error)?.message)
       stream.abort(e instanceof Error ? e : new Error(String(e)))
