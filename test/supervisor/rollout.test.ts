@@ -251,9 +251,12 @@ describe('releases across a real network', { timeout: 300_000 }, () => {
       for (const s of sups.filter((x) => x !== canary)) {
         const st = await waitState(s, `${s.name} to halt`, (x) => x.phase === 'halted', 120_000)
         assert.equal(st.current, '0.5.0')
-        assert.match(st.reason, /halted: 1 of [34] reporters failed the release/)
+        // The canary's probation failure halts it; on a loaded machine a non-canary's shadow run
+        // can fail too (seen once in ten runs with the other core busy: "2 of 4"), which only
+        // adds to the halt. Every non-canary halted on 0.5.0 is the claim.
+        assert.match(st.reason, /halted: [12] of [34] reporters failed the release/)
         const shown = await convoyOk(['upgrade', 'status', '--home', s.home], { cwd: other.dir })
-        assert.match(shown.stdout, /phase halted: halted: 1 of [34] reporters failed/)
+        assert.match(shown.stdout, /phase halted: halted: [12] of [34] reporters failed/)
       }
       for (const s of sups) assert.equal(await runningVersion(s.home), '0.5.0', s.name)
     } finally {
