@@ -249,8 +249,20 @@ describe('releases across a real network', { timeout: 300_000 }, () => {
       assert.match(c.bad['0.7.0']!, /probation failed: the node exited \(code 5\)/)
       assert.equal(c.current, '0.5.0')
       for (const s of sups.filter((x) => x !== canary)) {
-        const st = await waitState(s, `${s.name} to halt`, (x) => x.phase === 'halted', 120_000)
+        // A node whose view at the manifest held no slot canary acts as one itself (actsAsCanary:
+        // the lowest slot it knows). Seen once in ten runs: it ran 0.7.0, failed its probation
+        // and rolled back, as a canary does. Only nodes that acted as canaries may run it.
+        const st = await waitState(
+          s,
+          `${s.name} to halt (or, if it acted as a canary, to fail it)`,
+          (x) => x.phase === 'halted' || (x.phase === 'bad' && x.canary === true),
+          120_000,
+        )
         assert.equal(st.current, '0.5.0')
+        if (st.phase === 'bad') {
+          assert.match(st.bad['0.7.0']!, /probation failed/)
+          continue
+        }
         // The canary's probation failure halts it; on a loaded machine a non-canary's shadow run
         // can fail too (seen once in ten runs with the other core busy: "2 of 4"), which only
         // adds to the halt. Every non-canary halted on 0.5.0 is the claim.
