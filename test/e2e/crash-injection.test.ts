@@ -13,6 +13,7 @@ import { access, mkdir, readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signReport } from '../../src/adapters/libp2p/reports.ts'
 import type { Phase, RolloutState } from '../../src/core/rollout/machine.ts'
@@ -114,42 +115,42 @@ async function nonCanaryIdentity(net: SupNet, home: string, digest: string): Pro
   }
 }
 
+/** Signs `report` with a fresh made-up peer key and hands it to `net`'s bootstrap node. */
+async function forgedReport(
+  net: SupNet,
+  report: (key: PrivateKey) => Omit<Parameters<typeof signReport>[1], 'network' | 'at'>,
+): Promise<void> {
+  const key = await generateKeyPair('Ed25519')
+  const r = net.bootstrap.submitReport(
+    signReport(key, { network: NETWORK, at: Date.now(), ...report(key) }),
+  )
+  assert.ok(r.ok, JSON.stringify(r))
+}
+
 /**
  * A probation pass about the scheduled network's release from a made-up peer, standing in for a
  * canary. Any signed report counts today; reporter admission (issue 10) will need a real canary.
  */
 async function probationPass(net: SupNet): Promise<void> {
-  const key = await generateKeyPair('Ed25519')
-  const r = net.bootstrap.submitReport(
-    signReport(key, {
-      network: NETWORK,
-      release: schedDigest,
-      version: '0.6.0',
-      stage: 'probation',
-      verdict: 'pass',
-      at: Date.now(),
-      reason: 'healthy through probation',
-    }),
-  )
-  assert.ok(r.ok, JSON.stringify(r))
+  await forgedReport(net, () => ({
+    release: schedDigest,
+    version: '0.6.0',
+    stage: 'probation',
+    verdict: 'pass',
+    reason: 'healthy through probation',
+  }))
 }
 
 /** Two failing reports about the halt network's release from made-up peers, via its bootstrap. */
 async function falseFailures(net: SupNet): Promise<void> {
   for (let i = 0; i < 2; i++) {
-    const key = await generateKeyPair('Ed25519')
-    const r = net.bootstrap.submitReport(
-      signReport(key, {
-        network: NETWORK,
-        release: haltDigest,
-        version: '0.6.0',
-        stage: 'shadow',
-        verdict: 'fail',
-        at: Date.now(),
-        reason: `peer ${peerIdFromPrivateKey(key).toString().slice(-6)} says it crashed`,
-      }),
-    )
-    assert.ok(r.ok, JSON.stringify(r))
+    await forgedReport(net, (key) => ({
+      release: haltDigest,
+      version: '0.6.0',
+      stage: 'shadow',
+      verdict: 'fail',
+      reason: `peer ${peerIdFromPrivateKey(key).toString().slice(-6)} says it crashed`,
+    }))
   }
 }
 
