@@ -15,8 +15,7 @@ import { judgeShadow, type ProcessSample, type ShadowVerdict } from '../src/core
 import { normalFrom, Rng, unit } from './rng.ts'
 import type { DelayComponent, Distribution, ReleaseSpec, Scenario } from './scenario.ts'
 
-/** Purposes of hashed draws, so no two uses of one entity share a number. */
-export const P = Object.freeze({
+const PURPOSES = {
   region: 1,
   operator: 2,
   eclipsed: 3,
@@ -51,7 +50,9 @@ export const P = Object.freeze({
   liarTarget: 32,
   churnResidual: 33,
   fetchLookup: 34,
-})
+} as const
+/** Purposes of hashed draws, so no two uses of one entity share a number. */
+export const P: typeof PURPOSES = Object.freeze(PURPOSES)
 
 const HOUR = 3_600_000
 const MIB = 1024 * 1024

@@ -39,12 +39,22 @@ export interface CliContext {
   warn?: (message: string) => void
 }
 
+/** What {@link parse} returns for `options` (plus the `--json` every command takes). */
+export type ParsedArgs<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<
+  typeof parseArgs<{
+    args: string[]
+    options: T & { json: { type: 'boolean' } }
+    allowPositionals: true
+    strict: true
+  }>
+>
+
 /** Parses options strictly; unknown options are a usage error naming the option. */
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[],
   options: T,
   usage: string,
-) {
+): ParsedArgs<T> {
   try {
     return parseArgs({
       args: argv,

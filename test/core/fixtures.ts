@@ -10,12 +10,12 @@ import {
   signDocument,
 } from '../../src/core/manifest/draft.ts'
 import { type Envelope, encodeEnvelope } from '../../src/core/manifest/envelope.ts'
-import type { ReleaseSigned } from '../../src/core/manifest/release.ts'
+import type { ArtifactPin, ReleaseSigned } from '../../src/core/manifest/release.ts'
 import type { RootSigned } from '../../src/core/manifest/root.ts'
 import { publicKeyOf } from '../../src/core/manifest/signing.ts'
 
 /** 2026-11-28T00:00:00Z: the "now" of every core test. */
-export const NOW = Date.parse('2026-11-28T00:00:00Z')
+export const NOW: number = Date.parse('2026-11-28T00:00:00Z')
 export const DAY = 86_400_000
 
 /** A test maintainer: a secret key derived from a label. */
@@ -80,8 +80,8 @@ export function makeRotation(
   return signWith(env, signers)
 }
 
-export const ARTIFACT_A = { sha256: 'aa'.repeat(32), length: 1000 }
-export const ARTIFACT_B = { sha256: 'bb'.repeat(32), length: 2000 }
+export const ARTIFACT_A: ArtifactPin = { sha256: 'aa'.repeat(32), length: 1000 }
+export const ARTIFACT_B: ArtifactPin = { sha256: 'bb'.repeat(32), length: 2000 }
 
 export function makeRelease(
   signers: readonly TestKey[],

@@ -36,7 +36,7 @@ import { encodeReport, reportPayload, signReportBody } from '../../src/core/roll
 import { rolloutSlot } from '../../src/core/rollout/slot.ts'
 
 /** The "now" the vectors are valid at (every expiry is after it). */
-export const VECTOR_NOW = Date.parse('2026-12-01T00:00:00Z')
+export const VECTOR_NOW: number = Date.parse('2026-12-01T00:00:00Z')
 const EXPIRES = Date.parse('2027-12-01T00:00:00Z')
 
 const secret = (label: string) => sha256(utf8(`convoy-vector-key:${label}`))

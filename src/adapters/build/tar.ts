@@ -123,7 +123,7 @@ export interface TarMember extends TarEntry {
 }
 
 /** Largest archive {@link gunzipCapped} inflates by default: 256 MiB. */
-export const MAX_UNPACKED_BYTES = 256 * 1024 ** 2
+export const MAX_UNPACKED_BYTES: number = 256 * 1024 ** 2
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
@@ -131,7 +131,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
  * Inflates a gzip stream, refusing more than `maxBytes` of output (a gzip bomb) and anything that
  * is not gzip. Throws {@link TarFormatError} with one line for a person.
  */
-export function gunzipCapped(data: Uint8Array, maxBytes = MAX_UNPACKED_BYTES): Uint8Array {
+export function gunzipCapped(data: Uint8Array, maxBytes: number = MAX_UNPACKED_BYTES): Uint8Array {
   try {
     return new Uint8Array(gunzipSync(data, { maxOutputLength: maxBytes }))
   } catch (e) {

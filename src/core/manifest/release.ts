@@ -21,13 +21,13 @@ import {
 /** Document type of a release manifest. */
 export const RELEASE_TYPE = 'convoy/release'
 /** Largest manifest accepted, in bytes: also the cap on a DHT record. @default 65536 */
-export const MAX_RELEASE_BYTES = 64 * 1024
+export const MAX_RELEASE_BYTES: number = 64 * 1024
 /** Most platforms one manifest may pin. */
 export const MAX_PLATFORMS = 32
 /** Most capabilities one release may list. */
 export const MAX_CAPABILITIES = 128
 /** Largest artifact a manifest may pin: 4 GiB. */
-export const MAX_ARTIFACT_BYTES = 4 * 1024 ** 3
+export const MAX_ARTIFACT_BYTES: number = 4 * 1024 ** 3
 
 /** Platform names: lower case, e.g. "node", "linux-x64". */
 export const PLATFORM_RE: RegExp = /^[a-z0-9][a-z0-9_.-]{0,31}$/
@@ -240,7 +240,7 @@ export function parseReleaseSigned(v: unknown): ReleaseSigned {
 /** Decodes a release document (size cap first) and checks its shape. Signatures are not checked. */
 export function decodeRelease(
   bytes: Uint8Array,
-  maxBytes = MAX_RELEASE_BYTES,
+  maxBytes: number = MAX_RELEASE_BYTES,
 ): Result<Envelope<ReleaseSigned>> {
   const env = decodeEnvelope(bytes, maxBytes)
   if (!env.ok) return env

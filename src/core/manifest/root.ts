@@ -23,7 +23,7 @@ import {
 /** Document type of a root. */
 export const ROOT_TYPE = 'convoy/root'
 /** Largest root document accepted, in bytes. @default 65536 */
-export const MAX_ROOT_BYTES = 64 * 1024
+export const MAX_ROOT_BYTES: number = 64 * 1024
 /** Most keys one root may list. */
 export const MAX_ROOT_KEYS = 64
 /** Most rotation steps verified in one call; longer chains are refused. @default 64 */
@@ -98,7 +98,7 @@ export function parseRootSigned(v: unknown): RootSigned {
 /** Decodes a root document (size cap first) and checks its shape. Signatures are not checked. */
 export function decodeRoot(
   bytes: Uint8Array,
-  maxBytes = MAX_ROOT_BYTES,
+  maxBytes: number = MAX_ROOT_BYTES,
 ): Result<Envelope<RootSigned>> {
   const env = decodeEnvelope(bytes, maxBytes)
   if (!env.ok) return env

@@ -51,7 +51,7 @@ export function integer(
   v: unknown,
   path: string,
   min: number,
-  max = Number.MAX_SAFE_INTEGER,
+  max: number = Number.MAX_SAFE_INTEGER,
 ): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
     throw new SchemaError(`${path} must be an integer from ${min} to ${max}`)

@@ -14,7 +14,7 @@ import { fail, ok, type Result } from '../result.ts'
 /** Document type of a network file. */
 export const NETWORK_TYPE = 'convoy/network'
 /** Largest network file accepted. */
-export const MAX_NETWORK_BYTES = 128 * 1024
+export const MAX_NETWORK_BYTES: number = 128 * 1024
 
 /** A decoded, anchor-verified network file. */
 export interface NetworkConfig {

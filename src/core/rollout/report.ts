@@ -31,7 +31,7 @@ export const MAX_REPORT_BYTES = 2048
 /** Longest `reason`, in characters. */
 export const MAX_REPORT_REASON = 200
 /** How far in the future a report's `at` may lie, ms: clock skew tolerated. @default 10 min */
-export const DEFAULT_MAX_FUTURE_MS = 10 * 60_000
+export const DEFAULT_MAX_FUTURE_MS: number = 10 * 60_000
 /**
  * A peer id as libp2p prints it: base58btc, 1 to 128 characters. Only the alphabet is checked
  * here; the adapter checks that it parses and prints back unchanged.
