@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type * as EsbuildModule from 'esbuild'
 import semver from 'semver'
+import { PackError } from './errors.ts'
 import {
   createTar,
   gunzipCapped,
@@ -19,6 +20,8 @@ import {
   type TarEntry,
   TarFormatError,
 } from './tar.ts'
+
+export { PackError }
 
 /** Name and version of the packing recipe; bump it whenever the artifact layout changes. */
 export const PACK_TOOL = 'convoy-pack/1'
@@ -66,14 +69,6 @@ export interface PackResult {
   packTool: string
   /** Every file in the archive (PACK.json included), in archive order: sorted by path. */
   files: PackedFile[]
-}
-
-/**
- * A pack that cannot be made from these inputs (bad version, not a source tree, missing
- * node_modules or migration, bundling failed). The message is one line for a person to act on.
- */
-export class PackError extends Error {
-  override name = 'PackError'
 }
 
 type Esbuild = typeof EsbuildModule

@@ -8,12 +8,10 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { RebuildError } from './errors.ts'
 import { gunzipCapped, readTar, TarFormatError, type TarMember } from './tar.ts'
 
-/** A rebuild that cannot go ahead; the message is one line for a person to act on. */
-export class RebuildError extends Error {
-  override name = 'RebuildError'
-}
+export { RebuildError }
 
 /** Options for {@link checkoutSource}. */
 export interface CheckoutOptions {

@@ -9,6 +9,9 @@
  */
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { concatBytes } from '../../core/bytes.ts'
+import { TarFormatError } from './errors.ts'
+
+export { TarFormatError }
 
 /** One member of the archive. */
 export interface TarEntry {
@@ -18,11 +21,6 @@ export interface TarEntry {
   data: Uint8Array
   /** Permission bits, e.g. 0o644. */
   mode: number
-}
-
-/** A path or size the ustar format cannot hold, or a malformed entry. */
-export class TarFormatError extends Error {
-  override name = 'TarFormatError'
 }
 
 const BLOCK = 512

@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { link, open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { FileExistsError } from './errors.ts'
+
+export { FileExistsError }
 
 /** Options for {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {
@@ -14,16 +17,6 @@ export interface AtomicWriteOptions {
   mode?: number
   /** Refuse (EEXIST) instead of replacing an existing file. @default false */
   noOverwrite?: boolean
-}
-
-/** Thrown when the target exists and overwriting was refused. */
-export class FileExistsError extends Error {
-  override name = 'FileExistsError'
-  readonly path: string
-  constructor(path: string) {
-    super(`${path} already exists; choose another path or remove it first`)
-    this.path = path
-  }
 }
 
 /** Writes `data` to `path` atomically. */

@@ -32,11 +32,9 @@ import { join } from 'node:path'
 import type { ArtifactPin } from '../../core/manifest/release.ts'
 import { gunzipCapped, readTar } from '../build/tar.ts'
 import { syncDir, writeFileAtomic } from './atomic.ts'
+import { HomeError } from './errors.ts'
 
-/** The home cannot do what was asked; `message` says what and what to do. */
-export class HomeError extends Error {
-  override name = 'HomeError'
-}
+export { HomeError }
 
 const VERSION_RE = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/
 

@@ -10,15 +10,13 @@ import { prettyJson } from '../../core/manifest/canonical.ts'
 import { keyIdOf, publicKeyOf } from '../../core/manifest/signing.ts'
 import { parseStrictJson } from '../../core/manifest/strict-json.ts'
 import { writeFileAtomic } from './atomic.ts'
+import { KeyFileError } from './errors.ts'
+
+export { KeyFileError }
 
 /** Document type of a key file. */
 export const KEY_FILE_TYPE = 'convoy/private-key'
 const SCRYPT = { N: 2 ** 17, r: 8, p: 1 }
-
-/** A key file could not be read, decrypted or trusted. `message` says what to do. */
-export class KeyFileError extends Error {
-  override name = 'KeyFileError'
-}
 
 /** A loaded key. */
 export interface LoadedKey {

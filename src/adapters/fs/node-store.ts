@@ -22,11 +22,9 @@ import type { VerifyFn } from '../../core/manifest/signing.ts'
 import { parseStrictJson } from '../../core/manifest/strict-json.ts'
 import { acceptRelease, acceptRoot, initialTrust, type TrustState } from '../../core/trust/trust.ts'
 import { writeFileAtomic } from './atomic.ts'
+import { DataDirError } from './errors.ts'
 
-/** The data directory cannot be used; `message` says why and what to do. */
-export class DataDirError extends Error {
-  override name = 'DataDirError'
-}
+export { DataDirError }
 
 /** The persisted floor: per channel, the highest sequence ever trusted and its digest. */
 export interface TrustFloor {

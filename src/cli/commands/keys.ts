@@ -1,5 +1,5 @@
 /** `convoy keys ...`: maintainer key files. */
-import { FileExistsError } from '../../adapters/fs/atomic.ts'
+import { FileExistsError } from '../../adapters/fs/errors.ts'
 import {
   generateSecretKey,
   KeyFileError,

@@ -1,7 +1,6 @@
 /** `convoy run`: the long-running supervisor (install, run, restart, upgrade, roll back, stop). */
-import { PackError } from '../../adapters/build/pack.ts'
-import { HomeError } from '../../adapters/fs/home.ts'
-import { DataDirError } from '../../adapters/fs/node-store.ts'
+import { PackError } from '../../adapters/build/errors.ts'
+import { DataDirError, HomeError } from '../../adapters/fs/errors.ts'
 import { Supervisor } from '../../adapters/process/supervisor.ts'
 import {
   type CliContext,
