@@ -52,12 +52,29 @@ export interface EvidenceCounts {
   probationFailing?: number
 }
 
-/** Keeps the latest report per reporter, for one release. Returns a new map. */
+/**
+ * Whether `next` replaces `prior`, two reports of one reporter on one release: the later date
+ * wins; at one date a failure wins. Between two of one date and one verdict, a caller that holds
+ * the signed bodies passes `bodyOrder` (their byte order, next against prior: negative when
+ * next's is smaller) and the smaller body wins, so every node keeps the same one and no pair can
+ * bounce between nodes for ever; without it a failure replaces and a pass does not. The one rule
+ * for the report service, the rollout core and the simulator.
+ */
+export function replacesReport(
+  prior: Pick<Report, 'at' | 'verdict'>,
+  next: Pick<Report, 'at' | 'verdict'>,
+  bodyOrder?: number,
+): boolean {
+  if (next.at !== prior.at) return next.at > prior.at
+  if (next.verdict !== prior.verdict) return next.verdict === 'fail'
+  return bodyOrder === undefined ? next.verdict === 'fail' : bodyOrder < 0
+}
+
+/** Keeps the latest report per reporter, for one release ({@link replacesReport}). A new map. */
 export function addReport(reports: ReadonlyMap<string, Report>, r: Report): Map<string, Report> {
   const out = new Map(reports)
   const prior = out.get(r.reporter)
-  if (prior === undefined || prior.at < r.at || (prior.at === r.at && r.verdict === 'fail'))
-    out.set(r.reporter, r)
+  if (prior === undefined || replacesReport(prior, r)) out.set(r.reporter, r)
   return out
 }
 
