@@ -110,3 +110,69 @@ describe('local API guard', () => {
     )
   })
 })
+
+describe('local API token and /health', () => {
+  let tokened: Awaited<ReturnType<typeof startApi>>
+  let posted = 0
+  const token = 'ab'.repeat(32)
+  before(async () => {
+    tokened = await startApi(
+      { host: '127.0.0.1', port: 0 },
+      async () => ({ peerId: 'me' }) as unknown as NodeStatus,
+      {
+        token,
+        health: () => ({
+          status: 'ok',
+          version: '1.2.3',
+          peerId: 'me',
+          role: 'node',
+          connections: 0,
+        }),
+        reports: {
+          submit: () => {
+            posted++
+            return { ok: false, code: 'malformed', reason: 'malformed: test' }
+          },
+          reportsFor: () => [],
+        },
+      },
+    )
+  })
+  after(() => tokened.close())
+
+  const post = (headers: Record<string, string>) =>
+    fetch(`http://127.0.0.1:${tokened.address.port}/reports`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: '{}',
+    })
+
+  it('a POST without the token, or with a wrong one, is 401 and never reaches the node', async () => {
+    for (const h of [
+      {},
+      { authorization: `Bearer ${'cd'.repeat(32)}` },
+      { authorization: token },
+      { authorization: `Bearer ${token}x` },
+    ] as Record<string, string>[]) {
+      const r = await post(h)
+      assert.equal(r.status, 401, JSON.stringify(h))
+      assert.match(await r.text(), /api\.token/)
+    }
+    assert.equal(posted, 0)
+    const good = await post({ authorization: `Bearer ${token}` })
+    assert.equal(good.status, 400, 'reaches the node, which judges the body')
+    assert.equal(posted, 1)
+  })
+
+  it('GET /health answers small and without building the status', async () => {
+    const r = await fetch(`http://127.0.0.1:${tokened.address.port}/health`)
+    assert.equal(r.status, 200)
+    assert.deepEqual(await r.json(), {
+      status: 'ok',
+      version: '1.2.3',
+      peerId: 'me',
+      role: 'node',
+      connections: 0,
+    })
+  })
+})

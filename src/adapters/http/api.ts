@@ -1,6 +1,7 @@
 /**
  * The node's local HTTP API. Binds to loopback unless told otherwise.
  *
+ *   GET  /health                 a small, cheap liveness answer (JSON, {@link Health})
  *   GET  /status                 the node's status (JSON, {@link NodeStatus})
  *   GET  /metrics                Prometheus text format
  *   GET  /reports?release=HEX    `{ release, reports: Report[] }`: the verified reports held
@@ -9,8 +10,10 @@
  *                                over the cap
  *
  * Every request passes {@link checkApiRequest} first (core/net/api-guard.ts): a Host naming this
- * API, no foreign Origin, and `application/json` on a POST; refused with 421, 403 or 415 and
- * one line saying what to do. That shuts out web pages (CSRF, DNS rebinding).
+ * API, no foreign Origin, and on a POST `application/json` and the API token (when the node
+ * has one, `options.token`: `convoy node start` always does); refused with 421, 403, 415 or
+ * 401 and one line saying what to do. That shuts out web pages (CSRF, DNS rebinding) and
+ * other local users.
  *
  * POST /reports is the only request whose body is read. It changes nothing the node trusts: it
  * takes only reports signed by the key of the peer id they name, so a local process without the
@@ -37,10 +40,23 @@ export interface ReportsApi {
   reportsFor(digest: string): Report[]
 }
 
+/** What `/health` answers: enough to tell the node runs and who it is, built in microseconds. */
+export interface Health {
+  status: 'ok'
+  version: string
+  peerId: string
+  role: string
+  connections: number
+}
+
 /** Options of {@link startApi}. */
 export interface ApiOptions {
   /** Serves `/reports` when given. */
   reports?: ReportsApi
+  /** Serves `/health` when given; called per request, so it must be cheap. */
+  health?: () => Health
+  /** What a POST must present as `authorization: Bearer <token>`. @default none needed */
+  token?: string
 }
 
 /** Where the API listens. */
@@ -204,8 +220,10 @@ export async function startApi(
         host: req.headers.host,
         origin: req.headers.origin,
         contentType: req.headers['content-type'],
+        authorization: req.headers.authorization,
       },
       bound,
+      options.token,
     )
     if (refused !== undefined) {
       res.setHeader('connection', 'close')
@@ -216,6 +234,14 @@ export async function startApi(
     const url = new URL(req.url ?? '/', 'http://localhost')
     const path = url.pathname
     const reports = options.reports
+    if (path === '/health' && options.health !== undefined) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET' }).end('only GET\n')
+        return
+      }
+      json(res, 200, options.health())
+      return
+    }
     if (path === '/reports' && reports !== undefined) {
       if (req.method === 'POST') {
         void readBody(req, MAX_REPORT_BODY_BYTES).then((body) => {
@@ -259,7 +285,9 @@ export async function startApi(
         } else {
           res
             .writeHead(404, { 'content-type': 'text/plain' })
-            .end(`not found: try /status or /metrics${reports ? ' or /reports' : ''}\n`)
+            .end(
+              `not found: try /status or /metrics${options.health ? ' or /health' : ''}${reports ? ' or /reports' : ''}\n`,
+            )
         }
       })
       .catch((e: Error) =>

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Report } from '../../core/rollout/evidence.ts'
+import type { Health } from '../http/api.ts'
 import type { NodeStatus } from '../libp2p/status.ts'
 
 /** What `convoy node start` writes into its data dir once it listens and serves its API. */
@@ -37,6 +38,18 @@ export async function fetchStatus(api: string, timeoutMs = 2000): Promise<NodeSt
     const res = await fetch(url(api, '/status'), { signal: AbortSignal.timeout(timeoutMs) })
     if (!res.ok) return undefined
     return (await res.json()) as NodeStatus
+  } catch {
+    return undefined
+  }
+}
+
+/** GET /health, or undefined when the node does not answer within `timeoutMs`. */
+export async function fetchHealth(api: string, timeoutMs = 1000): Promise<Health | undefined> {
+  try {
+    const res = await fetch(url(api, '/health'), { signal: AbortSignal.timeout(timeoutMs) })
+    if (!res.ok) return undefined
+    const h = (await res.json()) as Health
+    return h.status === 'ok' ? h : undefined
   } catch {
     return undefined
   }
@@ -75,16 +88,23 @@ export async function fetchReports(
 /** The outcome of handing a signed report to the node. */
 export type PostOutcome = { ok: true } | { ok: false; retry: boolean; reason: string }
 
-/** POST /reports with a signed report. `retry` says whether trying again later can help. */
+/**
+ * POST /reports with a signed report and the node's API token (`<dataDir>/api.token`, read by
+ * the caller with readApiToken). `retry` says whether trying again later can help.
+ */
 export async function postReport(
   api: string,
   signed: Uint8Array,
   timeoutMs = 2000,
+  token?: string,
 ): Promise<PostOutcome> {
   try {
     const res = await fetch(url(api, '/reports'), {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: signed,
       signal: AbortSignal.timeout(timeoutMs),
     })

@@ -118,6 +118,13 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
   let server: Awaited<ReturnType<typeof startApi>>
   try {
     server = await startApi(api, () => node.status(), {
+      health: () => ({
+        status: 'ok',
+        version: node.version,
+        peerId: node.libp2p.peerId.toString(),
+        role: node.role,
+        connections: node.libp2p.getConnections().length,
+      }),
       reports: {
         submit: (bytes) => node.submitReport(bytes),
         reportsFor: (digest) => node.reportsFor(digest),

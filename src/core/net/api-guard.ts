@@ -10,6 +10,9 @@
  *   a page elsewhere, refused.
  * - A POST must be `application/json`: a browser cannot send that cross-origin without a
  *   preflight, and the API answers no preflight (OPTIONS is 405).
+ * - A POST must carry the API token (`authorization: Bearer <token>`), when the node has one:
+ *   the token sits in the data dir, mode 0600, so only the node's own user (its supervisor) can
+ *   post, whatever the network or the browser lets through.
  *
  * Pure: the adapter passes the headers and the bound address.
  */
@@ -19,6 +22,8 @@ export interface ApiRequestHeaders {
   host: string | undefined
   origin: string | undefined
   contentType: string | undefined
+  /** The `authorization` header. */
+  authorization?: string | undefined
 }
 
 export interface ApiBind {
@@ -29,7 +34,7 @@ export interface ApiBind {
 
 /** Refused: the HTTP status and one line saying what was wrong and what to do. */
 export interface ApiRefusal {
-  status: 403 | 415 | 421
+  status: 401 | 403 | 415 | 421
   reason: string
 }
 
@@ -52,8 +57,26 @@ function splitHost(host: string): { name: string; port: number } | undefined {
   return m === null ? undefined : { name: m[1]!, port: Number(m[2]) }
 }
 
-/** Undefined when the request may proceed; otherwise why not. */
-export function checkApiRequest(req: ApiRequestHeaders, bind: ApiBind): ApiRefusal | undefined {
+/** Equality of two strings in time that depends only on the length (which is public). */
+function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
+/** Where the token is, for the refusal message. */
+export const API_TOKEN_FILE = 'api.token'
+
+/**
+ * Undefined when the request may proceed; otherwise why not. `token`, when given, is what a
+ * POST must present as `authorization: Bearer <token>`.
+ */
+export function checkApiRequest(
+  req: ApiRequestHeaders,
+  bind: ApiBind,
+  token?: string,
+): ApiRefusal | undefined {
   const host = req.host === undefined ? undefined : splitHost(req.host)
   if (host === undefined) {
     return { status: 421, reason: 'a Host header with a port is required (e.g. 127.0.0.1:7070)' }
@@ -77,6 +100,15 @@ export function checkApiRequest(req: ApiRequestHeaders, bind: ApiBind): ApiRefus
     const type = (req.contentType ?? '').split(';')[0]!.trim().toLowerCase()
     if (type !== 'application/json') {
       return { status: 415, reason: 'a POST must have content-type: application/json' }
+    }
+    if (token !== undefined) {
+      const m = /^Bearer ([!-~]{1,256})$/.exec(req.authorization ?? '')
+      if (m === null || !sameSecret(m[1]!, token)) {
+        return {
+          status: 401,
+          reason: `a POST needs the API token: send authorization: Bearer <the contents of ${API_TOKEN_FILE} in the node's data dir>`,
+        }
+      }
     }
   }
   return undefined
