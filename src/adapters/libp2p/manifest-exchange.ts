@@ -10,18 +10,20 @@
  */
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
-import { fromUtf8, utf8 } from '../../core/bytes.ts'
 import { MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
-import { NAME_RE } from '../../core/manifest/schema.ts'
+import {
+  decodeManifestReplyHead,
+  decodeManifestRequest,
+  encodeManifestReplyHead,
+  encodeManifestRequest,
+  MAX_ROOTS_PER_REPLY,
+} from '../../core/net/wire.ts'
 
 /** Protocol id on `network`. */
 export function manifestProtocol(network: string): string {
   return `/convoy/${network}/manifest/1.0.0`
 }
-
-const MAX_CONTROL_BYTES = 256
-const MAX_ROOTS_PER_REPLY = 16
 
 /** What a server has to offer for one request. */
 export interface ManifestOffer {
@@ -38,23 +40,12 @@ export async function serveManifest(
   const lp = lpStream(stream, { maxDataLength: Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES) })
   const signal = AbortSignal.timeout(timeoutMs)
   try {
-    const raw = (await lp.read({ signal })).subarray()
-    if (raw.length > MAX_CONTROL_BYTES) throw new Error('request too large')
-    const req = JSON.parse(fromUtf8(raw) ?? 'null') as {
-      channel?: unknown
-      rootVersion?: unknown
-    } | null
-    if (
-      typeof req?.channel !== 'string' ||
-      !NAME_RE.test(req.channel) ||
-      !Number.isSafeInteger(req.rootVersion)
-    ) {
-      throw new Error('malformed request')
-    }
-    const offer = await lookup(req.channel, req.rootVersion as number)
+    const req = decodeManifestRequest((await lp.read({ signal })).subarray())
+    if (!req.ok) throw new Error(req.reason)
+    const offer = await lookup(req.value.channel, req.value.rootVersion)
     const roots = offer.roots.slice(0, MAX_ROOTS_PER_REPLY)
     await lp.write(
-      utf8(JSON.stringify({ roots: roots.length, manifest: offer.manifest !== undefined })),
+      encodeManifestReplyHead({ roots: roots.length, manifest: offer.manifest !== undefined }),
       { signal },
     )
     for (const r of roots) await lp.write(r, { signal })
@@ -74,20 +65,12 @@ export async function requestManifest(
 ): Promise<ManifestOffer> {
   const lp = lpStream(stream, { maxDataLength: Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES) })
   const signal = AbortSignal.timeout(timeoutMs)
-  await lp.write(utf8(JSON.stringify({ channel, rootVersion })), { signal })
-  const head = (await lp.read({ signal })).subarray()
-  if (head.length > MAX_CONTROL_BYTES) throw new Error('response header too large')
-  const h = JSON.parse(fromUtf8(head) ?? 'null') as { roots?: unknown; manifest?: unknown } | null
-  if (
-    !Number.isSafeInteger(h?.roots) ||
-    (h!.roots as number) < 0 ||
-    (h!.roots as number) > MAX_ROOTS_PER_REPLY ||
-    typeof h?.manifest !== 'boolean'
-  ) {
-    throw new Error('malformed response header')
-  }
+  await lp.write(encodeManifestRequest({ channel, rootVersion }), { signal })
+  const head = decodeManifestReplyHead((await lp.read({ signal })).subarray())
+  if (!head.ok) throw new Error(head.reason)
+  const h = head.value
   const roots: Uint8Array[] = []
-  for (let i = 0; i < (h.roots as number); i++) {
+  for (let i = 0; i < h.roots; i++) {
     const r = (await lp.read({ signal })).subarray()
     if (r.length > MAX_ROOT_BYTES) throw new Error('root too large')
     roots.push(r)
