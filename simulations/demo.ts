@@ -33,12 +33,12 @@ const r = await runTestnet({
   // Short enough for a minute: the safety does not come from the timing (non-canaries wait for
   // the canary's probation pass whatever their slot), only how long the story takes does.
   releases: [
-    { fault: 'good', policy: { windowSeconds: 4, shadowSeconds: 10, probationSeconds: 3 } },
+    { fault: 'good', policy: { windowSeconds: 4, shadowSeconds: 8, probationSeconds: 3 } },
     // A long probation: the crash (3 s after going live, after the switch has settled) is caught,
     // never outlasted.
     {
       fault: 'crash-in-probation',
-      policy: { windowSeconds: 4, shadowSeconds: 10, probationSeconds: 30 },
+      policy: { windowSeconds: 4, shadowSeconds: 8, probationSeconds: 30 },
     },
   ],
   crashAfterMs: 3000,
