@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { buildHistory } from '../../src/core/version/history.ts'
-import { RANK_TAG_VALUE, rankPeer } from '../../src/core/version/rank.ts'
+import { RANK_TAG_VALUE, rankHello, rankPeer } from '../../src/core/version/rank.ts'
 
 const history = buildHistory([
   { version: '1.0.0', sequence: 1 },
@@ -65,6 +65,33 @@ describe('peer ranking', () => {
           assert.equal(honest.rank, 'normal')
         },
       ),
+    )
+  })
+
+  it("a hello is ranked against this node's channel; a claimed role or channel exempts nothing", () => {
+    const hello = (over: Partial<Parameters<typeof rankHello>[0]>) => ({
+      version: '1.0.0',
+      capabilities: caps,
+      channel: 'stable',
+      role: 'node' as const,
+      ...over,
+    })
+    for (const role of ['node', 'publisher', 'shadow'] as const) {
+      for (const channel of ['stable', 'nobody-follows-this']) {
+        const r = rankHello(hello({ role, channel }), 'stable', ctx)
+        assert.equal(r.rank, 'deranked', `${role} on ${channel}`)
+        assert.equal(r.excludeAsProvider, true)
+      }
+    }
+    const other = rankHello(hello({ version: '1.2.0', channel: 'beta' }), 'stable', ctx)
+    assert.equal(other.rank, 'normal')
+    assert.match(other.reasons.join(), /follows channel beta, not stable/)
+    const shadow = rankHello(hello({ version: '1.2.0', role: 'shadow' }), 'stable', ctx)
+    assert.equal(shadow.rank, 'normal')
+    assert.equal(shadow.excludeAsProvider, true, 'a build under test never serves artifacts')
+    assert.deepEqual(
+      rankHello(hello({ version: '1.2.0' }), 'stable', ctx),
+      rankPeer(hello({ version: '1.2.0' }), ctx),
     )
   })
 })

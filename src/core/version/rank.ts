@@ -112,3 +112,35 @@ export function rankPeer(claim: PeerClaim, ctx: RankContext): PeerRank {
     tagValue: RANK_TAG_VALUE[rank],
   }
 }
+
+/** What ranking reads of a hello. */
+export interface HelloClaim extends PeerClaim {
+  /** The channel the peer says it follows. */
+  channel: string
+  /** The role the peer says it has. */
+  role: 'node' | 'shadow' | 'publisher'
+}
+
+/**
+ * Ranks a peer from its hello. `ctx` is this node's own channel's (`ownChannel`): a peer is
+ * ranked against what this node verified, never against a channel the peer names (a channel
+ * nobody here follows has no history, and ranking by it let a peer escape any derank). The role
+ * a peer claims is no exemption either: a publisher or a shadow that claims an old version is
+ * deranked like a node. A shadow is never picked as an artifact provider (it is a build under
+ * test, not a node).
+ */
+export function rankHello(h: HelloClaim, ownChannel: string, ctx: RankContext): PeerRank {
+  const r = rankPeer(h, ctx)
+  if (h.channel === ownChannel && h.role !== 'shadow') return r
+  return {
+    ...r,
+    reasons:
+      h.channel === ownChannel
+        ? r.reasons
+        : [
+            ...r.reasons,
+            `follows channel ${h.channel}, not ${ownChannel}: ranked against ${ownChannel}`,
+          ],
+    excludeAsProvider: r.excludeAsProvider || h.role === 'shadow',
+  }
+}
