@@ -80,7 +80,7 @@ describe('peer ranking', () => {
       for (const channel of ['stable', 'nobody-follows-this']) {
         const r = rankHello(hello({ role, channel }), 'stable', ctx)
         assert.equal(r.rank, 'deranked', `${role} on ${channel}`)
-        assert.equal(r.excludeAsProvider, true)
+        assert.equal(r.excludeAsProvider, role !== 'publisher', 'a publisher still seeds')
       }
     }
     const other = rankHello(hello({ version: '1.2.0', channel: 'beta' }), 'stable', ctx)

@@ -27,6 +27,12 @@ import {
   type VerifiedRelease,
 } from '../../core/manifest/release.ts'
 import { formatDhtKey, parseDhtKey } from '../../core/net/dht-keys.ts'
+import {
+  FREEZE_FAILED_LOOKUPS,
+  freezeSuspected,
+  lookupFailed,
+  nextLookupMs,
+} from '../../core/net/freeze.ts'
 import { backedCapabilities, type Hello, type Verdict } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import { fail, type Result } from '../../core/result.ts'
@@ -42,12 +48,7 @@ import {
   type TrustState,
 } from '../../core/trust/trust.ts'
 import { latestRelease, withoutReleases } from '../../core/version/history.ts'
-import {
-  BASE_CAPABILITIES,
-  type PeerRank,
-  RANK_TAG_VALUE,
-  rankPeer,
-} from '../../core/version/rank.ts'
+import { BASE_CAPABILITIES, type PeerRank, rankHello } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import {
@@ -562,28 +563,16 @@ export class ConvoyNode {
   // ---------------------------------------------------------------- ranking
 
   private rankOf(h: Hello, protocols: string[] | undefined): PeerRank {
-    const channel = h.channel
-    if (h.role !== 'node') {
-      // A publisher's or a shadow's version says nothing about the network: it is a tool run
-      // briefly, not a peer to keep. Never deranked for it, never a reason to derank anyone.
-      return {
-        rank: 'unverified',
-        reasons: [`${h.role}, not a node`],
-        excludeAsProvider: h.role === 'shadow',
-        tagValue: RANK_TAG_VALUE.unverified,
-      }
-    }
-    return rankPeer(
-      { version: h.version, capabilities: h.capabilities },
-      {
-        // Halted releases do not count: staying off one is what the network asked of everyone.
-        history: withoutReleases(channelHistory(this.trust, channel), this.halted),
-        capabilitiesOf: (v) => capabilitiesOf(this.trust, channel, v),
-        ...(protocols !== undefined
-          ? { backedCapabilities: backedCapabilities(this.network.network, protocols) }
-          : {}),
-      },
-    )
+    // Against this node's own channel; the peer's claimed channel and role exempt nothing.
+    const channel = this.channel
+    return rankHello(h, channel, {
+      // Halted releases do not count: staying off one is what the network asked of everyone.
+      history: withoutReleases(channelHistory(this.trust, channel), this.halted),
+      capabilitiesOf: (v) => capabilitiesOf(this.trust, channel, v),
+      ...(protocols !== undefined
+        ? { backedCapabilities: backedCapabilities(this.network.network, protocols) }
+        : {}),
+    })
   }
 
   private verdictFor(rank: PeerRank): Verdict {
@@ -713,7 +702,7 @@ export class ConvoyNode {
       if (s > verified) by++
     }
     const gap = claimed > verified
-    const suspected = gap && (c?.failedLookups ?? 0) >= 2
+    const suspected = freezeSuspected({ claimed, verified, failedLookups: c?.failedLookups ?? 0 })
     return {
       channel,
       suspected,
@@ -895,8 +884,8 @@ export class ConvoyNode {
             (this.trust.channels[this.channel]?.latest?.sequence ?? 0)
           const again = this.lookupAgain
           this.lookupAgain = false
-          // Widen while peers claim more than we can verify: look four times as often.
-          this.scheduleLookup(again ? 250 : gap ? Math.max(250, base / 4) : jitter(base))
+          // Widen while peers claim more than we can verify (freeze.ts).
+          this.scheduleLookup(nextLookupMs({ again, gap, baseMs: base, jitteredMs: jitter(base) }))
         })
     }, delayMs)
   }
@@ -968,11 +957,10 @@ export class ConvoyNode {
     const c = this.claims.get(this.channel)
     if (
       c !== undefined &&
-      this.freezeStatus(this.channel).claimedSequence > latest &&
-      latest <= before
+      lookupFailed(this.freezeStatus(this.channel).claimedSequence, before, latest)
     ) {
       c.failedLookups++
-      if (c.failedLookups === 2)
+      if (c.failedLookups === FREEZE_FAILED_LOOKUPS)
         this.emit(`freeze suspected on ${this.channel}: ${this.freezeStatus(this.channel).reason}`)
     }
     // History, for counting distances: each missing sequence at most once every five minutes.

@@ -126,21 +126,21 @@ export interface HelloClaim extends PeerClaim {
  * ranked against what this node verified, never against a channel the peer names (a channel
  * nobody here follows has no history, and ranking by it let a peer escape any derank). The role
  * a peer claims is no exemption either: a publisher or a shadow that claims an old version is
- * deranked like a node. A shadow is never picked as an artifact provider (it is a build under
- * test, not a node).
+ * deranked like a node (its rank, its connection tag, its place in pruning). Which peers may
+ * serve artifacts is a separate question: a shadow never (a build under test, not a node); a
+ * publisher always, whatever version its tool runs, because seeding a release must work and
+ * the bytes it serves are checked against the signed hash anyway.
  */
 export function rankHello(h: HelloClaim, ownChannel: string, ctx: RankContext): PeerRank {
   const r = rankPeer(h, ctx)
-  if (h.channel === ownChannel && h.role !== 'shadow') return r
-  return {
-    ...r,
-    reasons:
-      h.channel === ownChannel
-        ? r.reasons
-        : [
-            ...r.reasons,
-            `follows channel ${h.channel}, not ${ownChannel}: ranked against ${ownChannel}`,
-          ],
-    excludeAsProvider: r.excludeAsProvider || h.role === 'shadow',
-  }
+  const reasons =
+    h.channel === ownChannel
+      ? r.reasons
+      : [
+          ...r.reasons,
+          `follows channel ${h.channel}, not ${ownChannel}: ranked against ${ownChannel}`,
+        ]
+  const excludeAsProvider =
+    h.role === 'shadow' ? true : h.role === 'publisher' ? false : r.excludeAsProvider
+  return { ...r, reasons, excludeAsProvider }
 }
