@@ -25,7 +25,12 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { toHex, utf8 } from '../src/core/bytes.ts'
-import { type EvidenceSummary, summarizeCounts } from '../src/core/rollout/evidence.ts'
+import { suspicionAfterMs } from '../src/core/net/freeze.ts'
+import {
+  type EvidenceSummary,
+  replacesReport,
+  summarizeCounts,
+} from '../src/core/rollout/evidence.ts'
 import {
   compareVersions,
   initialRollout,
@@ -241,7 +246,7 @@ export interface SimSummary {
     eclipsed: number
     /** Eclipsed nodes an honest hello ever reached. */
     contacted: number
-    /** Eclipsed nodes that suspected a freeze or eclipse (the adapter's rule). */
+    /** Eclipsed nodes that suspected a freeze or eclipse (the node's rule, core/net/freeze.ts). */
     suspected: number
     /** Eclipsed nodes that fetched a manifest from an honest peer at least once, and how often. */
     escapedNodes: number
@@ -1063,8 +1068,13 @@ class Simulation {
   ): void {
     const prior = rel.verdict[identity]!
     const now = this.now
-    // addReport's rule: a later report replaces; at the same time a failure does.
-    if (prior !== 0 && !(rel.lastAt[identity]! < now || verdict === 'fail')) return
+    // The report service's rule (replacesReport); the simulator holds no bodies to order.
+    const priorVerdict = prior === 2 || prior === 4 ? 'fail' : 'pass'
+    if (
+      prior !== 0 &&
+      !replacesReport({ at: rel.lastAt[identity]!, verdict: priorVerdict }, { at: now, verdict })
+    )
+      return
     const nv = (verdict === 'pass' ? 1 : 2) + (stage === 'probation' ? 2 : 0)
     rel.lastAt[identity] = now
     if (prior === nv) return
@@ -1423,14 +1433,15 @@ class Simulation {
       }
       if (this.suspected[i] === 1 && ecl.directFetchSuccess === 0) return // nothing more can happen
       if (this.suspected[i] === 0) {
-        // The adapter's rule: a claimed sequence it cannot verify after two failed lookups. The
-        // first lookup runs at once, the second a widened interval (a quarter) later.
+        // The node's rule (core/net/freeze.ts): suspicion after failed lookups, widened.
         const n0 = this.s.network
         const id = this.identity[i]!
         const at =
           this.now +
-          2 * this.w.lookupMs(id, this.region[i]!, P.discoverLatency, 5000 + n) +
-          (n0.lookupIntervalSeconds * 1000) / 4
+          suspicionAfterMs(
+            this.w.lookupMs(id, this.region[i]!, P.discoverLatency, 5000 + n),
+            n0.lookupIntervalSeconds * 1000,
+          )
         this.q.push(at, K_ECLIPSE_SUSPECT, i, v)
       }
     }
@@ -1732,4 +1743,4 @@ class Simulation {
 }
 
 /** Exposed for tests: the never-upgrading operator kind. */
-export const OPERATOR_NEVER = NEVER
+export const OPERATOR_NEVER: number = NEVER
