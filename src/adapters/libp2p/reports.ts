@@ -11,10 +11,9 @@
  * Each report is checked before it is held: decoded (size cap first), the reporter's Ed25519 key
  * read from its peer id (which must be in canonical form, so one key has one spelling), the
  * signature verified, and its date no further ahead than the clock skew allows. Per release
- * digest the service keeps one report per reporter, the latest (evidence.ts's `addReport`); a
- * tie between two reports of one reporter with one date and one verdict goes to the smaller
- * canonical body, so every node converges on the same one and no pair of reports can bounce
- * between nodes forever.
+ * digest the service keeps one report per reporter, the one evidence.ts's `replacesReport` picks:
+ * the latest, at one date a failure, then the smaller canonical body, so every node converges on
+ * the same one and no pair of reports can bounce between nodes forever.
  *
  * Spread: a report that changes what is held is pushed to up to `fanout` random peers that speak
  * the protocol, other than the one it came from; a node that already holds it pushes nothing,
@@ -43,11 +42,11 @@ import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { bytesEqual } from '../../core/bytes.ts'
+import { bytesEqual, compareBytes } from '../../core/bytes.ts'
 import { canonicalBytes } from '../../core/manifest/canonical.ts'
 import type { VerifyFn } from '../../core/manifest/signing.ts'
 import type { FailureCode } from '../../core/result.ts'
-import { addReport, type Report } from '../../core/rollout/evidence.ts'
+import { type Report, replacesReport } from '../../core/rollout/evidence.ts'
 import {
   DEFAULT_MAX_FUTURE_MS,
   decodeReport,
@@ -285,13 +284,6 @@ export function reporterKey(id: string): Uint8Array | undefined {
   }
 }
 
-/** Byte order of two canonical bodies (a total order, so ties resolve the same everywhere). */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
-  return a.length - b.length
-}
-
 class Reports implements ReportService, Startable {
   readonly [Symbol.toStringTag] = '@convoy/reports'
   readonly [serviceCapabilities]: string[] = ['@convoy/reports']
@@ -405,13 +397,7 @@ class Reports implements ReportService, Startable {
     if (!v.ok) return this.refuse(v.code, v.reason)
     const report = v.value
     if (prior !== undefined) {
-      const winner = addReport(new Map([[report.reporter, prior.report]]), report).get(
-        report.reporter,
-      )
-      let takes = winner === report
-      if (takes && prior.report.at === report.at && prior.report.verdict === report.verdict)
-        takes = compareBytes(body, prior.body) < 0
-      if (!takes) {
+      if (!replacesReport(prior.report, report, compareBytes(body, prior.body))) {
         this.counters.duplicates++
         return { ok: true, value: { report, isNew: false } }
       }
