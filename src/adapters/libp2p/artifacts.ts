@@ -56,19 +56,26 @@ import { byteStream, lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { fromHex, fromUtf8, isHexOfLength, utf8 } from '../../core/bytes.ts'
+import { fromHex, isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
-import { parseStrictJson } from '../../core/manifest/strict-json.ts'
 import {
   DEFAULT_MAX_TICKETS,
   DEFAULT_TICKET_IDLE_MS,
   UploadLedger,
   type UploadRefusal,
 } from '../../core/net/uploads.ts'
+import {
+  type ArtifactReplyHead,
+  decodeArtifactReplyHead,
+  decodeArtifactRequest,
+  encodeArtifactReplyHead,
+  encodeArtifactRequest,
+  MAX_CONTROL_BYTES,
+} from '../../core/net/wire.ts'
 import { syncDir } from '../fs/atomic.ts'
 
 /** Largest request or response header accepted, in bytes (before the JSON is decoded). */
-export const MAX_ARTIFACT_MESSAGE_BYTES = 256
+export const MAX_ARTIFACT_MESSAGE_BYTES: number = MAX_CONTROL_BYTES
 
 /** Multicodec of raw bytes, used for artifact CIDs. */
 const RAW_CODEC = 0x55
@@ -706,10 +713,11 @@ class Artifacts implements ArtifactService, Startable {
       // byte, so the server can tell a delivered copy from one cut short (its budget counts
       // delivered copies). Servers before 0.2 ignore the member.
       const request = { sha256: pin.sha256, offset: temp.offset, confirm: true }
-      stream.send(lengthPrefixed(utf8(JSON.stringify(request))))
+      stream.send(lengthPrefixed(encodeArtifactRequest(request)))
       const { message, rest } = await readLengthPrefixed(reader, headerSignal)
-      const header = parseHeader(message)
-      if (header === undefined) return { kind: 'error', detail: 'malformed response header' }
+      const decoded = decodeArtifactReplyHead(message)
+      if (!decoded.ok) return { kind: 'error', detail: decoded.reason }
+      const header = decoded.value
       if (header.status === 'busy') {
         const why = header.reason
         return { kind: 'busy', why, detail: why === 'budget' ? 'upload budget spent' : 'busy' }
@@ -812,13 +820,14 @@ class Artifacts implements ArtifactService, Startable {
         AbortSignal.timeout(requestTimeoutMs),
       ])
       const lp = lpStream(stream, { maxDataLength: MAX_ARTIFACT_MESSAGE_BYTES })
-      const request = parseRequest((await lp.read({ signal: requestSignal })).subarray())
-      if (request === undefined) {
-        stream.abort(new Error('malformed artifact request'))
+      const decoded = decodeArtifactRequest((await lp.read({ signal: requestSignal })).subarray())
+      if (!decoded.ok) {
+        stream.abort(new Error(decoded.reason))
         return
       }
-      const reply = async (header: object): Promise<void> => {
-        await lp.write(utf8(JSON.stringify(header)), { signal: requestSignal })
+      const request = decoded.value
+      const reply = async (header: ArtifactReplyHead): Promise<void> => {
+        await lp.write(encodeArtifactReplyHead(header), { signal: requestSignal })
       }
       const path = join(storeDir, request.sha256)
       let size: number
@@ -1171,42 +1180,6 @@ async function readLengthPrefixed(
     if (more === null) throw new Error('stream ended before the header')
     buf.append(more)
   }
-}
-
-type Header =
-  | { status: 'ok'; length: number }
-  | { status: 'busy'; reason: UploadRefusal }
-  | { status: 'not-found' }
-
-function parseObject(bytes: Uint8Array): Record<string, unknown> | undefined {
-  if (bytes.byteLength > MAX_ARTIFACT_MESSAGE_BYTES) return undefined
-  const text = fromUtf8(bytes)
-  if (text === undefined) return undefined
-  const parsed = parseStrictJson(text, { maxDepth: 2 })
-  if (!parsed.ok) return undefined
-  const v = parsed.value
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined
-  return v
-}
-
-function parseHeader(bytes: Uint8Array): Header | undefined {
-  const v = parseObject(bytes)
-  if (v?.status === 'busy')
-    return { status: 'busy', reason: v.reason === 'budget' ? 'budget' : 'slots' }
-  if (v?.status === 'not-found') return { status: v.status }
-  if (v?.status === 'ok' && Number.isSafeInteger(v.length) && (v.length as number) >= 0) {
-    return { status: 'ok', length: v.length as number }
-  }
-  return undefined
-}
-
-function parseRequest(
-  bytes: Uint8Array,
-): { sha256: string; offset: number; confirm: boolean } | undefined {
-  const v = parseObject(bytes)
-  if (v === undefined || !isHexOfLength(v.sha256, 32)) return undefined
-  if (!Number.isSafeInteger(v.offset) || (v.offset as number) < 0) return undefined
-  return { sha256: v.sha256, offset: v.offset as number, confirm: v.confirm === true }
 }
 
 /**
