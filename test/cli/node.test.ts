@@ -219,6 +219,27 @@ describe('node runner commands', { timeout: 120_000 }, () => {
     assert.match(text.stdout, /PEER\s+VERSION\s+RANK/)
     const metrics = await fetch(`http://${infos[1]!.api}/metrics`).then((r) => r.text())
     assert.match(metrics, /^convoy_manifest_sequence\{channel="stable"\} 1$/m)
+    // /health is small; a POST without the data dir's token (mode 0600) is refused.
+    const health = (await fetch(`http://${infos[1]!.api}/health`).then((r) => r.json())) as {
+      status: string
+      peerId: string
+    }
+    assert.deepEqual([health.status, health.peerId], ['ok', infos[1]!.peerId])
+    const tokenFile = join(nodes[1]!.dir, 'api.token')
+    assert.equal((await stat(tokenFile)).mode & 0o777, 0o600)
+    const post = (headers: Record<string, string>) =>
+      fetch(`http://${infos[1]!.api}/reports`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{}',
+      })
+    assert.equal((await post({})).status, 401)
+    const token = (await readFile(tokenFile, 'utf8')).trim()
+    assert.equal(
+      (await post({ authorization: `Bearer ${token}` })).status,
+      400,
+      'judged, not refused',
+    )
     // Clean stop: exit 0, lock and running.json removed, identity kept for the next start.
     const last = nodes.pop()!
     assert.equal(await stopNode(last), 0)

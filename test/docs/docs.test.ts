@@ -98,6 +98,7 @@ describe('docs against the code', () => {
       'no-local', // git clone
       'from', // a release's migrate.mjs
       'to', // a release's migrate.mjs
+      'data-binary', // curl
     ])
     for (const { file, value } of await quoted(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])(?![\w])/g)) {
       if (others.has(value)) continue

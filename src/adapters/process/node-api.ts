@@ -110,7 +110,12 @@ export async function postReport(
     })
     if (res.ok) return { ok: true }
     const text = (await res.text()).trim()
-    return { ok: false, retry: res.status >= 500, reason: `HTTP ${res.status}: ${text}` }
+    // 401: the token was missing or stale; the caller reads it again for the next try.
+    return {
+      ok: false,
+      retry: res.status >= 500 || res.status === 401,
+      reason: `HTTP ${res.status}: ${text}`,
+    }
   } catch (e) {
     return { ok: false, retry: true, reason: (e as Error).message }
   }

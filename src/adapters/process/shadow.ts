@@ -5,10 +5,12 @@
  * candidate opens is checked against the addresses the network told the two nodes about; anything
  * else is "phone home". The samples go to the core's `judgeShadow`, which gives the verdict.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { API_TOKEN_FILE } from '../../core/net/api-guard.ts'
 import {
   judgeShadow,
   type ProcessSample,
@@ -106,8 +108,9 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   await rm(init.workDir, { recursive: true, force: true })
   await mkdir(init.workDir, { recursive: true })
   // A copy of the live data (trust floor, roots, manifests) so the candidate starts where the node
-  // is; never its identity (the candidate must not speak as the node), lock or artifacts.
-  const skip = new Set(['identity.key', 'lock', 'running.json', 'artifacts'])
+  // is; never its identity (the candidate must not speak as the node), its API token (it must
+  // not post to the live node's API), lock or artifacts.
+  const skip = new Set(['identity.key', API_TOKEN_FILE, 'lock', 'running.json', 'artifacts'])
   await cp(init.liveDataDir, data, {
     recursive: true,
     filter: (src) => {

@@ -9,6 +9,7 @@
  * are idempotent: a switch journal (switch.json) records the backup it made, so a switch resumed
  * after a crash first undoes a half-run migration.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
@@ -30,6 +31,7 @@ import {
   type Target,
 } from '../../core/rollout/machine.ts'
 import { readPackInfo } from '../build/pack.ts'
+import { readApiToken } from '../fs/api-token.ts'
 import { exists, Home, HomeError } from '../fs/home.ts'
 import { isAlive, NodeStore } from '../fs/node-store.ts'
 import { signReport } from '../libp2p/reports.ts'
@@ -574,8 +576,10 @@ export class Supervisor {
     this.outbox = []
     const left: Outgoing[] = []
     try {
+      // Read each flush: the node makes its token on first start, and keeps it.
+      const token = await readApiToken(this.home.dataDir)
       for (const o of batch) {
-        const r = await postReport(live.api, o.bytes)
+        const r = await postReport(live.api, o.bytes, 2000, token)
         if (r.ok) this.log(`reported ${o.label}`)
         else if (r.retry && ++o.tries < 600) left.push(o)
         else this.log(`report ${o.label} dropped: ${r.reason}`)

@@ -9,6 +9,7 @@
 import { mkdtemp, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ensureApiToken } from '../../adapters/fs/api-token.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { DataDirError } from '../../adapters/fs/errors.ts'
 import { parseApiAddress, startApi } from '../../adapters/http/api.ts'
@@ -118,6 +119,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
   let server: Awaited<ReturnType<typeof startApi>>
   try {
     server = await startApi(api, () => node.status(), {
+      token: await ensureApiToken(dataDir),
       health: () => ({
         status: 'ok',
         version: node.version,
