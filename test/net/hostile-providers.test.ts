@@ -10,6 +10,7 @@ import { lpStream } from '@libp2p/utils'
 import { artifactCid } from '../../src/adapters/libp2p/artifacts.ts'
 import { helloProtocol, openHello } from '../../src/adapters/libp2p/hello.ts'
 import { routingTableSize } from '../../src/adapters/libp2p/node.ts'
+import { PROTOCOL_BUDGETS } from '../../src/core/net/budget.ts'
 import type { Hello } from '../../src/core/net/hello.ts'
 import {
   artifactFile,
@@ -138,7 +139,7 @@ describe('hostile artifact providers', { timeout: 600_000 }, () => {
     await attacker.stop()
   })
 
-  it('2,000 hellos naming 16 new channels each leave /status small', async () => {
+  it('2,000 hellos naming 16 new channels each: past the budget refused, /status small', async () => {
     const target = nodes[3]!
     const sybil = await net.add({ fetchArtifacts: false })
     const addr = target.libp2p.getMultiaddrs()[0]!
@@ -146,6 +147,7 @@ describe('hostile artifact providers', { timeout: 600_000 }, () => {
     const own = (sybil as unknown as { ownHello(): Hello }).ownHello()
     const sizeBefore = JSON.stringify(await target.status()).length
     let answered = 0
+    const t0 = Date.now()
     for (let i = 0; i < 2000; i++) {
       const sequences: Record<string, number> = {}
       for (let c = 0; c < 16; c++) sequences[`junk-${i}-${c}`] = 1_000_000
@@ -160,8 +162,12 @@ describe('hostile artifact providers', { timeout: 600_000 }, () => {
         answered++
       } catch {}
     }
-    assert.ok(answered >= 1000, `the target answered ${answered} of 2000 hellos`)
+    // The hello budget answers the burst and the rate; the rest are reset unread and counted.
+    const { burst, perSecond } = PROTOCOL_BUDGETS.hello
+    const allowed = burst + (perSecond * (Date.now() - t0)) / 1000 + 2
+    assert.ok(answered >= burst && answered <= allowed, `answered ${answered}, allowed ${allowed}`)
     const status = await target.status()
+    assert.ok((status.counters.budget_refused ?? 0) >= 2000 - answered - 5)
     const size = JSON.stringify(status).length
     assert.ok(size < sizeBefore + 20_000, `status grew from ${sizeBefore} to ${size} bytes`)
     assert.ok(!status.freeze.some((f) => f.channel.startsWith('junk-')), 'no junk channel kept')

@@ -58,6 +58,7 @@ import { create as createDigest } from 'multiformats/hashes/digest'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { fromHex, isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
+import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import {
   DEFAULT_MAX_TICKETS,
   DEFAULT_TICKET_IDLE_MS,
@@ -291,6 +292,8 @@ export interface ArtifactStats {
   uploadsActive: number
   /** Uploads that sent every requested byte (and, for a 0.2 requester, were confirmed). */
   uploadsServed: number
+  /** Requests reset unread because their peer was over its request budget. */
+  requestsRefused: number
   /** Provider transfers cut short, by reason. "busy" carries no penalty. */
   providersDropped: Record<ProviderDropReason, number>
   /** Bytes charged to the upload budget: copies delivered and copies in progress. */
@@ -407,11 +410,14 @@ class Artifacts implements ArtifactService, Startable {
   private started = false
   /** Upload slots and the copy budget: the core's decision, carried out here. */
   private readonly ledger: UploadLedger
+  /** Artifact requests per peer (core/net/budget.ts). */
+  private readonly requestBudget = new PeerBudgets(PROTOCOL_BUDGETS.artifacts)
   private counters: ArtifactStats = {
     bytesUploaded: 0,
     bytesDownloaded: 0,
     uploadsActive: 0,
     uploadsServed: 0,
+    requestsRefused: 0,
     providersDropped: { slow: 0, wrong: 0, busy: 0, error: 0 },
     budgetChargedBytes: 0,
   }
@@ -811,6 +817,14 @@ class Artifacts implements ArtifactService, Startable {
   /** Serves one request. Peers' mistakes end the stream; they never throw out of here. */
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const { requestTimeoutMs, stallTimeoutMs, storeDir } = this.config
+    // Requests per peer (core/net/budget.ts): past its rate a peer's stream is reset unread.
+    const peer = connection.remotePeer.toString()
+    const allowed = this.requestBudget.begin(peer, Date.now())
+    if (!allowed.ok) {
+      this.counters.requestsRefused++
+      stream.abort(new Error(`artifact request budget spent (${allowed.reason}): slow down`))
+      return
+    }
     let ticket: string | undefined
     let complete = false
     let file: FileHandle | undefined
@@ -895,6 +909,7 @@ class Artifacts implements ArtifactService, Startable {
         this.ledger.finish(ticket, complete, Date.now())
       }
       await file?.close().catch(() => {})
+      this.requestBudget.end(peer)
     }
   }
 

@@ -13,7 +13,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -26,6 +26,7 @@ import {
   type RolloutPolicy,
   type VerifiedRelease,
 } from '../../core/manifest/release.ts'
+import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import { formatDhtKey, parseDhtKey } from '../../core/net/dht-keys.ts'
 import {
   FREEZE_FAILED_LOOKUPS,
@@ -196,7 +197,11 @@ export class ConvoyNode {
   private readonly now: () => number
   private readonly peers = new Map<string, PeerEntry>()
   private readonly claims = new Map<string, ClaimState>()
+  /** Per-peer budgets of the protocols this class serves (core/net/budget.ts). */
+  private readonly helloBudget = new PeerBudgets(PROTOCOL_BUDGETS.hello)
+  private readonly manifestBudget = new PeerBudgets(PROTOCOL_BUDGETS.manifest)
   private readonly counters: Record<string, number> = {
+    budget_refused: 0,
     hello_ok: 0,
     hello_failed: 0,
     misbehaviour: 0,
@@ -332,20 +337,26 @@ export class ConvoyNode {
     await lp.handle(
       helloProtocol(this.network.network),
       (stream, connection) => {
+        const peer = connection.remotePeer.toString()
+        if (!this.withinBudget(this.helloBudget, peer, stream, 'hello')) return
         void answerHello(stream, this.helloSide())
           .then((outcome) => this.onHello(connection, outcome))
           .catch((e) => this.onHelloFault(connection, e, stream))
+          .finally(() => this.helloBudget.end(peer))
       },
       { maxInboundStreams: 4 },
     )
     await lp.handle(
       manifestProtocol(this.network.network),
-      (stream) =>
+      (stream, connection) => {
+        const peer = connection.remotePeer.toString()
+        if (!this.withinBudget(this.manifestBudget, peer, stream, 'manifest')) return
         void serveManifest(
           stream,
           (channel, rootVersion) => this.offerFor(channel, rootVersion),
           5000,
-        ),
+        ).finally(() => this.manifestBudget.end(peer))
+      },
       { maxInboundStreams: 4 },
     )
     lp.addEventListener('connection:open', (evt) => {
@@ -360,7 +371,10 @@ export class ConvoyNode {
       this.rerank(entry)
     })
     lp.addEventListener('peer:disconnect', (evt) => {
-      for (const c of this.claims.values()) c.byPeer.delete(evt.detail.toString())
+      const peer = evt.detail.toString()
+      for (const c of this.claims.values()) c.byPeer.delete(peer)
+      this.helloBudget.forget(peer)
+      this.manifestBudget.forget(peer)
     })
     lp.addEventListener('connection:prune', (evt) => {
       this.counters.pruned! += evt.detail.length
@@ -626,6 +640,18 @@ export class ConvoyNode {
 
   private rerankAll(): void {
     for (const e of this.peers.values()) this.rerank(e)
+  }
+
+  /**
+   * Lets one inbound stream of `peer` through its budget, or resets it: a peer over its rate or
+   * with too many open gets nothing served, and the refusal is counted (`budget_refused`).
+   */
+  private withinBudget(budget: PeerBudgets, peer: string, stream: Stream, what: string): boolean {
+    const b = budget.begin(peer, this.now())
+    if (b.ok) return true
+    this.counters.budget_refused!++
+    stream.abort(new Error(`${what} budget spent (${b.reason}): slow down`))
+    return false
   }
 
   // ---------------------------------------------------------------- claims and freeze

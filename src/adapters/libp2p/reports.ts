@@ -45,6 +45,7 @@ import { lpStream } from '@libp2p/utils'
 import { bytesEqual, compareBytes } from '../../core/bytes.ts'
 import { canonicalBytes } from '../../core/manifest/canonical.ts'
 import type { VerifyFn } from '../../core/manifest/signing.ts'
+import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import type { FailureCode } from '../../core/result.ts'
 import { type Report, replacesReport } from '../../core/rollout/evidence.ts'
 import {
@@ -181,6 +182,8 @@ export interface ReportStats {
   syncs: number
   /** Releases dropped to make room. */
   releasesDropped: number
+  /** Report streams cut because their peer sent more than its budget. */
+  budgetRefused: number
 }
 
 /** The report service: holds verified reports per release and spreads them. */
@@ -302,7 +305,10 @@ class Reports implements ReportService, Startable {
   /** Connected peers that speak the protocol. */
   private readonly peers = new Map<string, PeerId>()
   private readonly outboxes = new Map<string, Outbox>()
+  /** Reports a peer may send per second (core/net/budget.ts). */
+  private readonly budget = new PeerBudgets(PROTOCOL_BUDGETS.reports)
   private readonly counters = {
+    budgetRefused: 0,
     accepted: 0,
     duplicates: 0,
     refused: {} as Partial<Record<ReportRefusalCode, number>>,
@@ -343,6 +349,7 @@ class Reports implements ReportService, Startable {
       },
       onDisconnect: (peer) => {
         this.peers.delete(peer.toString())
+        this.budget.forget(peer.toString())
         this.outboxes.delete(peer.toString())
       },
     }
@@ -596,6 +603,14 @@ class Reports implements ReportService, Startable {
           this.fault(from, `more than ${maxReportsPerStream} reports on one stream`)
           throw new Error('too many reports on one stream')
         }
+        // Each report costs a signature check: over the peer's budget, the rest of the stream
+        // is dropped unread (a peer that syncs again later is sent them again).
+        const b = this.budget.begin(from.toString(), this.config.now())
+        if (!b.ok) {
+          this.counters.budgetRefused++
+          throw new Error(`report budget spent (${b.reason})`)
+        }
+        this.budget.end(from.toString())
         const r = this.submit(bytes, { from })
         if (!r.ok && PEER_FAULTS.has(r.code)) {
           this.fault(from, r.reason)

@@ -29,9 +29,10 @@ export interface Budget {
 export const PROTOCOL_BUDGETS: Readonly<
   Record<'hello' | 'manifest' | 'reports' | 'artifacts', Budget>
 > = Object.freeze({
-  hello: { perSecond: 0.5, burst: 4, concurrent: 2 },
+  hello: { perSecond: 1, burst: 10, concurrent: 2 },
   manifest: { perSecond: 1, burst: 8, concurrent: 2 },
-  reports: { perSecond: 20, burst: 200, concurrent: 4 },
+  // Per report, not per stream: a sync on connect sends up to 2,048 at once.
+  reports: { perSecond: 50, burst: 2048, concurrent: 4 },
   artifacts: { perSecond: 2, burst: 16, concurrent: 2 },
 })
 
