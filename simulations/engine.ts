@@ -23,8 +23,6 @@
  * they take up a release: see docs/simulations.md for why this is the same as telling them of
  * every report.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
-import { toHex, utf8 } from '../src/core/bytes.ts'
 import { type EvidenceSummary, summarizeCounts } from '../src/core/rollout/evidence.ts'
 import {
   compareVersions,
@@ -39,6 +37,41 @@ import {
 import { buildHistory, type ReleaseHistory, withoutReleases } from '../src/core/version/history.ts'
 import { BASE_CAPABILITIES, type Rank, rankPeer } from '../src/core/version/rank.ts'
 import {
+  DAY,
+  HOUR,
+  K_ANSWER,
+  K_APPROVE,
+  K_CALIBRATE,
+  K_DISCOVER,
+  K_DRAIN,
+  K_ECLIPSE_CONTACT,
+  K_ECLIPSE_SUSPECT,
+  K_EVIDENCE,
+  K_FALSE_REPORT,
+  K_JOIN,
+  K_LEAK_CRASH,
+  K_LEAVE,
+  K_LIAR_CONTACT,
+  K_PUBLISH,
+  K_SAMPLE,
+  K_TICK,
+} from './engine/events.ts'
+import {
+  FETCHED_FAIL,
+  FETCHED_OK,
+  HEALTH_CRASH,
+  HEALTH_OOM,
+  REINSTALLED_OK,
+  RESUME,
+  ROLLED_BACK_FAIL,
+  ROLLED_BACK_OK,
+  SHADOW_SKIPPED,
+  STAGED_OK,
+  SWITCHED_FAIL,
+  SWITCHED_OK,
+  TICK,
+} from './engine/inputs.ts'
+import {
   BAD_PHASE,
   HALTED_PHASE,
   MAX_LOG_LINES,
@@ -50,153 +83,13 @@ import {
   THRESHOLDS,
   timeseriesColumns,
 } from './engine/output.ts'
-import {
-  AUTO,
-  BANK_SIZE,
-  MANUAL,
-  meanHours,
-  NEVER,
-  P,
-  type ShadowBank,
-  sampleHours,
-  shadowBank,
-  WorldModel,
-} from './model.ts'
+import { makeRel, type Rel } from './engine/release.ts'
+import { AUTO, BANK_SIZE, MANUAL, meanHours, NEVER, P, sampleHours, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
-import type { LiarClaim, ReleaseSpec, Scenario } from './scenario.ts'
+import type { LiarClaim, Scenario } from './scenario.ts'
 
 export type { ReleaseOutcome, SimResult, SimSummary } from './engine/output.ts'
 export { MAX_LOG_LINES, PHASES, THRESHOLDS, timeseriesColumns } from './engine/output.ts'
-
-const HOUR = 3_600_000
-const DAY = 24 * HOUR
-
-// Event kinds.
-const K_PUBLISH = 1
-const K_DISCOVER = 2
-const K_ANSWER = 3
-const K_TICK = 4
-const K_APPROVE = 5
-const K_EVIDENCE = 6
-const K_DRAIN = 7
-const K_LEAVE = 8
-const K_JOIN = 9
-const K_SAMPLE = 10
-const K_FALSE_REPORT = 11
-const K_ECLIPSE_CONTACT = 12
-const K_ECLIPSE_SUSPECT = 13
-const K_LIAR_CONTACT = 14
-const K_LEAK_CRASH = 15
-const K_CALIBRATE = 16
-
-// Inputs the driver sends; the machine never mutates its inputs, so they are shared.
-const TICK: RolloutInput = { type: 'tick' }
-const RESUME: RolloutInput = { type: 'resume' }
-const FETCHED_OK: RolloutInput = { type: 'fetched', ok: true }
-const FETCHED_FAIL: RolloutInput = { type: 'fetched', ok: false, reason: 'no provider answered' }
-const STAGED_OK: RolloutInput = { type: 'staged', ok: true }
-const SWITCHED_OK: RolloutInput = { type: 'switched', ok: true }
-const SWITCHED_FAIL: RolloutInput = {
-  type: 'switched',
-  ok: false,
-  reason: 'new version did not start',
-}
-const ROLLED_BACK_OK: RolloutInput = { type: 'rolled-back', ok: true }
-const ROLLED_BACK_FAIL: RolloutInput = {
-  type: 'rolled-back',
-  ok: false,
-  reason: 'previous version would not start',
-}
-const REINSTALLED_OK: RolloutInput = { type: 'reinstalled', ok: true }
-const HEALTH_CRASH: RolloutInput = { type: 'health', ok: false, reason: 'crashed under load' }
-const HEALTH_OOM: RolloutInput = {
-  type: 'health',
-  ok: false,
-  reason: 'killed for passing its memory limit',
-}
-const SHADOW_SKIPPED: RolloutInput = {
-  type: 'shadow-result',
-  verdict: 'pass',
-  reason: 'no shadow run in this scenario',
-}
-
-/** A small FIFO of (arrival time, passing delta, failing delta). */
-class DeltaQueue {
-  private items: number[] = []
-  private head = 0
-  get empty(): boolean {
-    return this.head >= this.items.length
-  }
-  get headTime(): number {
-    return this.head < this.items.length ? this.items[this.head]! : Number.POSITIVE_INFINITY
-  }
-  push(t: number, dp: number, df: number, dpp: number, dpf: number): void {
-    this.items.push(t, dp, df, dpp, dpf)
-  }
-  /** Pops the head into `out` ([dp, df, dpp, dpf]: pass, fail, probation pass, probation fail). */
-  pop(out: number[]): void {
-    out[0] = this.items[this.head + 1]!
-    out[1] = this.items[this.head + 2]!
-    out[2] = this.items[this.head + 3]!
-    out[3] = this.items[this.head + 4]!
-    this.head += 5
-    if (this.head > 5120 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-  }
-}
-
-interface Rel {
-  v: number
-  spec: ReleaseSpec
-  target: Target
-  manifestInput: RolloutInput
-  approveInput: RolloutInput
-  publishAt: number
-  published: boolean
-  bank: ShadowBank | undefined
-  cleanInputs: RolloutInput[]
-  leakInputs: RolloutInput[]
-  crashInput: RolloutInput
-  // Evidence: the latest verdict per reporter identity (0 none, 1 pass, 2 fail) and its time.
-  verdict: Int8Array
-  lastAt: Float64Array
-  pass: Float64Array
-  fail: Float64Array
-  /** Per region: reporters whose latest report is a probation pass / fail. */
-  probPass: Float64Array
-  probFail: Float64Array
-  flags: Int8Array
-  regionInput: Array<RolloutInput | undefined>
-  dirty: Uint8Array
-  fifo: DeltaQueue[]
-  drainAt: Float64Array
-  everHalted: Uint8Array
-  globalPass: number
-  globalFail: number
-  swarmRequests: number
-  swarmFirst: number
-  /** Slots (by identity) that ever switched to this release. */
-  switched: Uint8Array
-  stats: {
-    nodesSwitched: number
-    switches: number
-    commits: number
-    rollbacks: number
-    reinstalls: number
-    shadowFailures: number
-    shadowInconclusive: number
-    probationFailures: number
-    firstSwitchAt: number
-    haltedRegions: number
-    firstHaltAt: number
-    autoAt: number[]
-    allAt: number[]
-    maxOn: number
-    leakCrashes: number
-  }
-}
 
 /** Options of one run. */
 export interface RunOptions {
@@ -351,7 +244,9 @@ class Simulation {
 
     this.rels = [undefined]
     s.releases.forEach((spec, i) => {
-      this.rels.push(this.makeRel(spec, i + 1))
+      const rel = makeRel(s, this.seed, this.R, this.identityCap, spec, i + 1)
+      this.relByDigest.set(rel.target.digest, rel)
+      this.rels.push(rel)
     })
     this.history = buildHistory([{ version: s.initialVersion, sequence: 1 }])
     this.refreshRanks()
@@ -384,80 +279,6 @@ class Simulation {
       this.phaseAll[0]!++
     }
     this.regionMembers = members.map((m) => Int32Array.from(m))
-  }
-
-  private makeRel(spec: ReleaseSpec, v: number): Rel {
-    const s = this.s
-    const digest = toHex(sha256(utf8(`convoy-sim-release\0${s.name}\0${spec.version}\0${v + 1}`)))
-    const target: Target = {
-      version: spec.version,
-      sequence: v + 1,
-      digest,
-      minVersion: spec.minVersion,
-      policy: spec.policy,
-    }
-    const bank =
-      s.shadow.mode === 'judge'
-        ? shadowBank(spec, spec.policy.shadowSeconds, s.shadow.sampleSeconds, this.seed, v)
-        : undefined
-    const toInput = (x: {
-      verdict: 'pass' | 'fail' | 'inconclusive'
-      reason: string
-    }): RolloutInput => ({
-      type: 'shadow-result',
-      verdict: x.verdict,
-      reason: x.reason,
-    })
-    const R = this.R
-    const rel: Rel = {
-      v,
-      spec,
-      target,
-      manifestInput: { type: 'manifest', target },
-      approveInput: { type: 'approve', version: spec.version },
-      publishAt: spec.atHours * HOUR,
-      published: false,
-      bank,
-      cleanInputs: bank ? bank.clean.map(toInput) : [],
-      leakInputs: bank ? bank.leak.map(toInput) : [],
-      crashInput: bank ? toInput(bank.crash) : SHADOW_SKIPPED,
-      verdict: new Int8Array(this.identityCap),
-      lastAt: new Float64Array(this.identityCap),
-      pass: new Float64Array(R),
-      fail: new Float64Array(R),
-      probPass: new Float64Array(R),
-      probFail: new Float64Array(R),
-      flags: new Int8Array(R),
-      regionInput: new Array(R).fill(undefined),
-      dirty: new Uint8Array(R),
-      fifo: Array.from({ length: R * R }, () => new DeltaQueue()),
-      drainAt: new Float64Array(R).fill(Number.NaN),
-      everHalted: new Uint8Array(R),
-      globalPass: 0,
-      globalFail: 0,
-      swarmRequests: 0,
-      swarmFirst: Number.NaN,
-      switched: new Uint8Array(this.identityCap),
-      stats: {
-        nodesSwitched: 0,
-        switches: 0,
-        commits: 0,
-        rollbacks: 0,
-        reinstalls: 0,
-        shadowFailures: 0,
-        shadowInconclusive: 0,
-        probationFailures: 0,
-        firstSwitchAt: Number.NaN,
-        haltedRegions: 0,
-        firstHaltAt: Number.NaN,
-        autoAt: THRESHOLDS.map(() => Number.NaN),
-        allAt: THRESHOLDS.map(() => Number.NaN),
-        maxOn: 0,
-        leakCrashes: 0,
-      },
-    }
-    this.relByDigest.set(digest, rel)
-    return rel
   }
 
   private fresh(i: number, version: string): RolloutState {
