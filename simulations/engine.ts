@@ -25,7 +25,6 @@
  */
 import { type EvidenceSummary, summarizeCounts } from '../src/core/rollout/evidence.ts'
 import {
-  compareVersions,
   initialRollout,
   type RolloutEffect,
   type RolloutInput,
@@ -34,7 +33,7 @@ import {
   switchTime,
   type Target,
 } from '../src/core/rollout/machine.ts'
-import { buildHistory, type ReleaseHistory, withoutReleases } from '../src/core/version/history.ts'
+import { buildHistory, type ReleaseHistory } from '../src/core/version/history.ts'
 import { BASE_CAPABILITIES, type Rank, rankPeer } from '../src/core/version/rank.ts'
 import {
   DAY,
@@ -71,6 +70,7 @@ import {
   SWITCHED_OK,
   TICK,
 } from './engine/inputs.ts'
+import { rebuildHistory, refreshRanks, sample, setOnline, setVersion } from './engine/metrics.ts'
 import {
   BAD_PHASE,
   HALTED_PHASE,
@@ -103,28 +103,32 @@ export function simulate(s: Scenario, options: RunOptions): SimResult {
   return new Simulation(s, options).run()
 }
 
-class Simulation {
-  private readonly s: Scenario
+/**
+ * One run: its state, the event loop and the driver of each node's machine. The rest of what
+ * happens in a run is functions of it, in engine/.
+ */
+export class Simulation {
+  readonly s: Scenario
   private readonly seed: number
   private readonly policyName: string
   private readonly w: WorldModel
   private readonly q = new EventQueue(1 << 16)
-  private now = 0
+  now = 0
   private readonly endMs: number
   private readonly N: number
   private readonly R: number
-  private readonly versions: string[]
+  readonly versions: string[]
   private readonly verIndex = new Map<string, number>()
-  private readonly rels: Array<Rel | undefined>
+  readonly rels: Array<Rel | undefined>
   private readonly relByDigest = new Map<string, Rel>()
-  private latest: Rel | undefined
+  latest: Rel | undefined
 
   // Per slot.
   private readonly states: RolloutState[]
   private readonly identity: Int32Array
   private readonly region: Uint8Array
-  private readonly op: Uint8Array
-  private readonly online: Uint8Array
+  readonly op: Uint8Array
+  readonly online: Uint8Array
   private readonly eclipsed: Uint8Array
   private readonly escaped: Uint8Array
   private readonly everEscaped: Uint8Array
@@ -133,7 +137,7 @@ class Simulation {
   private readonly falseSuspect: Uint8Array
   private readonly departing: Uint8Array
   private readonly logged: Uint8Array
-  private readonly verIdx: Int16Array
+  readonly verIdx: Int16Array
   private readonly phaseIdx: Uint8Array
   private readonly token: Int32Array
   private readonly answerAt: Float64Array
@@ -150,42 +154,43 @@ class Simulation {
   private readonly reporterBase: number
 
   // Counters.
-  private readonly phaseAll: Float64Array
-  private readonly verAll: Float64Array
-  private readonly verOnline: Float64Array
-  private readonly atLeastAll: Float64Array
-  private readonly verAuto: Float64Array
-  private readonly badVersion: Uint8Array
-  private onlineCount = 0
-  private autoOnline = 0
-  private onBad = 0
-  private maxOnBad = 0
-  private maxOnBadAt = Number.NaN
-  private rollbacks = 0
-  private reinstalls = 0
+  readonly phaseAll: Float64Array
+  readonly verAll: Float64Array
+  readonly verOnline: Float64Array
+  readonly atLeastAll: Float64Array
+  readonly verAuto: Float64Array
+  readonly badVersion: Uint8Array
+  onlineCount = 0
+  autoOnline = 0
+  onBad = 0
+  maxOnBad = 0
+  maxOnBadAt = Number.NaN
+  rollbacks = 0
+  reinstalls = 0
   private leaves = 0
   private joins = 0
   private departures = 0
   private falseReports = 0
-  private falseSuspicions = 0
+  falseSuspicions = 0
   private suspicionHours: number[] = []
-  private suspectedCount = 0
+  suspectedCount = 0
   private escapes = 0
   private escapedNodes = 0
   private contactedCount = 0
-  private leakCrashes = 0
+  leakCrashes = 0
   private steps = 0
-  private derankedMax = 0
-  private derankedMaxAt = Number.NaN
-  private lastDeranked = 0
-  private lastStranded = 0
-  private history: ReleaseHistory
-  private rankOf: Rank[] = []
+  derankedMax = 0
+  derankedMaxAt = Number.NaN
+  lastDeranked = 0
+  lastStranded = 0
+  lastSampleAt = Number.NEGATIVE_INFINITY
+  history: ReleaseHistory
+  rankOf: Rank[] = []
   private readonly calibration: SimSummary['calibration'] = []
 
   // Outputs.
   private readonly columns: string[]
-  private readonly rows: number[][] = []
+  readonly rows: number[][] = []
   private readonly lines: string[] = []
   private dropped = 0
   private loggedCount = 0
@@ -249,7 +254,7 @@ class Simulation {
       this.rels.push(rel)
     })
     this.history = buildHistory([{ version: s.initialVersion, sequence: 1 }])
-    this.refreshRanks()
+    refreshRanks(this)
 
     this.columns = timeseriesColumns(this.versions)
 
@@ -288,11 +293,11 @@ class Simulation {
 
   // ------------------------------------------------------------------ output helpers
 
-  private t(): number {
+  t(): number {
     return Math.round(this.now) / 1000
   }
 
-  private log(line: Record<string, unknown>): void {
+  log(line: Record<string, unknown>): void {
     if (this.lines.length >= MAX_LOG_LINES) {
       this.dropped++
       return
@@ -361,7 +366,7 @@ class Simulation {
           this.onPublish(e.arg)
           break
         case K_SAMPLE:
-          this.sample()
+          sample(this)
           break
         case K_FALSE_REPORT:
           this.onFalseReport(i, e.arg)
@@ -415,7 +420,7 @@ class Simulation {
         })
       if (next.phase === 'probation') this.onProbation(i, next)
     }
-    if (next.current !== prev.current) this.setVersion(i, this.verIndex.get(next.current)!)
+    if (next.current !== prev.current) setVersion(this, i, this.verIndex.get(next.current)!)
     for (const e of r.effects) if (e.type !== 'log') this.effect(i, e, next)
     // A node that takes up a release hears what its region already knows about it.
     const t = next.target
@@ -625,93 +630,6 @@ class Simulation {
     this.q.push(w, K_TICK, i, 0)
   }
 
-  // ------------------------------------------------------------------ counters
-
-  private setVersion(i: number, nv: number): void {
-    const ov = this.verIdx[i]!
-    if (ov === nv) return
-    this.verIdx[i] = nv
-    this.verAll[ov]!--
-    this.verAll[nv]!++
-    const rel = this.rels[nv]
-    if (rel && this.verAll[nv]! > rel.stats.maxOn) rel.stats.maxOn = this.verAll[nv]!
-    if (this.badVersion[ov] === 1) this.onBad--
-    if (this.badVersion[nv] === 1) {
-      this.onBad++
-      if (this.onBad > this.maxOnBad) {
-        this.maxOnBad = this.onBad
-        this.maxOnBadAt = this.now
-      }
-    }
-    if (this.online[i] === 1) {
-      this.verOnline[ov]!--
-      this.verOnline[nv]!++
-      if (this.op[i] === AUTO) {
-        this.verAuto[ov]!--
-        this.verAuto[nv]!++
-      }
-      const lo = Math.min(ov, nv) + 1
-      const hi = Math.max(ov, nv)
-      const d = nv > ov ? 1 : -1
-      for (let v = lo; v <= hi; v++) this.atLeastAll[v]! += d
-      this.checkThresholds(nv)
-    }
-  }
-
-  private setOnline(i: number, on: boolean): void {
-    const was = this.online[i] === 1
-    if (was === on) return
-    this.online[i] = on ? 1 : 0
-    const d = on ? 1 : -1
-    this.onlineCount += d
-    const v0 = this.verIdx[i]!
-    this.verOnline[v0]! += d
-    if (this.op[i] === AUTO) {
-      this.autoOnline += d
-      this.verAuto[v0]! += d
-    }
-    for (let v = 0; v <= v0; v++) this.atLeastAll[v]! += d
-    // Leaving raises everyone else's share only if the leaver was behind; check all releases.
-    for (let v = 1; v < this.versions.length; v++) this.checkThresholds(v)
-  }
-
-  private checkThresholds(v: number): void {
-    const rel = this.rels[v]
-    if (rel === undefined || !rel.published) return
-    const st = rel.stats
-    for (let k = 0; k < THRESHOLDS.length; k++) {
-      const th = THRESHOLDS[k]!
-      if (
-        Number.isNaN(st.autoAt[k]!) &&
-        this.autoOnline > 0 &&
-        this.verAuto[v]! >= th * this.autoOnline
-      ) {
-        st.autoAt[k] = this.now
-        this.log({
-          t: this.t(),
-          type: 'threshold',
-          version: rel.spec.version,
-          of: 'auto-upgrading',
-          share: th,
-        })
-      }
-      if (
-        Number.isNaN(st.allAt[k]!) &&
-        this.onlineCount > 0 &&
-        this.verOnline[v]! >= th * this.onlineCount
-      ) {
-        st.allAt[k] = this.now
-        this.log({
-          t: this.t(),
-          type: 'threshold',
-          version: rel.spec.version,
-          of: 'all',
-          share: th,
-        })
-      }
-    }
-  }
-
   // ------------------------------------------------------------------ evidence
 
   private growIdentities(need: number): void {
@@ -841,7 +759,7 @@ class Simulation {
         rel.stats.firstHaltAt = this.now
         // Nodes leave halted releases out of the distance they derank by (withoutReleases in the
         // node); modelled network-wide from the first region's halt.
-        this.rebuildHistory()
+        rebuildHistory(this)
       }
     }
     const idx = this.flipInputs.length
@@ -871,7 +789,7 @@ class Simulation {
     const rel = this.rels[v]!
     rel.published = true
     this.latest = rel
-    this.rebuildHistory()
+    rebuildHistory(this)
     this.log({
       t: this.t(),
       type: 'release',
@@ -937,7 +855,7 @@ class Simulation {
     const c = this.s.churn
     const N = this.N
     if (c === undefined) {
-      for (let i = 0; i < N; i++) this.setOnline(i, true)
+      for (let i = 0; i < N; i++) setOnline(this, i, true)
       return
     }
     const on = meanHours(c.session) / (meanHours(c.session) + meanHours(c.downtime))
@@ -948,7 +866,7 @@ class Simulation {
       // stands in for the residual time (an approximation for heavy tails, see docs).
       const res = this.w.unit(id, P.churnResidual)
       if (u < on) {
-        this.setOnline(i, true)
+        setOnline(this, i, true)
         const h = sampleHours(
           c.session,
           this.w.unit(id, P.churnSession, 0),
@@ -969,7 +887,7 @@ class Simulation {
   private onLeave(i: number): void {
     const c = this.s.churn!
     this.leaves++
-    this.setOnline(i, false)
+    setOnline(this, i, false)
     this.token[i] = 0
     this.pendingInput[i] = undefined
     this.tickAt[i] = Number.NaN
@@ -995,7 +913,7 @@ class Simulation {
     const c = this.s.churn!
     this.joins++
     if (this.departing[i] === 1) this.replace(i)
-    this.setOnline(i, true)
+    setOnline(this, i, true)
     const st = this.states[i]!
     if (this.logged[i] === 1) this.log({ t: this.t(), type: 'online', node: st.nodeId })
     // The supervisor starts again: the machine re-issues whatever its phase was doing.
@@ -1044,7 +962,7 @@ class Simulation {
     let best = 0
     for (let v = 1; v < this.versions.length; v++)
       if (this.verOnline[v]! > this.verOnline[best]!) best = v
-    this.setVersion(i, best)
+    setVersion(this, i, best)
     this.identity[i] = id
     this.op[i] = this.w.operatorOf(id)
     this.eclipsed[i] = this.w.isEclipsed(id) ? 1 : 0
@@ -1171,31 +1089,6 @@ class Simulation {
 
   // ------------------------------------------------------------------ measurements
 
-  /** The signed history the nodes rank by: every published release, less the halted ones. */
-  private rebuildHistory(): void {
-    const published = this.rels.filter((r): r is Rel => r?.published === true)
-    const all = buildHistory([
-      { version: this.s.initialVersion, sequence: 1 },
-      ...published.map((r) => ({
-        version: r.spec.version,
-        sequence: r.target.sequence,
-        digest: r.target.digest,
-      })),
-    ])
-    const halted = new Set(
-      published.filter((r) => !Number.isNaN(r.stats.firstHaltAt)).map((r) => r.target.digest),
-    )
-    this.history = withoutReleases(all, halted)
-    this.refreshRanks()
-  }
-
-  private refreshRanks(): void {
-    const ctx = { history: this.history, capabilitiesOf: () => BASE_CAPABILITIES }
-    this.rankOf = this.versions.map(
-      (version) => rankPeer({ version, capabilities: BASE_CAPABILITIES }, ctx).rank,
-    )
-  }
-
   private liarRanks(): Record<Rank, number> {
     const out: Record<Rank, number> = { normal: 0, unverified: 0, suspicious: 0, deranked: 0 }
     const liars = this.s.adversaries.versionLiars
@@ -1220,49 +1113,6 @@ class Simulation {
     return out
   }
 
-  private lastSampleAt = Number.NEGATIVE_INFINITY
-
-  private sample(): void {
-    this.lastSampleAt = this.now
-    let deranked = 0
-    let stranded = 0
-    const min = this.latest?.spec.minVersion
-    for (let v = 0; v < this.versions.length; v++) {
-      const n = this.verOnline[v]!
-      if (this.rankOf[v] === 'deranked') deranked += n
-      if (min !== undefined && compareVersions(this.versions[v]!, min) < 0) stranded += n
-    }
-    this.lastDeranked = deranked
-    this.lastStranded = stranded
-    if (deranked > this.derankedMax) {
-      this.derankedMax = deranked
-      this.derankedMaxAt = this.now
-    }
-    let pass = 0
-    let fail = 0
-    for (const rel of this.rels) {
-      if (!rel) continue
-      pass += rel.globalPass
-      fail += rel.globalFail
-    }
-    this.rows.push([
-      Math.round(this.now / 36) / 100000,
-      this.onlineCount,
-      ...this.verOnline,
-      ...this.phaseAll,
-      deranked,
-      stranded,
-      this.onBad,
-      this.rollbacks,
-      this.reinstalls,
-      pass,
-      fail,
-      this.suspectedCount,
-      this.falseSuspicions,
-      this.leakCrashes,
-    ])
-  }
-
   private onCalibrate(k: number): void {
     const c = this.s.calibration[k]!
     const v = this.verIndex.get(c.release)!
@@ -1284,7 +1134,7 @@ class Simulation {
 
   private finish(): SimResult {
     const s = this.s
-    if (this.lastSampleAt < this.endMs) this.sample()
+    if (this.lastSampleAt < this.endMs) sample(this)
     const hours = (ms: number) => (Number.isNaN(ms) ? null : Math.round((ms / HOUR) * 1000) / 1000)
     const halted = new Map<string, number>()
     const markedBad = new Map<string, number>()
