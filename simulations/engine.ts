@@ -23,7 +23,6 @@
  * they take up a release: see docs/simulations.md for why this is the same as telling them of
  * every report.
  */
-import { type EvidenceSummary, summarizeCounts } from '../src/core/rollout/evidence.ts'
 import {
   initialRollout,
   type RolloutEffect,
@@ -55,6 +54,7 @@ import {
   K_SAMPLE,
   K_TICK,
 } from './engine/events.ts'
+import { growIdentities, onDrain, onEvidence, report } from './engine/evidence.ts'
 import {
   FETCHED_FAIL,
   FETCHED_OK,
@@ -72,8 +72,6 @@ import {
 } from './engine/inputs.ts'
 import { rebuildHistory, refreshRanks, sample, setOnline, setVersion } from './engine/metrics.ts'
 import {
-  BAD_PHASE,
-  HALTED_PHASE,
   MAX_LOG_LINES,
   PHASE_INDEX,
   PHASES,
@@ -111,12 +109,12 @@ export class Simulation {
   readonly s: Scenario
   private readonly seed: number
   private readonly policyName: string
-  private readonly w: WorldModel
-  private readonly q = new EventQueue(1 << 16)
+  readonly w: WorldModel
+  readonly q = new EventQueue(1 << 16)
   now = 0
   private readonly endMs: number
   private readonly N: number
-  private readonly R: number
+  readonly R: number
   readonly versions: string[]
   private readonly verIndex = new Map<string, number>()
   readonly rels: Array<Rel | undefined>
@@ -124,7 +122,7 @@ export class Simulation {
   latest: Rel | undefined
 
   // Per slot.
-  private readonly states: RolloutState[]
+  readonly states: RolloutState[]
   private readonly identity: Int32Array
   private readonly region: Uint8Array
   readonly op: Uint8Array
@@ -138,19 +136,19 @@ export class Simulation {
   private readonly departing: Uint8Array
   private readonly logged: Uint8Array
   readonly verIdx: Int16Array
-  private readonly phaseIdx: Uint8Array
+  readonly phaseIdx: Uint8Array
   private readonly token: Int32Array
   private readonly answerAt: Float64Array
   private readonly pendingInput: Array<RolloutInput | undefined>
   private readonly tickAt: Float64Array
-  private readonly jitter: Float32Array
+  readonly jitter: Float32Array
   private readonly approveMask: Int32Array
   private readonly churnCount: Int32Array
   private readonly probationStart: Float64Array
-  private readonly regionMembers: Int32Array[]
+  readonly regionMembers: Int32Array[]
   private tokenCounter = 0
   private nextIdentity: number
-  private identityCap: number
+  identityCap: number
   private readonly reporterBase: number
 
   // Counters.
@@ -194,7 +192,8 @@ export class Simulation {
   private readonly lines: string[] = []
   private dropped = 0
   private loggedCount = 0
-  private readonly dpdf = [0, 0, 0, 0]
+  readonly dpdf = [0, 0, 0, 0]
+  readonly flipInputs: RolloutInput[] = []
 
   constructor(s: Scenario, options: RunOptions) {
     this.s = s
@@ -348,10 +347,10 @@ export class Simulation {
           this.onDiscover(i)
           break
         case K_EVIDENCE:
-          this.onEvidence(i, e.arg)
+          onEvidence(this, i, e.arg)
           break
         case K_DRAIN:
-          this.onDrain(e.arg)
+          onDrain(this, e.arg)
           break
         case K_APPROVE:
           this.onApprove(i, e.arg)
@@ -395,7 +394,7 @@ export class Simulation {
   // ------------------------------------------------------------------ the driver of one machine
 
   /** Steps node i's machine; carries out the effects. Returns false when nothing changed. */
-  private apply(i: number, input: RolloutInput): boolean {
+  apply(i: number, input: RolloutInput): boolean {
     const prev = this.states[i]!
     const r = step(prev, input, this.now)
     this.steps++
@@ -553,7 +552,7 @@ export class Simulation {
       case 'report': {
         const rel = this.relOf(e.target)
         if (e.stage === 'probation' && e.verdict === 'fail') rel.stats.probationFailures++
-        this.report(rel, id, this.region[i]!, e.verdict, e.stage)
+        report(this, rel, id, this.region[i]!, e.verdict, e.stage)
         if (this.logged[i] === 1)
           this.log({
             t: this.t(),
@@ -596,7 +595,7 @@ export class Simulation {
    * Wakes the machine with a tick at its next deadline, retry or slot, unless an answer comes
    * first. `allowNow`: the state just changed, so an overdue deadline is worth a tick at once.
    */
-  private scheduleWake(i: number, allowNow: boolean): void {
+  scheduleWake(i: number, allowNow: boolean): void {
     if (this.online[i] === 0) return
     const s = this.states[i]!
     const now = this.now
@@ -628,159 +627,6 @@ export class Simulation {
     if (this.tickAt[i] === w) return
     this.tickAt[i] = w
     this.q.push(w, K_TICK, i, 0)
-  }
-
-  // ------------------------------------------------------------------ evidence
-
-  private growIdentities(need: number): void {
-    if (need < this.identityCap) return
-    let cap = this.identityCap
-    while (cap <= need) cap *= 2
-    for (const rel of this.rels) {
-      if (!rel) continue
-      const a = new Int8Array(cap)
-      a.set(rel.verdict)
-      rel.verdict = a
-      const b = new Float64Array(cap)
-      b.set(rel.lastAt)
-      rel.lastAt = b
-      const c = new Uint8Array(cap)
-      c.set(rel.switched)
-      rel.switched = c
-    }
-    this.identityCap = cap
-  }
-
-  /**
-   * One signed report from `identity` in region `q`: counted once per reporter, latest wins.
-   * Codes per reporter: 0 none, 1 shadow pass, 2 shadow fail, 3 probation pass, 4 probation fail.
-   */
-  private report(
-    rel: Rel,
-    identity: number,
-    q: number,
-    verdict: 'pass' | 'fail',
-    stage: 'shadow' | 'probation',
-  ): void {
-    const prior = rel.verdict[identity]!
-    const now = this.now
-    // addReport's rule: a later report replaces; at the same time a failure does.
-    if (prior !== 0 && !(rel.lastAt[identity]! < now || verdict === 'fail')) return
-    const nv = (verdict === 'pass' ? 1 : 2) + (stage === 'probation' ? 2 : 0)
-    rel.lastAt[identity] = now
-    if (prior === nv) return
-    rel.verdict[identity] = nv
-    const isPass = (c: number) => (c === 1 || c === 3 ? 1 : 0)
-    const isFail = (c: number) => (c === 2 || c === 4 ? 1 : 0)
-    const dp = isPass(nv) - isPass(prior)
-    const df = isFail(nv) - isFail(prior)
-    const dpp = (nv === 3 ? 1 : 0) - (prior === 3 ? 1 : 0)
-    const dpf = (nv === 4 ? 1 : 0) - (prior === 4 ? 1 : 0)
-    rel.globalPass += dp
-    rel.globalFail += df
-    const R = this.R
-    const hb = this.s.network.heartbeatMs
-    for (let r = 0; r < R; r++) {
-      const arrival = now + this.w.gossipMs[q * R + r]!
-      rel.fifo[q * R + r]!.push(arrival, dp, df, dpp, dpf)
-      const drain = Math.ceil(arrival / hb) * hb
-      const cur = rel.drainAt[r]!
-      if (Number.isNaN(cur) || drain < cur) {
-        rel.drainAt[r] = drain
-        this.q.push(drain, K_DRAIN, 0, rel.v * R + r)
-      }
-    }
-  }
-
-  private onDrain(arg: number): void {
-    const R = this.R
-    const rel = this.rels[Math.floor(arg / R)]!
-    const r = arg % R
-    if (rel.drainAt[r] !== this.now) return
-    rel.drainAt[r] = Number.NaN
-    const out = this.dpdf
-    let next = Number.POSITIVE_INFINITY
-    for (let q = 0; q < R; q++) {
-      const f = rel.fifo[q * R + r]!
-      while (!f.empty && f.headTime <= this.now) {
-        f.pop(out)
-        rel.pass[r]! += out[0]!
-        rel.fail[r]! += out[1]!
-        rel.probPass[r]! += out[2]!
-        rel.probFail[r]! += out[3]!
-      }
-      next = Math.min(next, f.headTime)
-    }
-    const summary = summarizeCounts(
-      {
-        passing: rel.pass[r]!,
-        failing: rel.fail[r]!,
-        probationPassing: rel.probPass[r]!,
-        probationFailing: rel.probFail[r]!,
-      },
-      rel.target.policy,
-    )
-    const input: RolloutInput = { type: 'evidence', digest: rel.target.digest, summary }
-    rel.regionInput[r] = input
-    const flags = (summary.proceed ? 1 : 0) | (summary.halt ? 2 : 0)
-    if (flags !== rel.flags[r]) {
-      rel.flags[r] = flags
-      this.flip(rel, r, summary, input)
-    }
-    if (next !== Number.POSITIVE_INFINITY) {
-      const hb = this.s.network.heartbeatMs
-      const drain = Math.max(this.now + hb, Math.ceil(next / hb) * hb)
-      rel.drainAt[r] = drain
-      this.q.push(drain, K_DRAIN, 0, rel.v * R + r)
-    }
-  }
-
-  private readonly flipInputs: RolloutInput[] = []
-
-  /** A region's verdict on a release changed: tell every node there that is working on it. */
-  private flip(rel: Rel, r: number, summary: EvidenceSummary, input: RolloutInput): void {
-    this.log({
-      t: this.t(),
-      type: 'evidence',
-      region: this.s.regions.names[r],
-      version: rel.spec.version,
-      passing: summary.passing,
-      failing: summary.failing,
-      probationPassing: summary.probationPassing,
-      probationFailing: summary.probationFailing,
-      proceed: summary.proceed,
-      halt: summary.halt,
-      reason: summary.reason,
-    })
-    if (summary.halt && rel.everHalted[r] === 0) {
-      rel.everHalted[r] = 1
-      rel.stats.haltedRegions++
-      if (Number.isNaN(rel.stats.firstHaltAt)) {
-        rel.stats.firstHaltAt = this.now
-        // Nodes leave halted releases out of the distance they derank by (withoutReleases in the
-        // node); modelled network-wide from the first region's halt.
-        rebuildHistory(this)
-      }
-    }
-    const idx = this.flipInputs.length
-    this.flipInputs.push(input)
-    const digest = rel.target.digest
-    const members = this.regionMembers[r]!
-    for (let k = 0; k < members.length; k++) {
-      const i = members[k]!
-      if (this.online[i] === 0) continue
-      const p = this.phaseIdx[i]!
-      if (p === BAD_PHASE || p === HALTED_PHASE) continue
-      if (this.states[i]!.target?.digest !== digest) continue
-      this.q.push(this.now + this.jitter[i]!, K_EVIDENCE, i, idx)
-    }
-  }
-
-  private onEvidence(i: number, idx: number): void {
-    if (this.online[i] === 0) return
-    const input = this.flipInputs[idx] as Extract<RolloutInput, { type: 'evidence' }>
-    if (this.states[i]!.target?.digest !== input.digest) return
-    if (!this.apply(i, input)) this.scheduleWake(i, false)
   }
 
   // ------------------------------------------------------------------ releases and operators
@@ -846,7 +692,7 @@ export class Simulation {
     const id = this.reporterBase + k
     this.falseReports++
     // The worst case: a Sybil claims the failure came in probation, where it weighs the most.
-    this.report(this.rels[v]!, id, this.w.regionOf(id, P.reporterRegion), 'fail', 'probation')
+    report(this, this.rels[v]!, id, this.w.regionOf(id, P.reporterRegion), 'fail', 'probation')
   }
 
   // ------------------------------------------------------------------ churn
@@ -953,7 +799,7 @@ export class Simulation {
     this.departures++
     this.departing[i] = 0
     const id = this.nextIdentity++
-    this.growIdentities(id)
+    growIdentities(this, id)
     const oldPhase = this.phaseIdx[i]!
     this.phaseAll[oldPhase]!--
     this.phaseAll[0]!++
