@@ -25,7 +25,6 @@
  */
 import {
   initialRollout,
-  type RolloutEffect,
   type RolloutInput,
   type RolloutState,
   step,
@@ -34,6 +33,7 @@ import {
 } from '../src/core/rollout/machine.ts'
 import { buildHistory, type ReleaseHistory } from '../src/core/version/history.ts'
 import { BASE_CAPABILITIES, type Rank, rankPeer } from '../src/core/version/rank.ts'
+import { effect, onLeakCrash, onProbation } from './engine/effects.ts'
 import {
   DAY,
   HOUR,
@@ -55,21 +55,7 @@ import {
   K_TICK,
 } from './engine/events.ts'
 import { growIdentities, onDrain, onEvidence, report } from './engine/evidence.ts'
-import {
-  FETCHED_FAIL,
-  FETCHED_OK,
-  HEALTH_CRASH,
-  HEALTH_OOM,
-  REINSTALLED_OK,
-  RESUME,
-  ROLLED_BACK_FAIL,
-  ROLLED_BACK_OK,
-  SHADOW_SKIPPED,
-  STAGED_OK,
-  SWITCHED_FAIL,
-  SWITCHED_OK,
-  TICK,
-} from './engine/inputs.ts'
+import { RESUME, TICK } from './engine/inputs.ts'
 import { rebuildHistory, refreshRanks, sample, setOnline, setVersion } from './engine/metrics.ts'
 import {
   MAX_LOG_LINES,
@@ -82,7 +68,7 @@ import {
   timeseriesColumns,
 } from './engine/output.ts'
 import { makeRel, type Rel } from './engine/release.ts'
-import { AUTO, BANK_SIZE, MANUAL, meanHours, NEVER, P, sampleHours, WorldModel } from './model.ts'
+import { AUTO, MANUAL, meanHours, NEVER, P, sampleHours, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
 import type { LiarClaim, Scenario } from './scenario.ts'
 
@@ -116,15 +102,15 @@ export class Simulation {
   private readonly N: number
   readonly R: number
   readonly versions: string[]
-  private readonly verIndex = new Map<string, number>()
+  readonly verIndex = new Map<string, number>()
   readonly rels: Array<Rel | undefined>
   private readonly relByDigest = new Map<string, Rel>()
   latest: Rel | undefined
 
   // Per slot.
   readonly states: RolloutState[]
-  private readonly identity: Int32Array
-  private readonly region: Uint8Array
+  readonly identity: Int32Array
+  readonly region: Uint8Array
   readonly op: Uint8Array
   readonly online: Uint8Array
   private readonly eclipsed: Uint8Array
@@ -134,17 +120,17 @@ export class Simulation {
   private readonly contacted: Uint8Array
   private readonly falseSuspect: Uint8Array
   private readonly departing: Uint8Array
-  private readonly logged: Uint8Array
+  readonly logged: Uint8Array
   readonly verIdx: Int16Array
   readonly phaseIdx: Uint8Array
-  private readonly token: Int32Array
+  readonly token: Int32Array
   private readonly answerAt: Float64Array
-  private readonly pendingInput: Array<RolloutInput | undefined>
+  readonly pendingInput: Array<RolloutInput | undefined>
   private readonly tickAt: Float64Array
   readonly jitter: Float32Array
   private readonly approveMask: Int32Array
   private readonly churnCount: Int32Array
-  private readonly probationStart: Float64Array
+  readonly probationStart: Float64Array
   readonly regionMembers: Int32Array[]
   private tokenCounter = 0
   private nextIdentity: number
@@ -380,7 +366,7 @@ export class Simulation {
           this.onLiarContact(i, e.arg)
           break
         case K_LEAK_CRASH:
-          this.onLeakCrash(i, e.arg)
+          onLeakCrash(this, i, e.arg)
           break
         case K_CALIBRATE:
           this.onCalibrate(e.arg)
@@ -417,10 +403,10 @@ export class Simulation {
           current: next.current,
           reason: next.reason,
         })
-      if (next.phase === 'probation') this.onProbation(i, next)
+      if (next.phase === 'probation') onProbation(this, i, next)
     }
     if (next.current !== prev.current) setVersion(this, i, this.verIndex.get(next.current)!)
-    for (const e of r.effects) if (e.type !== 'log') this.effect(i, e, next)
+    for (const e of r.effects) if (e.type !== 'log') effect(this, i, e, next)
     // A node that takes up a release hears what its region already knows about it.
     const t = next.target
     if (t !== undefined && t.digest !== prev.target?.digest) {
@@ -432,11 +418,11 @@ export class Simulation {
     return true
   }
 
-  private relOf(t: Target): Rel {
+  relOf(t: Target): Rel {
     return this.relByDigest.get(t.digest)!
   }
 
-  private answer(i: number, input: RolloutInput, at: number): void {
+  answer(i: number, input: RolloutInput, at: number): void {
     const tok = ++this.tokenCounter
     this.token[i] = tok
     this.pendingInput[i] = input
@@ -455,140 +441,6 @@ export class Simulation {
       else rel.stats.shadowInconclusive++
     }
     if (!this.apply(i, input)) this.scheduleWake(i, false)
-  }
-
-  private effect(i: number, e: RolloutEffect, st: RolloutState): void {
-    const id = this.identity[i]!
-    const now = this.now
-    switch (e.type) {
-      case 'fetch': {
-        const rel = this.relOf(e.target)
-        const alone = this.w.fetchAloneMs(id, this.region[i]!, rel.v, st.attempts)
-        const k = ++rel.swarmRequests
-        if (k === 1) rel.swarmFirst = now
-        const swarm = rel.swarmFirst + this.w.swarmGenerations(k) * this.w.meanTransferMs
-        const ok = this.w.unit(id, P.fetchFail, rel.v, st.attempts) >= this.s.failures.fetch
-        this.answer(i, ok ? FETCHED_OK : FETCHED_FAIL, Math.max(now + alone, swarm))
-        break
-      }
-      case 'stage':
-        this.answer(i, STAGED_OK, now + this.s.durations.stageSeconds * 1000)
-        break
-      case 'start-shadow': {
-        const rel = this.relOf(e.target)
-        if (rel.bank === undefined) {
-          this.answer(i, SHADOW_SKIPPED, now)
-          break
-        }
-        const spec = rel.spec
-        const hit = this.w.unit(id, P.fault, rel.v) < spec.probability
-        let input: RolloutInput
-        let at = now + e.durationMs
-        if (hit && spec.quality === 'crash-in-shadow') {
-          input = rel.crashInput
-          at = now + Math.max(1000, this.w.unit(id, P.faultTime, rel.v, st.attempts) * e.durationMs)
-        } else {
-          const k = Math.floor(this.w.unit(id, P.bank, rel.v, st.attempts) * BANK_SIZE)
-          input = hit && spec.quality === 'slow-leak' ? rel.leakInputs[k]! : rel.cleanInputs[k]!
-        }
-        this.answer(i, input, at)
-        break
-      }
-      case 'stop-shadow':
-        if (this.pendingInput[i]?.type === 'shadow-result') {
-          this.token[i] = 0
-          this.pendingInput[i] = undefined
-        }
-        break
-      case 'switch': {
-        const rel = this.relOf(e.target)
-        rel.stats.switches++
-        if (rel.switched[id] === 0) {
-          rel.switched[id] = 1
-          rel.stats.nodesSwitched++
-        }
-        if (Number.isNaN(rel.stats.firstSwitchAt)) rel.stats.firstSwitchAt = now
-        const ok = this.w.unit(id, P.switchFail, rel.v, st.attempts) >= this.s.failures.switch
-        this.answer(
-          i,
-          ok ? SWITCHED_OK : SWITCHED_FAIL,
-          now + this.s.durations.switchSeconds * 1000,
-        )
-        break
-      }
-      case 'rollback': {
-        this.rollbacks++
-        const rel = this.rels[this.verIndex.get(e.from) ?? -1]
-        if (rel) rel.stats.rollbacks++
-        const ok =
-          this.w.unit(id, P.rollbackFail, this.verIndex.get(e.from) ?? 0) >=
-          this.s.failures.rollback
-        this.answer(
-          i,
-          ok ? ROLLED_BACK_OK : ROLLED_BACK_FAIL,
-          now + this.s.durations.rollbackSeconds * 1000,
-        )
-        break
-      }
-      case 'reinstall': {
-        this.reinstalls++
-        const rel = st.target ? this.relOf(st.target) : undefined
-        if (rel) rel.stats.reinstalls++
-        this.answer(i, REINSTALLED_OK, now + this.s.durations.reinstallSeconds * 1000)
-        break
-      }
-      case 'commit': {
-        const rel = this.rels[this.verIndex.get(e.version) ?? -1]
-        if (rel) {
-          rel.stats.commits++
-          const spec = rel.spec
-          if (spec.quality === 'slow-leak' && this.w.unit(id, P.fault, rel.v) < spec.probability) {
-            const kill = (spec.memoryLimitMiB / spec.leakMiBPerHour) * HOUR
-            this.q.push(this.probationStart[i]! + kill, K_LEAK_CRASH, i, rel.v)
-          }
-        }
-        break
-      }
-      case 'report': {
-        const rel = this.relOf(e.target)
-        if (e.stage === 'probation' && e.verdict === 'fail') rel.stats.probationFailures++
-        report(this, rel, id, this.region[i]!, e.verdict, e.stage)
-        if (this.logged[i] === 1)
-          this.log({
-            t: this.t(),
-            type: 'report',
-            node: st.nodeId,
-            version: e.target.version,
-            stage: e.stage,
-            verdict: e.verdict,
-            reason: e.reason,
-          })
-        break
-      }
-    }
-  }
-
-  /** Entering probation: model how the new version holds up under load. */
-  private onProbation(i: number, st: RolloutState): void {
-    this.probationStart[i] = this.now
-    const rel = this.relOf(st.target!)
-    const spec = rel.spec
-    const id = this.identity[i]!
-    if (!(this.w.unit(id, P.fault, rel.v) < spec.probability)) return
-    const probationMs = spec.policy.probationSeconds * 1000
-    // Without a shadow run, a build that crashes on start crashes in production instead.
-    const crashes =
-      spec.quality === 'fails-in-probation' ||
-      (spec.quality === 'crash-in-shadow' && rel.bank === undefined)
-    if (crashes) {
-      const at =
-        this.now +
-        Math.max(1, Math.floor(this.w.unit(id, P.faultTime, rel.v, 99) * probationMs * 0.98))
-      this.answer(i, HEALTH_CRASH, at)
-    } else if (spec.quality === 'slow-leak') {
-      const kill = (spec.memoryLimitMiB / spec.leakMiBPerHour) * HOUR
-      if (kill < probationMs) this.answer(i, HEALTH_OOM, this.now + kill)
-    }
   }
 
   /**
@@ -917,20 +769,6 @@ export class Simulation {
       this.falseSuspicions++
     }
     this.scheduleLiar(k, n)
-  }
-
-  private onLeakCrash(i: number, v: number): void {
-    const rel = this.rels[v]!
-    if (this.verIdx[i] !== v) return
-    rel.stats.leakCrashes++
-    this.leakCrashes++
-    if (this.logged[i] === 1)
-      this.log({
-        t: this.t(),
-        type: 'leak-crash',
-        node: this.states[i]!.nodeId,
-        version: rel.spec.version,
-      })
   }
 
   // ------------------------------------------------------------------ measurements
