@@ -32,7 +32,16 @@ import {
   type Target,
 } from '../src/core/rollout/machine.ts'
 import { buildHistory, type ReleaseHistory } from '../src/core/version/history.ts'
-import { BASE_CAPABILITIES, type Rank, rankPeer } from '../src/core/version/rank.ts'
+import type { Rank } from '../src/core/version/rank.ts'
+import {
+  liarRanks,
+  onEclipseContact,
+  onEclipseSuspect,
+  onFalseReport,
+  onLiarContact,
+  scheduleContact,
+  scheduleLiar,
+} from './engine/adversaries.ts'
 import { effect, onLeakCrash, onProbation } from './engine/effects.ts'
 import {
   DAY,
@@ -54,7 +63,7 @@ import {
   K_SAMPLE,
   K_TICK,
 } from './engine/events.ts'
-import { growIdentities, onDrain, onEvidence, report } from './engine/evidence.ts'
+import { growIdentities, onDrain, onEvidence } from './engine/evidence.ts'
 import { RESUME, TICK } from './engine/inputs.ts'
 import { rebuildHistory, refreshRanks, sample, setOnline, setVersion } from './engine/metrics.ts'
 import {
@@ -70,7 +79,7 @@ import {
 import { makeRel, type Rel } from './engine/release.ts'
 import { AUTO, MANUAL, meanHours, NEVER, P, sampleHours, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
-import type { LiarClaim, Scenario } from './scenario.ts'
+import type { Scenario } from './scenario.ts'
 
 export type { ReleaseOutcome, SimResult, SimSummary } from './engine/output.ts'
 export { MAX_LOG_LINES, PHASES, THRESHOLDS, timeseriesColumns } from './engine/output.ts'
@@ -99,7 +108,7 @@ export class Simulation {
   readonly q = new EventQueue(1 << 16)
   now = 0
   private readonly endMs: number
-  private readonly N: number
+  readonly N: number
   readonly R: number
   readonly versions: string[]
   readonly verIndex = new Map<string, number>()
@@ -113,12 +122,12 @@ export class Simulation {
   readonly region: Uint8Array
   readonly op: Uint8Array
   readonly online: Uint8Array
-  private readonly eclipsed: Uint8Array
-  private readonly escaped: Uint8Array
-  private readonly everEscaped: Uint8Array
-  private readonly suspected: Uint8Array
-  private readonly contacted: Uint8Array
-  private readonly falseSuspect: Uint8Array
+  readonly eclipsed: Uint8Array
+  readonly escaped: Uint8Array
+  readonly everEscaped: Uint8Array
+  readonly suspected: Uint8Array
+  readonly contacted: Uint8Array
+  readonly falseSuspect: Uint8Array
   private readonly departing: Uint8Array
   readonly logged: Uint8Array
   readonly verIdx: Int16Array
@@ -135,7 +144,7 @@ export class Simulation {
   private tokenCounter = 0
   private nextIdentity: number
   identityCap: number
-  private readonly reporterBase: number
+  readonly reporterBase: number
 
   // Counters.
   readonly phaseAll: Float64Array
@@ -154,13 +163,13 @@ export class Simulation {
   private leaves = 0
   private joins = 0
   private departures = 0
-  private falseReports = 0
+  falseReports = 0
   falseSuspicions = 0
-  private suspicionHours: number[] = []
+  suspicionHours: number[] = []
   suspectedCount = 0
-  private escapes = 0
-  private escapedNodes = 0
-  private contactedCount = 0
+  escapes = 0
+  escapedNodes = 0
+  contactedCount = 0
   leakCrashes = 0
   private steps = 0
   derankedMax = 0
@@ -354,16 +363,16 @@ export class Simulation {
           sample(this)
           break
         case K_FALSE_REPORT:
-          this.onFalseReport(i, e.arg)
+          onFalseReport(this, i, e.arg)
           break
         case K_ECLIPSE_CONTACT:
-          this.onEclipseContact(i, e.arg)
+          onEclipseContact(this, i, e.arg)
           break
         case K_ECLIPSE_SUSPECT:
-          this.onEclipseSuspect(i, e.arg)
+          onEclipseSuspect(this, i, e.arg)
           break
         case K_LIAR_CONTACT:
-          this.onLiarContact(i, e.arg)
+          onLiarContact(this, i, e.arg)
           break
         case K_LEAK_CRASH:
           onLeakCrash(this, i, e.arg)
@@ -503,7 +512,7 @@ export class Simulation {
       const id = this.identity[i]!
       if (this.eclipsed[i] === 1) {
         this.escaped[i] = 0
-        if (ecl.honestContactsPerDay > 0) this.scheduleContact(i, v, 0)
+        if (ecl.honestContactsPerDay > 0) scheduleContact(this, i, v, 0)
       } else if (this.online[i] === 1) {
         this.q.push(this.now + this.w.discoveryMs(id, this.region[i]!, v, N), K_DISCOVER, i, v)
       }
@@ -521,7 +530,7 @@ export class Simulation {
     }
     const liars = this.s.adversaries.versionLiars
     if (v === 1 && liars.sequenceAhead && liars.contactsPerDay > 0) {
-      for (let k = 0; k < liars.count; k++) this.scheduleLiar(k, 0)
+      for (let k = 0; k < liars.count; k++) scheduleLiar(this, k, 0)
     }
   }
 
@@ -538,13 +547,6 @@ export class Simulation {
       return
     }
     if (!this.apply(i, this.rels[v]!.approveInput)) this.scheduleWake(i, false)
-  }
-
-  private onFalseReport(k: number, v: number): void {
-    const id = this.reporterBase + k
-    this.falseReports++
-    // The worst case: a Sybil claims the failure came in probation, where it weighs the most.
-    report(this, this.rels[v]!, id, this.w.regionOf(id, P.reporterRegion), 'fail', 'probation')
   }
 
   // ------------------------------------------------------------------ churn
@@ -680,122 +682,7 @@ export class Simulation {
     }
   }
 
-  // ------------------------------------------------------------------ adversaries
-
-  private scheduleContact(i: number, v: number, n: number): void {
-    const rate = this.s.adversaries.eclipse.honestContactsPerDay
-    const gap = -Math.log(this.w.unit(this.identity[i]!, P.contact, v, n)) / rate
-    this.q.push(this.now + gap * DAY, K_ECLIPSE_CONTACT, i, v * 65536 + Math.min(n + 1, 65535))
-  }
-
-  /** An honest peer's hello reaches an eclipsed node: it learns a higher sequence exists. */
-  private onEclipseContact(i: number, arg: number): void {
-    const v = Math.floor(arg / 65536)
-    const n = arg % 65536
-    const latest = this.latest!
-    if (latest.v !== v) return // a newer release started its own contacts
-    const st = this.states[i]!
-    if (st.target !== undefined && st.target.sequence >= latest.target.sequence) return
-    if (this.online[i] === 1) {
-      if (this.contacted[i] === 0) {
-        this.contacted[i] = 1
-        this.contactedCount++
-      }
-      const ecl = this.s.adversaries.eclipse
-      if (this.w.unit(this.identity[i]!, P.escape, v, n) < ecl.directFetchSuccess) {
-        // The node asked the claiming peer directly and got the manifest.
-        this.escaped[i] = 1
-        this.escapes++
-        if (this.everEscaped[i] === 0) {
-          this.everEscaped[i] = 1
-          this.escapedNodes++
-        }
-        if (this.logged[i] === 1)
-          this.log({
-            t: this.t(),
-            type: 'eclipse-escaped',
-            node: st.nodeId,
-            version: latest.spec.version,
-          })
-        if (!this.apply(i, latest.manifestInput)) this.scheduleWake(i, false)
-        return
-      }
-      if (this.suspected[i] === 1 && ecl.directFetchSuccess === 0) return // nothing more can happen
-      if (this.suspected[i] === 0) {
-        // The adapter's rule: a claimed sequence it cannot verify after two failed lookups. The
-        // first lookup runs at once, the second a widened interval (a quarter) later.
-        const n0 = this.s.network
-        const id = this.identity[i]!
-        const at =
-          this.now +
-          2 * this.w.lookupMs(id, this.region[i]!, P.discoverLatency, 5000 + n) +
-          (n0.lookupIntervalSeconds * 1000) / 4
-        this.q.push(at, K_ECLIPSE_SUSPECT, i, v)
-      }
-    }
-    this.scheduleContact(i, v, n)
-  }
-
-  private onEclipseSuspect(i: number, v: number): void {
-    if (this.suspected[i] === 1 || this.online[i] === 0) return
-    const st = this.states[i]!
-    if (st.target !== undefined && st.target.sequence >= this.rels[v]!.target.sequence) return
-    this.suspected[i] = 1
-    this.suspectedCount++
-    const rel = this.rels[v]!
-    this.suspicionHours.push((this.now - rel.publishAt) / HOUR)
-    if (this.logged[i] === 1)
-      this.log({
-        t: this.t(),
-        type: 'eclipse-suspected',
-        node: this.states[i]!.nodeId,
-        version: rel.spec.version,
-      })
-  }
-
-  private scheduleLiar(k: number, n: number): void {
-    const rate = this.s.adversaries.versionLiars.contactsPerDay
-    const id = this.reporterBase + this.s.adversaries.falseReporters.count + k
-    const gap = -Math.log(this.w.unit(id, P.liarContact, n)) / rate
-    this.q.push(this.now + gap * DAY, K_LIAR_CONTACT, k, n + 1)
-  }
-
-  /** A liar that claims a sequence nobody signed says hello to an honest node. */
-  private onLiarContact(k: number, n: number): void {
-    const id = this.reporterBase + this.s.adversaries.falseReporters.count + k
-    const j = Math.floor(this.w.unit(id, P.liarTarget, n) * this.N)
-    if (this.online[j] === 1 && this.eclipsed[j] === 0 && this.falseSuspect[j] === 0) {
-      this.falseSuspect[j] = 1
-      this.falseSuspicions++
-    }
-    this.scheduleLiar(k, n)
-  }
-
   // ------------------------------------------------------------------ measurements
-
-  private liarRanks(): Record<Rank, number> {
-    const out: Record<Rank, number> = { normal: 0, unverified: 0, suspicious: 0, deranked: 0 }
-    const liars = this.s.adversaries.versionLiars
-    if (liars.count === 0) return out
-    const ctx = { history: this.history, capabilitiesOf: () => BASE_CAPABILITIES }
-    const latest = this.latest?.spec.version ?? this.s.initialVersion
-    const major = Number(latest.split('.')[0])
-    const claimOf = (c: LiarClaim) => {
-      switch (c) {
-        case 'newer-unsigned':
-          return { version: `${major + 1}.0.0`, capabilities: BASE_CAPABILITIES }
-        case 'older-unsigned':
-          return { version: '0.0.0-liar', capabilities: BASE_CAPABILITIES }
-        case 'oldest-signed':
-          return { version: this.s.initialVersion, capabilities: BASE_CAPABILITIES }
-        case 'extra-capabilities':
-          return { version: latest, capabilities: [...BASE_CAPABILITIES, 'admin/1'] }
-      }
-    }
-    const ranks = liars.claims.map((c) => rankPeer(claimOf(c), ctx).rank)
-    for (let k = 0; k < liars.count; k++) out[ranks[k % ranks.length]!]++
-    return out
-  }
 
   private onCalibrate(k: number): void {
     const c = this.s.calibration[k]!
@@ -927,7 +814,7 @@ export class Simulation {
       },
       versionLiars: {
         count: s.adversaries.versionLiars.count,
-        ranks: this.liarRanks(),
+        ranks: liarRanks(this),
         falseFreezeSuspicions: this.falseSuspicions,
       },
       falseReports: this.falseReports,
