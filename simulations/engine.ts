@@ -42,6 +42,7 @@ import {
   scheduleContact,
   scheduleLiar,
 } from './engine/adversaries.ts'
+import { onJoin, onLeave, startChurn } from './engine/churn.ts'
 import { effect, onLeakCrash, onProbation } from './engine/effects.ts'
 import {
   DAY,
@@ -63,9 +64,9 @@ import {
   K_SAMPLE,
   K_TICK,
 } from './engine/events.ts'
-import { growIdentities, onDrain, onEvidence } from './engine/evidence.ts'
-import { RESUME, TICK } from './engine/inputs.ts'
-import { rebuildHistory, refreshRanks, sample, setOnline, setVersion } from './engine/metrics.ts'
+import { onDrain, onEvidence } from './engine/evidence.ts'
+import { TICK } from './engine/inputs.ts'
+import { rebuildHistory, refreshRanks, sample, setVersion } from './engine/metrics.ts'
 import {
   MAX_LOG_LINES,
   PHASE_INDEX,
@@ -77,7 +78,7 @@ import {
   timeseriesColumns,
 } from './engine/output.ts'
 import { makeRel, type Rel } from './engine/release.ts'
-import { AUTO, MANUAL, meanHours, NEVER, P, sampleHours, WorldModel } from './model.ts'
+import { AUTO, MANUAL, NEVER, P, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
 import type { Scenario } from './scenario.ts'
 
@@ -128,21 +129,21 @@ export class Simulation {
   readonly suspected: Uint8Array
   readonly contacted: Uint8Array
   readonly falseSuspect: Uint8Array
-  private readonly departing: Uint8Array
+  readonly departing: Uint8Array
   readonly logged: Uint8Array
   readonly verIdx: Int16Array
   readonly phaseIdx: Uint8Array
   readonly token: Int32Array
   private readonly answerAt: Float64Array
   readonly pendingInput: Array<RolloutInput | undefined>
-  private readonly tickAt: Float64Array
+  readonly tickAt: Float64Array
   readonly jitter: Float32Array
-  private readonly approveMask: Int32Array
-  private readonly churnCount: Int32Array
+  readonly approveMask: Int32Array
+  readonly churnCount: Int32Array
   readonly probationStart: Float64Array
   readonly regionMembers: Int32Array[]
   private tokenCounter = 0
-  private nextIdentity: number
+  nextIdentity: number
   identityCap: number
   readonly reporterBase: number
 
@@ -160,9 +161,9 @@ export class Simulation {
   maxOnBadAt = Number.NaN
   rollbacks = 0
   reinstalls = 0
-  private leaves = 0
-  private joins = 0
-  private departures = 0
+  leaves = 0
+  joins = 0
+  departures = 0
   falseReports = 0
   falseSuspicions = 0
   suspicionHours: number[] = []
@@ -280,7 +281,7 @@ export class Simulation {
     this.regionMembers = members.map((m) => Int32Array.from(m))
   }
 
-  private fresh(i: number, version: string): RolloutState {
+  fresh(i: number, version: string): RolloutState {
     const id = this.w.peerId(this.identity[i]!)
     return initialRollout(id, version, { autoUpgrade: this.op[i] === AUTO }, this.s.timeouts)
   }
@@ -313,7 +314,7 @@ export class Simulation {
       regions: s.regions.names,
       log: s.log.mode,
     })
-    this.startChurn()
+    startChurn(this)
     for (const rel of this.rels) if (rel) this.q.push(rel.publishAt, K_PUBLISH, 0, rel.v)
     s.calibration.forEach((c, k) => {
       const rel = this.rels[this.verIndex.get(c.release)!]!
@@ -351,10 +352,10 @@ export class Simulation {
           this.onApprove(i, e.arg)
           break
         case K_LEAVE:
-          this.onLeave(i)
+          onLeave(this, i)
           break
         case K_JOIN:
-          this.onJoin(i)
+          onJoin(this, i)
           break
         case K_PUBLISH:
           this.onPublish(e.arg)
@@ -547,139 +548,6 @@ export class Simulation {
       return
     }
     if (!this.apply(i, this.rels[v]!.approveInput)) this.scheduleWake(i, false)
-  }
-
-  // ------------------------------------------------------------------ churn
-
-  private startChurn(): void {
-    const c = this.s.churn
-    const N = this.N
-    if (c === undefined) {
-      for (let i = 0; i < N; i++) setOnline(this, i, true)
-      return
-    }
-    const on = meanHours(c.session) / (meanHours(c.session) + meanHours(c.downtime))
-    for (let i = 0; i < N; i++) {
-      const id = this.identity[i]!
-      const u = this.w.unit(id, P.churnStart)
-      // Start in the stationary mix of online and offline; a uniform share of a first draw
-      // stands in for the residual time (an approximation for heavy tails, see docs).
-      const res = this.w.unit(id, P.churnResidual)
-      if (u < on) {
-        setOnline(this, i, true)
-        const h = sampleHours(
-          c.session,
-          this.w.unit(id, P.churnSession, 0),
-          this.w.unit(id, P.churnSession2, 0),
-        )
-        this.q.push(res * h * HOUR, K_LEAVE, i, 0)
-      } else {
-        const h = sampleHours(
-          c.downtime,
-          this.w.unit(id, P.churnDown, 0),
-          this.w.unit(id, P.churnDown2, 0),
-        )
-        this.q.push(res * h * HOUR, K_JOIN, i, 0)
-      }
-    }
-  }
-
-  private onLeave(i: number): void {
-    const c = this.s.churn!
-    this.leaves++
-    setOnline(this, i, false)
-    this.token[i] = 0
-    this.pendingInput[i] = undefined
-    this.tickAt[i] = Number.NaN
-    const id = this.identity[i]!
-    const n = ++this.churnCount[i]!
-    if (this.w.unit(id, P.departure, n) < c.departure) this.departing[i] = 1
-    if (this.logged[i] === 1)
-      this.log({
-        t: this.t(),
-        type: 'offline',
-        node: this.states[i]!.nodeId,
-        departs: this.departing[i] === 1,
-      })
-    const h = sampleHours(
-      c.downtime,
-      this.w.unit(id, P.churnDown, n),
-      this.w.unit(id, P.churnDown2, n),
-    )
-    this.q.push(this.now + h * HOUR, K_JOIN, i, 0)
-  }
-
-  private onJoin(i: number): void {
-    const c = this.s.churn!
-    this.joins++
-    if (this.departing[i] === 1) this.replace(i)
-    setOnline(this, i, true)
-    const st = this.states[i]!
-    if (this.logged[i] === 1) this.log({ t: this.t(), type: 'online', node: st.nodeId })
-    // The supervisor starts again: the machine re-issues whatever its phase was doing.
-    this.apply(i, RESUME)
-    const mask = this.approveMask[i]!
-    if (mask !== 0) {
-      this.approveMask[i] = 0
-      for (let v = 1; v < this.versions.length; v++)
-        if ((mask >> v) & 1) this.apply(i, this.rels[v]!.approveInput)
-    }
-    const t = this.states[i]!.target
-    if (t !== undefined) {
-      const ev = this.relOf(t).regionInput[this.region[i]!]
-      if (ev !== undefined) this.apply(i, ev)
-    }
-    const id = this.identity[i]!
-    if (this.latest !== undefined && (this.eclipsed[i] === 0 || this.escaped[i] === 1))
-      this.q.push(
-        this.now +
-          this.w.lookupMs(id, this.region[i]!, P.discoverLatency, 1000 + this.churnCount[i]!),
-        K_DISCOVER,
-        i,
-        this.latest.v,
-      )
-    this.scheduleWake(i, false)
-    const n = this.churnCount[i]!
-    const h = sampleHours(
-      c.session,
-      this.w.unit(id, P.churnSession, n + 1),
-      this.w.unit(id, P.churnSession2, n + 1),
-    )
-    this.q.push(this.now + h * HOUR, K_LEAVE, i, 0)
-  }
-
-  /** A node left for good; a new one (new peer id, fresh state) takes its place. */
-  private replace(i: number): void {
-    this.departures++
-    this.departing[i] = 0
-    const id = this.nextIdentity++
-    growIdentities(this, id)
-    const oldPhase = this.phaseIdx[i]!
-    this.phaseAll[oldPhase]!--
-    this.phaseAll[0]!++
-    this.phaseIdx[i] = 0
-    // Joiners install what most of the network runs.
-    let best = 0
-    for (let v = 1; v < this.versions.length; v++)
-      if (this.verOnline[v]! > this.verOnline[best]!) best = v
-    setVersion(this, i, best)
-    this.identity[i] = id
-    this.op[i] = this.w.operatorOf(id)
-    this.eclipsed[i] = this.w.isEclipsed(id) ? 1 : 0
-    this.escaped[i] = 0
-    this.everEscaped[i] = 0
-    this.suspected[i] = 0
-    this.contacted[i] = 0
-    this.falseSuspect[i] = 0
-    this.approveMask[i] = 0
-    this.churnCount[i] = 0
-    this.states[i] = this.fresh(i, this.versions[best]!)
-    if (this.op[i] === MANUAL) {
-      for (let v = best + 1; v < this.versions.length; v++) {
-        const rel = this.rels[v]!
-        if (rel.published) this.q.push(this.now + this.w.manualDelayMs(id, v), K_APPROVE, i, v)
-      }
-    }
   }
 
   // ------------------------------------------------------------------ measurements
