@@ -39,8 +39,6 @@ import {
   onEclipseSuspect,
   onFalseReport,
   onLiarContact,
-  scheduleContact,
-  scheduleLiar,
 } from './engine/adversaries.ts'
 import { onJoin, onLeave, startChurn } from './engine/churn.ts'
 import { effect, onLeakCrash, onProbation } from './engine/effects.ts'
@@ -66,7 +64,7 @@ import {
 } from './engine/events.ts'
 import { onDrain, onEvidence } from './engine/evidence.ts'
 import { TICK } from './engine/inputs.ts'
-import { rebuildHistory, refreshRanks, sample, setVersion } from './engine/metrics.ts'
+import { refreshRanks, sample, setVersion } from './engine/metrics.ts'
 import {
   MAX_LOG_LINES,
   PHASE_INDEX,
@@ -77,8 +75,9 @@ import {
   THRESHOLDS,
   timeseriesColumns,
 } from './engine/output.ts'
+import { onApprove, onDiscover, onPublish } from './engine/publish.ts'
 import { makeRel, type Rel } from './engine/release.ts'
-import { AUTO, MANUAL, NEVER, P, WorldModel } from './model.ts'
+import { AUTO, NEVER, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
 import type { Scenario } from './scenario.ts'
 
@@ -340,7 +339,7 @@ export class Simulation {
           }
           break
         case K_DISCOVER:
-          this.onDiscover(i)
+          onDiscover(this, i)
           break
         case K_EVIDENCE:
           onEvidence(this, i, e.arg)
@@ -349,7 +348,7 @@ export class Simulation {
           onDrain(this, e.arg)
           break
         case K_APPROVE:
-          this.onApprove(i, e.arg)
+          onApprove(this, i, e.arg)
           break
         case K_LEAVE:
           onLeave(this, i)
@@ -358,7 +357,7 @@ export class Simulation {
           onJoin(this, i)
           break
         case K_PUBLISH:
-          this.onPublish(e.arg)
+          onPublish(this, e.arg)
           break
         case K_SAMPLE:
           sample(this)
@@ -489,65 +488,6 @@ export class Simulation {
     if (this.tickAt[i] === w) return
     this.tickAt[i] = w
     this.q.push(w, K_TICK, i, 0)
-  }
-
-  // ------------------------------------------------------------------ releases and operators
-
-  private onPublish(v: number): void {
-    const rel = this.rels[v]!
-    rel.published = true
-    this.latest = rel
-    rebuildHistory(this)
-    this.log({
-      t: this.t(),
-      type: 'release',
-      version: rel.spec.version,
-      sequence: rel.target.sequence,
-      quality: rel.spec.quality,
-      digest: rel.target.digest,
-      policy: rel.spec.policy,
-    })
-    const N = this.N
-    const ecl = this.s.adversaries.eclipse
-    for (let i = 0; i < N; i++) {
-      const id = this.identity[i]!
-      if (this.eclipsed[i] === 1) {
-        this.escaped[i] = 0
-        if (ecl.honestContactsPerDay > 0) scheduleContact(this, i, v, 0)
-      } else if (this.online[i] === 1) {
-        this.q.push(this.now + this.w.discoveryMs(id, this.region[i]!, v, N), K_DISCOVER, i, v)
-      }
-      if (this.op[i] === MANUAL)
-        this.q.push(this.now + this.w.manualDelayMs(id, v), K_APPROVE, i, v)
-    }
-    const fr = this.s.adversaries.falseReporters
-    if (fr.count > 0 && (fr.versions === undefined || fr.versions.includes(rel.spec.version))) {
-      for (let k = 0; k < fr.count; k++) {
-        const id = this.reporterBase + k
-        const r = this.w.regionOf(id, P.reporterRegion)
-        const lag = this.w.latency(r, r, this.w.unit(id, P.reporterDelay, v))
-        this.q.push(this.now + fr.delayMinutes * 60_000 + lag, K_FALSE_REPORT, k, v)
-      }
-    }
-    const liars = this.s.adversaries.versionLiars
-    if (v === 1 && liars.sequenceAhead && liars.contactsPerDay > 0) {
-      for (let k = 0; k < liars.count; k++) scheduleLiar(this, k, 0)
-    }
-  }
-
-  private onDiscover(i: number): void {
-    if (this.online[i] === 0 || this.latest === undefined) return
-    if (this.eclipsed[i] === 1 && this.escaped[i] === 0) return
-    // The DHT and the hellos carry the highest sequence, whatever release the lookup began for.
-    if (!this.apply(i, this.latest.manifestInput)) this.scheduleWake(i, false)
-  }
-
-  private onApprove(i: number, v: number): void {
-    if (this.online[i] === 0) {
-      this.approveMask[i]! |= 1 << v
-      return
-    }
-    if (!this.apply(i, this.rels[v]!.approveInput)) this.scheduleWake(i, false)
   }
 
   // ------------------------------------------------------------------ measurements
