@@ -34,12 +34,12 @@ import {
 import { buildHistory, type ReleaseHistory } from '../src/core/version/history.ts'
 import type { Rank } from '../src/core/version/rank.ts'
 import {
-  liarRanks,
   onEclipseContact,
   onEclipseSuspect,
   onFalseReport,
   onLiarContact,
 } from './engine/adversaries.ts'
+import { onCalibrate } from './engine/calibration.ts'
 import { onJoin, onLeave, startChurn } from './engine/churn.ts'
 import { effect, onLeakCrash, onProbation } from './engine/effects.ts'
 import {
@@ -69,14 +69,13 @@ import {
   MAX_LOG_LINES,
   PHASE_INDEX,
   PHASES,
-  type ReleaseOutcome,
   type SimResult,
   type SimSummary,
-  THRESHOLDS,
   timeseriesColumns,
 } from './engine/output.ts'
 import { onApprove, onDiscover, onPublish } from './engine/publish.ts'
 import { makeRel, type Rel } from './engine/release.ts'
+import { finish } from './engine/summary.ts'
 import { AUTO, NEVER, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
 import type { Scenario } from './scenario.ts'
@@ -102,12 +101,12 @@ export function simulate(s: Scenario, options: RunOptions): SimResult {
  */
 export class Simulation {
   readonly s: Scenario
-  private readonly seed: number
-  private readonly policyName: string
+  readonly seed: number
+  readonly policyName: string
   readonly w: WorldModel
   readonly q = new EventQueue(1 << 16)
   now = 0
-  private readonly endMs: number
+  readonly endMs: number
   readonly N: number
   readonly R: number
   readonly versions: string[]
@@ -171,7 +170,7 @@ export class Simulation {
   escapedNodes = 0
   contactedCount = 0
   leakCrashes = 0
-  private steps = 0
+  steps = 0
   derankedMax = 0
   derankedMaxAt = Number.NaN
   lastDeranked = 0
@@ -179,14 +178,14 @@ export class Simulation {
   lastSampleAt = Number.NEGATIVE_INFINITY
   history: ReleaseHistory
   rankOf: Rank[] = []
-  private readonly calibration: SimSummary['calibration'] = []
+  readonly calibration: SimSummary['calibration'] = []
 
   // Outputs.
-  private readonly columns: string[]
+  readonly columns: string[]
   readonly rows: number[][] = []
-  private readonly lines: string[] = []
-  private dropped = 0
-  private loggedCount = 0
+  readonly lines: string[] = []
+  dropped = 0
+  loggedCount = 0
   readonly dpdf = [0, 0, 0, 0]
   readonly flipInputs: RolloutInput[] = []
 
@@ -378,12 +377,12 @@ export class Simulation {
           onLeakCrash(this, i, e.arg)
           break
         case K_CALIBRATE:
-          this.onCalibrate(e.arg)
+          onCalibrate(this, e.arg)
           break
       }
     }
     this.now = this.endMs
-    return this.finish()
+    return finish(this)
   }
 
   // ------------------------------------------------------------------ the driver of one machine
@@ -488,158 +487,6 @@ export class Simulation {
     if (this.tickAt[i] === w) return
     this.tickAt[i] = w
     this.q.push(w, K_TICK, i, 0)
-  }
-
-  // ------------------------------------------------------------------ measurements
-
-  private onCalibrate(k: number): void {
-    const c = this.s.calibration[k]!
-    const v = this.verIndex.get(c.release)!
-    const measured = this.onlineCount === 0 ? 0 : this.atLeastAll[v]! / this.onlineCount
-    const rounded = Math.round(measured * 10000) / 10000
-    const ok = c.share === undefined ? null : Math.abs(measured - c.share) <= c.tolerance
-    const entry = {
-      label: c.label,
-      release: c.release,
-      afterDays: c.afterDays,
-      expected: c.share ?? null,
-      measured: rounded,
-      tolerance: c.share === undefined ? null : c.tolerance,
-      ok,
-    }
-    this.calibration.push(entry)
-    this.log({ t: this.t(), type: 'calibration', ...entry })
-  }
-
-  private finish(): SimResult {
-    const s = this.s
-    if (this.lastSampleAt < this.endMs) sample(this)
-    const hours = (ms: number) => (Number.isNaN(ms) ? null : Math.round((ms / HOUR) * 1000) / 1000)
-    const halted = new Map<string, number>()
-    const markedBad = new Map<string, number>()
-    for (let i = 0; i < this.N; i++) {
-      const st = this.states[i]!
-      if (st.phase === 'halted' && st.target)
-        halted.set(st.target.version, (halted.get(st.target.version) ?? 0) + 1)
-      for (const v of Object.keys(st.bad)) markedBad.set(v, (markedBad.get(v) ?? 0) + 1)
-    }
-    const pct = (x: number) => `${Math.round(x * 100)}%`
-    const releases: ReleaseOutcome[] = []
-    for (const rel of this.rels) {
-      if (!rel) continue
-      const st = rel.stats
-      const since = (ms: number) => (Number.isNaN(ms) ? null : hours(ms - rel.publishAt))
-      releases.push({
-        version: rel.spec.version,
-        sequence: rel.target.sequence,
-        quality: rel.spec.quality,
-        digest: rel.target.digest,
-        publishedAtHours: hours(rel.publishAt)!,
-        autoUpgradeHours: Object.fromEntries(
-          THRESHOLDS.map((th, k) => [pct(th), since(st.autoAt[k]!)]),
-        ),
-        allNodesHours: Object.fromEntries(
-          THRESHOLDS.map((th, k) => [pct(th), since(st.allAt[k]!)]),
-        ),
-        finalShare:
-          this.onlineCount === 0
-            ? 0
-            : Math.round((this.atLeastAll[rel.v]! / this.onlineCount) * 10000) / 10000,
-        mostNodesOn: st.maxOn,
-        firstSwitchAtHours: since(st.firstSwitchAt),
-        nodesSwitched: st.nodesSwitched,
-        switches: st.switches,
-        commits: st.commits,
-        rollbacks: st.rollbacks,
-        reinstalls: st.reinstalls,
-        shadowFailures: st.shadowFailures,
-        shadowInconclusive: st.shadowInconclusive,
-        probationFailures: st.probationFailures,
-        reporters: { passing: rel.globalPass, failing: rel.globalFail },
-        haltedRegions: st.haltedRegions,
-        firstHaltAtHours: since(st.firstHaltAt),
-        nodesHalted: halted.get(rel.spec.version) ?? 0,
-        nodesMarkedBad: markedBad.get(rel.spec.version) ?? 0,
-        leakCrashesAfterCommit: st.leakCrashes,
-      })
-    }
-    let eclipsed = 0
-    let unnoticed = 0
-    let behind = 0
-    const last = this.versions.length - 1
-    for (let i = 0; i < this.N; i++) {
-      if (this.eclipsed[i] === 0) continue
-      eclipsed++
-      if (this.suspected[i] === 0 && this.everEscaped[i] === 0) unnoticed++
-      if (this.verIdx[i]! < last) behind++
-    }
-    const sorted = [...this.suspicionHours].sort((a, b) => a - b)
-    const median =
-      sorted.length === 0 ? null : Math.round(sorted[Math.floor(sorted.length / 2)]! * 1000) / 1000
-    const summary: SimSummary = {
-      scenario: s.name,
-      description: s.description,
-      seed: this.seed,
-      policyName: this.policyName,
-      policy: s.policy,
-      nodes: s.nodes,
-      durationHours: s.durationHours,
-      releases,
-      mostNodesOnBadRelease: {
-        nodes: this.maxOnBad,
-        share: Math.round((this.maxOnBad / this.N) * 10000) / 10000,
-        atHours: hours(this.maxOnBadAt),
-      },
-      badReleaseReach: (() => {
-        let best: ReleaseOutcome | undefined
-        for (const r of releases)
-          if (r.quality !== 'good' && (best === undefined || r.nodesSwitched > best.nodesSwitched))
-            best = r
-        const n = best?.nodesSwitched ?? 0
-        return {
-          version: best?.version ?? null,
-          nodes: n,
-          share: Math.round((n / this.N) * 10000) / 10000,
-        }
-      })(),
-      rollbacks: this.rollbacks,
-      reinstalls: this.reinstalls,
-      versionSkew: {
-        derankedMax: this.derankedMax,
-        derankedMaxAtHours: hours(this.derankedMaxAt),
-        derankedFinal: this.lastDeranked,
-        strandedFinal: this.lastStranded,
-      },
-      eclipse: {
-        eclipsed,
-        contacted: this.contactedCount,
-        suspected: this.suspectedCount,
-        escapedNodes: this.escapedNodes,
-        escapes: this.escapes,
-        unnoticed,
-        behindAtEnd: behind,
-        medianHoursToSuspicion: median,
-      },
-      versionLiars: {
-        count: s.adversaries.versionLiars.count,
-        ranks: liarRanks(this),
-        falseFreezeSuspicions: this.falseSuspicions,
-      },
-      falseReports: this.falseReports,
-      churn: { leaves: this.leaves, joins: this.joins, departures: this.departures },
-      calibration: this.calibration,
-      log: { mode: s.log.mode, lines: 0, dropped: this.dropped, loggedNodes: this.loggedCount },
-      engine: { events: this.q.pushed, machineSteps: this.steps },
-    }
-    this.log({
-      t: this.t(),
-      type: 'end',
-      events: this.q.pushed,
-      machineSteps: this.steps,
-      dropped: this.dropped,
-    })
-    summary.log.lines = this.lines.length
-    return { summary, columns: this.columns, rows: this.rows, events: this.lines }
   }
 }
 
