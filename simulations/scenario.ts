@@ -12,8 +12,22 @@ import {
   DEFAULT_TIMEOUTS,
   type MachineTimeouts,
 } from '../src/core/rollout/machine.ts'
+import {
+  array,
+  at,
+  describe,
+  NAME_RE,
+  num,
+  type Obj,
+  object,
+  oneOf,
+  ScenarioError,
+  SEMVER_RE,
+  str,
+} from './scenario/fields.ts'
 import type { Distribution, LiarClaim, Quality, ReleaseSpec, Scenario } from './scenario/types.ts'
 
+export { ScenarioError } from './scenario/fields.ts'
 export type {
   DelayComponent,
   Distribution,
@@ -22,16 +36,6 @@ export type {
   ReleaseSpec,
   Scenario,
 } from './scenario/types.ts'
-
-/** A scenario that breaks a rule; `field` is the path of the offending field. */
-export class ScenarioError extends Error {
-  override name = 'ScenarioError'
-  readonly field: string
-  constructor(field: string, rule: string) {
-    super(`${field} ${rule}`)
-    this.field = field
-  }
-}
 
 /**
  * SimBlock's 2019 network (NetworkConfiguration.java): regions, the share of Bitcoin nodes in
@@ -51,8 +55,6 @@ export const SIMBLOCK_2019: Readonly<Scenario['regions']> = Object.freeze({
   bandwidthMbps: [52, 40, 18, 22.8, 22.8, 29.9],
 })
 
-const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/
-const SEMVER_RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$/
 const QUALITIES: readonly Quality[] = ['good', 'crash-in-shadow', 'fails-in-probation', 'slow-leak']
 const CLAIMS: readonly LiarClaim[] = [
   'newer-unsigned',
@@ -62,100 +64,6 @@ const CLAIMS: readonly LiarClaim[] = [
 ]
 /** Largest network a scenario may ask for. */
 export const MAX_NODES = 2_000_000
-
-type Obj = Record<string, unknown>
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)
-  if (Array.isArray(v)) return 'an array'
-  if (v === null) return 'null'
-  return typeof v === 'object' ? 'an object' : String(v)
-}
-
-function object(v: unknown, path: string, known: readonly string[]): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw new ScenarioError(path, `must be an object (got ${describe(v)})`)
-  for (const k of Object.keys(v)) {
-    if (!known.includes(k))
-      throw new ScenarioError(
-        path === '' ? k : `${path}.${k}`,
-        `is not a known field (known: ${known.join(', ')})`,
-      )
-  }
-  return v as Obj
-}
-
-const at = (path: string, k: string) => (path === '' ? k : `${path}.${k}`)
-
-function num(
-  o: Obj,
-  path: string,
-  k: string,
-  min: number,
-  max: number,
-  fallback?: number,
-  opts: { integer?: boolean; exclusiveMin?: boolean } = {},
-): number {
-  const v = o[k]
-  const p = at(path, k)
-  if (v === undefined) {
-    if (fallback === undefined) throw new ScenarioError(p, 'is required')
-    return fallback
-  }
-  const ok =
-    typeof v === 'number' &&
-    Number.isFinite(v) &&
-    (opts.exclusiveMin ? v > min : v >= min) &&
-    v <= max &&
-    (!opts.integer || Number.isInteger(v))
-  if (!ok) {
-    const kind = opts.integer ? 'an integer' : 'a number'
-    const range = opts.exclusiveMin
-      ? `greater than ${min} and at most ${max}`
-      : `from ${min} to ${max}`
-    throw new ScenarioError(p, `must be ${kind} ${range} (got ${describe(v)})`)
-  }
-  return v as number
-}
-
-function str(o: Obj, path: string, k: string, re: RegExp, rule: string, fallback?: string): string {
-  const v = o[k]
-  const p = at(path, k)
-  if (v === undefined) {
-    if (fallback === undefined) throw new ScenarioError(p, 'is required')
-    return fallback
-  }
-  if (typeof v !== 'string' || !re.test(v))
-    throw new ScenarioError(p, `must be ${rule} (got ${describe(v)})`)
-  return v
-}
-
-function oneOf<T extends string>(
-  o: Obj,
-  path: string,
-  k: string,
-  values: readonly T[],
-  fallback?: T,
-): T {
-  const v = o[k]
-  const p = at(path, k)
-  if (v === undefined) {
-    if (fallback === undefined) throw new ScenarioError(p, 'is required')
-    return fallback
-  }
-  if (typeof v !== 'string' || !values.includes(v as T))
-    throw new ScenarioError(p, `must be one of ${values.join(', ')} (got ${describe(v)})`)
-  return v as T
-}
-
-function array(o: Obj, path: string, k: string, min: number, max: number): unknown[] | undefined {
-  const v = o[k]
-  if (v === undefined) return undefined
-  const p = at(path, k)
-  if (!Array.isArray(v) || v.length < min || v.length > max)
-    throw new ScenarioError(p, `must be an array of ${min} to ${max} entries (got ${describe(v)})`)
-  return v
-}
 
 function distribution(v: unknown, path: string): Distribution {
   const kind = object(v, path, [
