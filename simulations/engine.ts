@@ -23,323 +23,65 @@
  * they take up a release: see docs/simulations.md for why this is the same as telling them of
  * every report.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
-import { toHex, utf8 } from '../src/core/bytes.ts'
-import { suspicionAfterMs } from '../src/core/net/freeze.ts'
 import {
-  type EvidenceSummary,
-  replacesReport,
-  summarizeCounts,
-} from '../src/core/rollout/evidence.ts'
-import {
-  compareVersions,
   initialRollout,
-  type Phase,
-  type RolloutEffect,
   type RolloutInput,
   type RolloutState,
   step,
   switchTime,
   type Target,
 } from '../src/core/rollout/machine.ts'
-import { buildHistory, type ReleaseHistory, withoutReleases } from '../src/core/version/history.ts'
-import { BASE_CAPABILITIES, type Rank, rankPeer } from '../src/core/version/rank.ts'
+import { buildHistory, type ReleaseHistory } from '../src/core/version/history.ts'
+import type { Rank } from '../src/core/version/rank.ts'
 import {
-  AUTO,
-  BANK_SIZE,
-  MANUAL,
-  meanHours,
-  NEVER,
-  P,
-  type ShadowBank,
-  sampleHours,
-  shadowBank,
-  WorldModel,
-} from './model.ts'
+  onEclipseContact,
+  onEclipseSuspect,
+  onFalseReport,
+  onLiarContact,
+} from './engine/adversaries.ts'
+import { onCalibrate } from './engine/calibration.ts'
+import { onJoin, onLeave, startChurn } from './engine/churn.ts'
+import { effect, onLeakCrash, onProbation } from './engine/effects.ts'
+import {
+  DAY,
+  HOUR,
+  K_ANSWER,
+  K_APPROVE,
+  K_CALIBRATE,
+  K_DISCOVER,
+  K_DRAIN,
+  K_ECLIPSE_CONTACT,
+  K_ECLIPSE_SUSPECT,
+  K_EVIDENCE,
+  K_FALSE_REPORT,
+  K_JOIN,
+  K_LEAK_CRASH,
+  K_LEAVE,
+  K_LIAR_CONTACT,
+  K_PUBLISH,
+  K_SAMPLE,
+  K_TICK,
+} from './engine/events.ts'
+import { onDrain, onEvidence } from './engine/evidence.ts'
+import { TICK } from './engine/inputs.ts'
+import { refreshRanks, sample, setVersion } from './engine/metrics.ts'
+import {
+  MAX_LOG_LINES,
+  PHASE_INDEX,
+  PHASES,
+  type SimResult,
+  type SimSummary,
+  timeseriesColumns,
+} from './engine/output.ts'
+import { onApprove, onDiscover, onPublish } from './engine/publish.ts'
+import { makeRel, type Rel } from './engine/release.ts'
+import { finish } from './engine/summary.ts'
+import { AUTO, NEVER, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
-import type { LiarClaim, ReleaseSpec, Scenario } from './scenario.ts'
+import type { Scenario } from './scenario.ts'
 
-const HOUR = 3_600_000
-const DAY = 24 * HOUR
-
-/** Phases in a fixed order, for counters and columns. */
-export const PHASES: readonly Phase[] = [
-  'idle',
-  'fetching',
-  'staged',
-  'shadow',
-  'scheduled',
-  'switching',
-  'probation',
-  'committed',
-  'rolled-back',
-  'bad',
-  'halted',
-]
-const PHASE_INDEX = new Map(PHASES.map((p, i) => [p, i]))
-
-/** The columns of timeseries.csv, for a run over `versions` (the real testnet writes them too). */
-export function timeseriesColumns(versions: readonly string[]): string[] {
-  return [
-    't_hours',
-    'online',
-    ...versions.map((v) => `v${v}`),
-    ...PHASES.map((p) => p.replace('-', '_')),
-    'deranked',
-    'stranded',
-    'on_bad_release',
-    'rollbacks',
-    'reinstalls',
-    'reports_pass',
-    'reports_fail',
-    'eclipse_suspected',
-    'false_freeze_suspected',
-    'leak_crashes',
-  ]
-}
-const BAD_PHASE = PHASE_INDEX.get('bad')!
-const HALTED_PHASE = PHASE_INDEX.get('halted')!
-
-/** Shares of auto-upgrading nodes whose arrival times the summary reports. */
-export const THRESHOLDS: readonly number[] = [0.5, 0.9, 0.99]
-
-/** Lines of events.jsonl kept at most; the rest are counted, and the log says so. */
-export const MAX_LOG_LINES = 1_000_000
-
-// Event kinds.
-const K_PUBLISH = 1
-const K_DISCOVER = 2
-const K_ANSWER = 3
-const K_TICK = 4
-const K_APPROVE = 5
-const K_EVIDENCE = 6
-const K_DRAIN = 7
-const K_LEAVE = 8
-const K_JOIN = 9
-const K_SAMPLE = 10
-const K_FALSE_REPORT = 11
-const K_ECLIPSE_CONTACT = 12
-const K_ECLIPSE_SUSPECT = 13
-const K_LIAR_CONTACT = 14
-const K_LEAK_CRASH = 15
-const K_CALIBRATE = 16
-
-// Inputs the driver sends; the machine never mutates its inputs, so they are shared.
-const TICK: RolloutInput = { type: 'tick' }
-const RESUME: RolloutInput = { type: 'resume' }
-const FETCHED_OK: RolloutInput = { type: 'fetched', ok: true }
-const FETCHED_FAIL: RolloutInput = { type: 'fetched', ok: false, reason: 'no provider answered' }
-const STAGED_OK: RolloutInput = { type: 'staged', ok: true }
-const SWITCHED_OK: RolloutInput = { type: 'switched', ok: true }
-const SWITCHED_FAIL: RolloutInput = {
-  type: 'switched',
-  ok: false,
-  reason: 'new version did not start',
-}
-const ROLLED_BACK_OK: RolloutInput = { type: 'rolled-back', ok: true }
-const ROLLED_BACK_FAIL: RolloutInput = {
-  type: 'rolled-back',
-  ok: false,
-  reason: 'previous version would not start',
-}
-const REINSTALLED_OK: RolloutInput = { type: 'reinstalled', ok: true }
-const HEALTH_CRASH: RolloutInput = { type: 'health', ok: false, reason: 'crashed under load' }
-const HEALTH_OOM: RolloutInput = {
-  type: 'health',
-  ok: false,
-  reason: 'killed for passing its memory limit',
-}
-const SHADOW_SKIPPED: RolloutInput = {
-  type: 'shadow-result',
-  verdict: 'pass',
-  reason: 'no shadow run in this scenario',
-}
-
-/** A small FIFO of (arrival time, passing delta, failing delta). */
-class DeltaQueue {
-  private items: number[] = []
-  private head = 0
-  get empty(): boolean {
-    return this.head >= this.items.length
-  }
-  get headTime(): number {
-    return this.head < this.items.length ? this.items[this.head]! : Number.POSITIVE_INFINITY
-  }
-  push(t: number, dp: number, df: number, dpp: number, dpf: number): void {
-    this.items.push(t, dp, df, dpp, dpf)
-  }
-  /** Pops the head into `out` ([dp, df, dpp, dpf]: pass, fail, probation pass, probation fail). */
-  pop(out: number[]): void {
-    out[0] = this.items[this.head + 1]!
-    out[1] = this.items[this.head + 2]!
-    out[2] = this.items[this.head + 3]!
-    out[3] = this.items[this.head + 4]!
-    this.head += 5
-    if (this.head > 5120 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-  }
-}
-
-/** What the summary says about one release. */
-export interface ReleaseOutcome {
-  version: string
-  sequence: number
-  quality: ReleaseSpec['quality']
-  digest: string
-  publishedAtHours: number
-  /** Hours from publication until that share of online auto-upgrading nodes ran exactly it; null if never. */
-  autoUpgradeHours: Record<string, number | null>
-  /** The same over all online nodes. */
-  allNodesHours: Record<string, number | null>
-  /** Share of online nodes on it (or newer) at the end. */
-  finalShare: number
-  /** Most nodes (online or not) that ran it at once. */
-  mostNodesOn: number
-  firstSwitchAtHours: number | null
-  /** Distinct nodes that ever switched to it: how far it reached. */
-  nodesSwitched: number
-  switches: number
-  commits: number
-  rollbacks: number
-  reinstalls: number
-  shadowFailures: number
-  shadowInconclusive: number
-  probationFailures: number
-  reporters: { passing: number; failing: number }
-  /** Regions whose evidence ever halted it, and when the first did. */
-  haltedRegions: number
-  firstHaltAtHours: number | null
-  /** Nodes whose machine ended halted on it, or marking it bad. */
-  nodesHalted: number
-  nodesMarkedBad: number
-  leakCrashesAfterCommit: number
-}
-
-/** summary.json. */
-export interface SimSummary {
-  scenario: string
-  description: string
-  seed: number
-  policyName: string
-  policy: Scenario['policy']
-  nodes: number
-  durationHours: number
-  releases: ReleaseOutcome[]
-  /** Most nodes running a release whose quality is not good at one time. */
-  mostNodesOnBadRelease: { nodes: number; share: number; atHours: number | null }
-  /** The widest reach of a bad release: distinct nodes that ever switched to it. */
-  badReleaseReach: { version: string | null; nodes: number; share: number }
-  rollbacks: number
-  reinstalls: number
-  versionSkew: {
-    /** Online nodes more than one signed release behind (rankPeer: deranked). */
-    derankedMax: number
-    derankedMaxAtHours: number | null
-    derankedFinal: number
-    /** Online nodes older than the latest release's minVersion: cannot upgrade straight. */
-    strandedFinal: number
-  }
-  eclipse: {
-    /** Nodes eclipsed (a replaced node's successor draws afresh). */
-    eclipsed: number
-    /** Eclipsed nodes an honest hello ever reached. */
-    contacted: number
-    /** Eclipsed nodes that suspected a freeze or eclipse (the node's rule, core/net/freeze.ts). */
-    suspected: number
-    /** Eclipsed nodes that fetched a manifest from an honest peer at least once, and how often. */
-    escapedNodes: number
-    escapes: number
-    /** Eclipsed nodes that neither suspected nor escaped. */
-    unnoticed: number
-    /** Eclipsed nodes not on the newest release at the end. */
-    behindAtEnd: number
-    medianHoursToSuspicion: number | null
-  }
-  versionLiars: {
-    count: number
-    /** How honest nodes rank the liars at the end (rankPeer). */
-    ranks: Record<Rank, number>
-    /** Honest nodes whose freeze suspicion a liar's higher sequence claim set off. */
-    falseFreezeSuspicions: number
-  }
-  falseReports: number
-  churn: { leaves: number; joins: number; departures: number }
-  calibration: Array<{
-    label: string
-    release: string
-    afterDays: number
-    /** The published figure, or null for a plain measurement. */
-    expected: number | null
-    measured: number
-    tolerance: number | null
-    ok: boolean | null
-  }>
-  log: { mode: string; lines: number; dropped: number; loggedNodes: number }
-  engine: { events: number; machineSteps: number }
-}
-
-/** Everything a run produces, before it is written out. */
-export interface SimResult {
-  summary: SimSummary
-  /** CSV header and rows of timeseries.csv. */
-  columns: string[]
-  rows: number[][]
-  /** Lines of events.jsonl, without newlines. */
-  events: string[]
-}
-
-interface Rel {
-  v: number
-  spec: ReleaseSpec
-  target: Target
-  manifestInput: RolloutInput
-  approveInput: RolloutInput
-  publishAt: number
-  published: boolean
-  bank: ShadowBank | undefined
-  cleanInputs: RolloutInput[]
-  leakInputs: RolloutInput[]
-  crashInput: RolloutInput
-  // Evidence: the latest verdict per reporter identity (0 none, 1 pass, 2 fail) and its time.
-  verdict: Int8Array
-  lastAt: Float64Array
-  pass: Float64Array
-  fail: Float64Array
-  /** Per region: reporters whose latest report is a probation pass / fail. */
-  probPass: Float64Array
-  probFail: Float64Array
-  flags: Int8Array
-  regionInput: Array<RolloutInput | undefined>
-  dirty: Uint8Array
-  fifo: DeltaQueue[]
-  drainAt: Float64Array
-  everHalted: Uint8Array
-  globalPass: number
-  globalFail: number
-  swarmRequests: number
-  swarmFirst: number
-  /** Slots (by identity) that ever switched to this release. */
-  switched: Uint8Array
-  stats: {
-    nodesSwitched: number
-    switches: number
-    commits: number
-    rollbacks: number
-    reinstalls: number
-    shadowFailures: number
-    shadowInconclusive: number
-    probationFailures: number
-    firstSwitchAt: number
-    haltedRegions: number
-    firstHaltAt: number
-    autoAt: number[]
-    allAt: number[]
-    maxOn: number
-    leakCrashes: number
-  }
-}
+export type { ReleaseOutcome, SimResult, SimSummary } from './engine/output.ts'
+export { MAX_LOG_LINES, PHASES, THRESHOLDS, timeseriesColumns } from './engine/output.ts'
 
 /** Options of one run. */
 export interface RunOptions {
@@ -353,93 +95,99 @@ export function simulate(s: Scenario, options: RunOptions): SimResult {
   return new Simulation(s, options).run()
 }
 
-class Simulation {
-  private readonly s: Scenario
-  private readonly seed: number
-  private readonly policyName: string
-  private readonly w: WorldModel
-  private readonly q = new EventQueue(1 << 16)
-  private now = 0
-  private readonly endMs: number
-  private readonly N: number
-  private readonly R: number
-  private readonly versions: string[]
-  private readonly verIndex = new Map<string, number>()
-  private readonly rels: Array<Rel | undefined>
+/**
+ * One run: its state, the event loop and the driver of each node's machine. The rest of what
+ * happens in a run is functions of it, in engine/.
+ */
+export class Simulation {
+  readonly s: Scenario
+  readonly seed: number
+  readonly policyName: string
+  readonly w: WorldModel
+  readonly q: EventQueue = new EventQueue(1 << 16)
+  now = 0
+  readonly endMs: number
+  readonly N: number
+  readonly R: number
+  readonly versions: string[]
+  readonly verIndex: Map<string, number> = new Map()
+  readonly rels: Array<Rel | undefined>
   private readonly relByDigest = new Map<string, Rel>()
-  private latest: Rel | undefined
+  latest: Rel | undefined
 
   // Per slot.
-  private readonly states: RolloutState[]
-  private readonly identity: Int32Array
-  private readonly region: Uint8Array
-  private readonly op: Uint8Array
-  private readonly online: Uint8Array
-  private readonly eclipsed: Uint8Array
-  private readonly escaped: Uint8Array
-  private readonly everEscaped: Uint8Array
-  private readonly suspected: Uint8Array
-  private readonly contacted: Uint8Array
-  private readonly falseSuspect: Uint8Array
-  private readonly departing: Uint8Array
-  private readonly logged: Uint8Array
-  private readonly verIdx: Int16Array
-  private readonly phaseIdx: Uint8Array
-  private readonly token: Int32Array
+  readonly states: RolloutState[]
+  readonly identity: Int32Array
+  readonly region: Uint8Array
+  readonly op: Uint8Array
+  readonly online: Uint8Array
+  readonly eclipsed: Uint8Array
+  readonly escaped: Uint8Array
+  readonly everEscaped: Uint8Array
+  readonly suspected: Uint8Array
+  readonly contacted: Uint8Array
+  readonly falseSuspect: Uint8Array
+  readonly departing: Uint8Array
+  readonly logged: Uint8Array
+  readonly verIdx: Int16Array
+  readonly phaseIdx: Uint8Array
+  readonly token: Int32Array
   private readonly answerAt: Float64Array
-  private readonly pendingInput: Array<RolloutInput | undefined>
-  private readonly tickAt: Float64Array
-  private readonly jitter: Float32Array
-  private readonly approveMask: Int32Array
-  private readonly churnCount: Int32Array
-  private readonly probationStart: Float64Array
-  private readonly regionMembers: Int32Array[]
+  readonly pendingInput: Array<RolloutInput | undefined>
+  readonly tickAt: Float64Array
+  readonly jitter: Float32Array
+  readonly approveMask: Int32Array
+  readonly churnCount: Int32Array
+  readonly probationStart: Float64Array
+  readonly regionMembers: Int32Array[]
   private tokenCounter = 0
-  private nextIdentity: number
-  private identityCap: number
-  private readonly reporterBase: number
+  nextIdentity: number
+  identityCap: number
+  readonly reporterBase: number
 
   // Counters.
-  private readonly phaseAll: Float64Array
-  private readonly verAll: Float64Array
-  private readonly verOnline: Float64Array
-  private readonly atLeastAll: Float64Array
-  private readonly verAuto: Float64Array
-  private readonly badVersion: Uint8Array
-  private onlineCount = 0
-  private autoOnline = 0
-  private onBad = 0
-  private maxOnBad = 0
-  private maxOnBadAt = Number.NaN
-  private rollbacks = 0
-  private reinstalls = 0
-  private leaves = 0
-  private joins = 0
-  private departures = 0
-  private falseReports = 0
-  private falseSuspicions = 0
-  private suspicionHours: number[] = []
-  private suspectedCount = 0
-  private escapes = 0
-  private escapedNodes = 0
-  private contactedCount = 0
-  private leakCrashes = 0
-  private steps = 0
-  private derankedMax = 0
-  private derankedMaxAt = Number.NaN
-  private lastDeranked = 0
-  private lastStranded = 0
-  private history: ReleaseHistory
-  private rankOf: Rank[] = []
-  private readonly calibration: SimSummary['calibration'] = []
+  readonly phaseAll: Float64Array
+  readonly verAll: Float64Array
+  readonly verOnline: Float64Array
+  readonly atLeastAll: Float64Array
+  readonly verAuto: Float64Array
+  readonly badVersion: Uint8Array
+  onlineCount = 0
+  autoOnline = 0
+  onBad = 0
+  maxOnBad = 0
+  maxOnBadAt: number = Number.NaN
+  rollbacks = 0
+  reinstalls = 0
+  leaves = 0
+  joins = 0
+  departures = 0
+  falseReports = 0
+  falseSuspicions = 0
+  suspicionHours: number[] = []
+  suspectedCount = 0
+  escapes = 0
+  escapedNodes = 0
+  contactedCount = 0
+  leakCrashes = 0
+  steps = 0
+  derankedMax = 0
+  derankedMaxAt: number = Number.NaN
+  lastDeranked = 0
+  lastStranded = 0
+  lastSampleAt: number = Number.NEGATIVE_INFINITY
+  history: ReleaseHistory
+  rankOf: Rank[] = []
+  readonly calibration: SimSummary['calibration'] = []
 
   // Outputs.
-  private readonly columns: string[]
-  private readonly rows: number[][] = []
-  private readonly lines: string[] = []
-  private dropped = 0
-  private loggedCount = 0
-  private readonly dpdf = [0, 0, 0, 0]
+  readonly columns: string[]
+  readonly rows: number[][] = []
+  readonly lines: string[] = []
+  dropped = 0
+  loggedCount = 0
+  readonly dpdf: number[] = [0, 0, 0, 0]
+  readonly flipInputs: RolloutInput[] = []
 
   constructor(s: Scenario, options: RunOptions) {
     this.s = s
@@ -494,10 +242,12 @@ class Simulation {
 
     this.rels = [undefined]
     s.releases.forEach((spec, i) => {
-      this.rels.push(this.makeRel(spec, i + 1))
+      const rel = makeRel(s, this.seed, this.R, this.identityCap, spec, i + 1)
+      this.relByDigest.set(rel.target.digest, rel)
+      this.rels.push(rel)
     })
     this.history = buildHistory([{ version: s.initialVersion, sequence: 1 }])
-    this.refreshRanks()
+    refreshRanks(this)
 
     this.columns = timeseriesColumns(this.versions)
 
@@ -529,92 +279,18 @@ class Simulation {
     this.regionMembers = members.map((m) => Int32Array.from(m))
   }
 
-  private makeRel(spec: ReleaseSpec, v: number): Rel {
-    const s = this.s
-    const digest = toHex(sha256(utf8(`convoy-sim-release\0${s.name}\0${spec.version}\0${v + 1}`)))
-    const target: Target = {
-      version: spec.version,
-      sequence: v + 1,
-      digest,
-      minVersion: spec.minVersion,
-      policy: spec.policy,
-    }
-    const bank =
-      s.shadow.mode === 'judge'
-        ? shadowBank(spec, spec.policy.shadowSeconds, s.shadow.sampleSeconds, this.seed, v)
-        : undefined
-    const toInput = (x: {
-      verdict: 'pass' | 'fail' | 'inconclusive'
-      reason: string
-    }): RolloutInput => ({
-      type: 'shadow-result',
-      verdict: x.verdict,
-      reason: x.reason,
-    })
-    const R = this.R
-    const rel: Rel = {
-      v,
-      spec,
-      target,
-      manifestInput: { type: 'manifest', target },
-      approveInput: { type: 'approve', version: spec.version },
-      publishAt: spec.atHours * HOUR,
-      published: false,
-      bank,
-      cleanInputs: bank ? bank.clean.map(toInput) : [],
-      leakInputs: bank ? bank.leak.map(toInput) : [],
-      crashInput: bank ? toInput(bank.crash) : SHADOW_SKIPPED,
-      verdict: new Int8Array(this.identityCap),
-      lastAt: new Float64Array(this.identityCap),
-      pass: new Float64Array(R),
-      fail: new Float64Array(R),
-      probPass: new Float64Array(R),
-      probFail: new Float64Array(R),
-      flags: new Int8Array(R),
-      regionInput: new Array(R).fill(undefined),
-      dirty: new Uint8Array(R),
-      fifo: Array.from({ length: R * R }, () => new DeltaQueue()),
-      drainAt: new Float64Array(R).fill(Number.NaN),
-      everHalted: new Uint8Array(R),
-      globalPass: 0,
-      globalFail: 0,
-      swarmRequests: 0,
-      swarmFirst: Number.NaN,
-      switched: new Uint8Array(this.identityCap),
-      stats: {
-        nodesSwitched: 0,
-        switches: 0,
-        commits: 0,
-        rollbacks: 0,
-        reinstalls: 0,
-        shadowFailures: 0,
-        shadowInconclusive: 0,
-        probationFailures: 0,
-        firstSwitchAt: Number.NaN,
-        haltedRegions: 0,
-        firstHaltAt: Number.NaN,
-        autoAt: THRESHOLDS.map(() => Number.NaN),
-        allAt: THRESHOLDS.map(() => Number.NaN),
-        maxOn: 0,
-        leakCrashes: 0,
-      },
-    }
-    this.relByDigest.set(digest, rel)
-    return rel
-  }
-
-  private fresh(i: number, version: string): RolloutState {
+  fresh(i: number, version: string): RolloutState {
     const id = this.w.peerId(this.identity[i]!)
     return initialRollout(id, version, { autoUpgrade: this.op[i] === AUTO }, this.s.timeouts)
   }
 
   // ------------------------------------------------------------------ output helpers
 
-  private t(): number {
+  t(): number {
     return Math.round(this.now) / 1000
   }
 
-  private log(line: Record<string, unknown>): void {
+  log(line: Record<string, unknown>): void {
     if (this.lines.length >= MAX_LOG_LINES) {
       this.dropped++
       return
@@ -636,7 +312,7 @@ class Simulation {
       regions: s.regions.names,
       log: s.log.mode,
     })
-    this.startChurn()
+    startChurn(this)
     for (const rel of this.rels) if (rel) this.q.push(rel.publishAt, K_PUBLISH, 0, rel.v)
     s.calibration.forEach((c, k) => {
       const rel = this.rels[this.verIndex.get(c.release)!]!
@@ -662,57 +338,57 @@ class Simulation {
           }
           break
         case K_DISCOVER:
-          this.onDiscover(i)
+          onDiscover(this, i)
           break
         case K_EVIDENCE:
-          this.onEvidence(i, e.arg)
+          onEvidence(this, i, e.arg)
           break
         case K_DRAIN:
-          this.onDrain(e.arg)
+          onDrain(this, e.arg)
           break
         case K_APPROVE:
-          this.onApprove(i, e.arg)
+          onApprove(this, i, e.arg)
           break
         case K_LEAVE:
-          this.onLeave(i)
+          onLeave(this, i)
           break
         case K_JOIN:
-          this.onJoin(i)
+          onJoin(this, i)
           break
         case K_PUBLISH:
-          this.onPublish(e.arg)
+          onPublish(this, e.arg)
           break
         case K_SAMPLE:
-          this.sample()
+          sample(this)
           break
         case K_FALSE_REPORT:
-          this.onFalseReport(i, e.arg)
+          onFalseReport(this, i, e.arg)
           break
         case K_ECLIPSE_CONTACT:
-          this.onEclipseContact(i, e.arg)
+          onEclipseContact(this, i, e.arg)
           break
         case K_ECLIPSE_SUSPECT:
-          this.onEclipseSuspect(i, e.arg)
+          onEclipseSuspect(this, i, e.arg)
           break
         case K_LIAR_CONTACT:
-          this.onLiarContact(i, e.arg)
+          onLiarContact(this, i, e.arg)
           break
         case K_LEAK_CRASH:
-          this.onLeakCrash(i, e.arg)
+          onLeakCrash(this, i, e.arg)
           break
         case K_CALIBRATE:
-          this.onCalibrate(e.arg)
+          onCalibrate(this, e.arg)
           break
       }
     }
     this.now = this.endMs
-    return this.finish()
+    return finish(this)
   }
 
   // ------------------------------------------------------------------ the driver of one machine
 
   /** Steps node i's machine; carries out the effects. Returns false when nothing changed. */
-  private apply(i: number, input: RolloutInput): boolean {
+  apply(i: number, input: RolloutInput): boolean {
     const prev = this.states[i]!
     const r = step(prev, input, this.now)
     this.steps++
@@ -735,10 +411,10 @@ class Simulation {
           current: next.current,
           reason: next.reason,
         })
-      if (next.phase === 'probation') this.onProbation(i, next)
+      if (next.phase === 'probation') onProbation(this, i, next)
     }
-    if (next.current !== prev.current) this.setVersion(i, this.verIndex.get(next.current)!)
-    for (const e of r.effects) if (e.type !== 'log') this.effect(i, e, next)
+    if (next.current !== prev.current) setVersion(this, i, this.verIndex.get(next.current)!)
+    for (const e of r.effects) if (e.type !== 'log') effect(this, i, e, next)
     // A node that takes up a release hears what its region already knows about it.
     const t = next.target
     if (t !== undefined && t.digest !== prev.target?.digest) {
@@ -750,11 +426,11 @@ class Simulation {
     return true
   }
 
-  private relOf(t: Target): Rel {
+  relOf(t: Target): Rel {
     return this.relByDigest.get(t.digest)!
   }
 
-  private answer(i: number, input: RolloutInput, at: number): void {
+  answer(i: number, input: RolloutInput, at: number): void {
     const tok = ++this.tokenCounter
     this.token[i] = tok
     this.pendingInput[i] = input
@@ -775,145 +451,11 @@ class Simulation {
     if (!this.apply(i, input)) this.scheduleWake(i, false)
   }
 
-  private effect(i: number, e: RolloutEffect, st: RolloutState): void {
-    const id = this.identity[i]!
-    const now = this.now
-    switch (e.type) {
-      case 'fetch': {
-        const rel = this.relOf(e.target)
-        const alone = this.w.fetchAloneMs(id, this.region[i]!, rel.v, st.attempts)
-        const k = ++rel.swarmRequests
-        if (k === 1) rel.swarmFirst = now
-        const swarm = rel.swarmFirst + this.w.swarmGenerations(k) * this.w.meanTransferMs
-        const ok = this.w.unit(id, P.fetchFail, rel.v, st.attempts) >= this.s.failures.fetch
-        this.answer(i, ok ? FETCHED_OK : FETCHED_FAIL, Math.max(now + alone, swarm))
-        break
-      }
-      case 'stage':
-        this.answer(i, STAGED_OK, now + this.s.durations.stageSeconds * 1000)
-        break
-      case 'start-shadow': {
-        const rel = this.relOf(e.target)
-        if (rel.bank === undefined) {
-          this.answer(i, SHADOW_SKIPPED, now)
-          break
-        }
-        const spec = rel.spec
-        const hit = this.w.unit(id, P.fault, rel.v) < spec.probability
-        let input: RolloutInput
-        let at = now + e.durationMs
-        if (hit && spec.quality === 'crash-in-shadow') {
-          input = rel.crashInput
-          at = now + Math.max(1000, this.w.unit(id, P.faultTime, rel.v, st.attempts) * e.durationMs)
-        } else {
-          const k = Math.floor(this.w.unit(id, P.bank, rel.v, st.attempts) * BANK_SIZE)
-          input = hit && spec.quality === 'slow-leak' ? rel.leakInputs[k]! : rel.cleanInputs[k]!
-        }
-        this.answer(i, input, at)
-        break
-      }
-      case 'stop-shadow':
-        if (this.pendingInput[i]?.type === 'shadow-result') {
-          this.token[i] = 0
-          this.pendingInput[i] = undefined
-        }
-        break
-      case 'switch': {
-        const rel = this.relOf(e.target)
-        rel.stats.switches++
-        if (rel.switched[id] === 0) {
-          rel.switched[id] = 1
-          rel.stats.nodesSwitched++
-        }
-        if (Number.isNaN(rel.stats.firstSwitchAt)) rel.stats.firstSwitchAt = now
-        const ok = this.w.unit(id, P.switchFail, rel.v, st.attempts) >= this.s.failures.switch
-        this.answer(
-          i,
-          ok ? SWITCHED_OK : SWITCHED_FAIL,
-          now + this.s.durations.switchSeconds * 1000,
-        )
-        break
-      }
-      case 'rollback': {
-        this.rollbacks++
-        const rel = this.rels[this.verIndex.get(e.from) ?? -1]
-        if (rel) rel.stats.rollbacks++
-        const ok =
-          this.w.unit(id, P.rollbackFail, this.verIndex.get(e.from) ?? 0) >=
-          this.s.failures.rollback
-        this.answer(
-          i,
-          ok ? ROLLED_BACK_OK : ROLLED_BACK_FAIL,
-          now + this.s.durations.rollbackSeconds * 1000,
-        )
-        break
-      }
-      case 'reinstall': {
-        this.reinstalls++
-        const rel = st.target ? this.relOf(st.target) : undefined
-        if (rel) rel.stats.reinstalls++
-        this.answer(i, REINSTALLED_OK, now + this.s.durations.reinstallSeconds * 1000)
-        break
-      }
-      case 'commit': {
-        const rel = this.rels[this.verIndex.get(e.version) ?? -1]
-        if (rel) {
-          rel.stats.commits++
-          const spec = rel.spec
-          if (spec.quality === 'slow-leak' && this.w.unit(id, P.fault, rel.v) < spec.probability) {
-            const kill = (spec.memoryLimitMiB / spec.leakMiBPerHour) * HOUR
-            this.q.push(this.probationStart[i]! + kill, K_LEAK_CRASH, i, rel.v)
-          }
-        }
-        break
-      }
-      case 'report': {
-        const rel = this.relOf(e.target)
-        if (e.stage === 'probation' && e.verdict === 'fail') rel.stats.probationFailures++
-        this.report(rel, id, this.region[i]!, e.verdict, e.stage)
-        if (this.logged[i] === 1)
-          this.log({
-            t: this.t(),
-            type: 'report',
-            node: st.nodeId,
-            version: e.target.version,
-            stage: e.stage,
-            verdict: e.verdict,
-            reason: e.reason,
-          })
-        break
-      }
-    }
-  }
-
-  /** Entering probation: model how the new version holds up under load. */
-  private onProbation(i: number, st: RolloutState): void {
-    this.probationStart[i] = this.now
-    const rel = this.relOf(st.target!)
-    const spec = rel.spec
-    const id = this.identity[i]!
-    if (!(this.w.unit(id, P.fault, rel.v) < spec.probability)) return
-    const probationMs = spec.policy.probationSeconds * 1000
-    // Without a shadow run, a build that crashes on start crashes in production instead.
-    const crashes =
-      spec.quality === 'fails-in-probation' ||
-      (spec.quality === 'crash-in-shadow' && rel.bank === undefined)
-    if (crashes) {
-      const at =
-        this.now +
-        Math.max(1, Math.floor(this.w.unit(id, P.faultTime, rel.v, 99) * probationMs * 0.98))
-      this.answer(i, HEALTH_CRASH, at)
-    } else if (spec.quality === 'slow-leak') {
-      const kill = (spec.memoryLimitMiB / spec.leakMiBPerHour) * HOUR
-      if (kill < probationMs) this.answer(i, HEALTH_OOM, this.now + kill)
-    }
-  }
-
   /**
    * Wakes the machine with a tick at its next deadline, retry or slot, unless an answer comes
    * first. `allowNow`: the state just changed, so an overdue deadline is worth a tick at once.
    */
-  private scheduleWake(i: number, allowNow: boolean): void {
+  scheduleWake(i: number, allowNow: boolean): void {
     if (this.online[i] === 0) return
     const s = this.states[i]!
     const now = this.now
@@ -945,800 +487,6 @@ class Simulation {
     if (this.tickAt[i] === w) return
     this.tickAt[i] = w
     this.q.push(w, K_TICK, i, 0)
-  }
-
-  // ------------------------------------------------------------------ counters
-
-  private setVersion(i: number, nv: number): void {
-    const ov = this.verIdx[i]!
-    if (ov === nv) return
-    this.verIdx[i] = nv
-    this.verAll[ov]!--
-    this.verAll[nv]!++
-    const rel = this.rels[nv]
-    if (rel && this.verAll[nv]! > rel.stats.maxOn) rel.stats.maxOn = this.verAll[nv]!
-    if (this.badVersion[ov] === 1) this.onBad--
-    if (this.badVersion[nv] === 1) {
-      this.onBad++
-      if (this.onBad > this.maxOnBad) {
-        this.maxOnBad = this.onBad
-        this.maxOnBadAt = this.now
-      }
-    }
-    if (this.online[i] === 1) {
-      this.verOnline[ov]!--
-      this.verOnline[nv]!++
-      if (this.op[i] === AUTO) {
-        this.verAuto[ov]!--
-        this.verAuto[nv]!++
-      }
-      const lo = Math.min(ov, nv) + 1
-      const hi = Math.max(ov, nv)
-      const d = nv > ov ? 1 : -1
-      for (let v = lo; v <= hi; v++) this.atLeastAll[v]! += d
-      this.checkThresholds(nv)
-    }
-  }
-
-  private setOnline(i: number, on: boolean): void {
-    const was = this.online[i] === 1
-    if (was === on) return
-    this.online[i] = on ? 1 : 0
-    const d = on ? 1 : -1
-    this.onlineCount += d
-    const v0 = this.verIdx[i]!
-    this.verOnline[v0]! += d
-    if (this.op[i] === AUTO) {
-      this.autoOnline += d
-      this.verAuto[v0]! += d
-    }
-    for (let v = 0; v <= v0; v++) this.atLeastAll[v]! += d
-    // Leaving raises everyone else's share only if the leaver was behind; check all releases.
-    for (let v = 1; v < this.versions.length; v++) this.checkThresholds(v)
-  }
-
-  private checkThresholds(v: number): void {
-    const rel = this.rels[v]
-    if (rel === undefined || !rel.published) return
-    const st = rel.stats
-    for (let k = 0; k < THRESHOLDS.length; k++) {
-      const th = THRESHOLDS[k]!
-      if (
-        Number.isNaN(st.autoAt[k]!) &&
-        this.autoOnline > 0 &&
-        this.verAuto[v]! >= th * this.autoOnline
-      ) {
-        st.autoAt[k] = this.now
-        this.log({
-          t: this.t(),
-          type: 'threshold',
-          version: rel.spec.version,
-          of: 'auto-upgrading',
-          share: th,
-        })
-      }
-      if (
-        Number.isNaN(st.allAt[k]!) &&
-        this.onlineCount > 0 &&
-        this.verOnline[v]! >= th * this.onlineCount
-      ) {
-        st.allAt[k] = this.now
-        this.log({
-          t: this.t(),
-          type: 'threshold',
-          version: rel.spec.version,
-          of: 'all',
-          share: th,
-        })
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------ evidence
-
-  private growIdentities(need: number): void {
-    if (need < this.identityCap) return
-    let cap = this.identityCap
-    while (cap <= need) cap *= 2
-    for (const rel of this.rels) {
-      if (!rel) continue
-      const a = new Int8Array(cap)
-      a.set(rel.verdict)
-      rel.verdict = a
-      const b = new Float64Array(cap)
-      b.set(rel.lastAt)
-      rel.lastAt = b
-      const c = new Uint8Array(cap)
-      c.set(rel.switched)
-      rel.switched = c
-    }
-    this.identityCap = cap
-  }
-
-  /**
-   * One signed report from `identity` in region `q`: counted once per reporter, latest wins.
-   * Codes per reporter: 0 none, 1 shadow pass, 2 shadow fail, 3 probation pass, 4 probation fail.
-   */
-  private report(
-    rel: Rel,
-    identity: number,
-    q: number,
-    verdict: 'pass' | 'fail',
-    stage: 'shadow' | 'probation',
-  ): void {
-    const prior = rel.verdict[identity]!
-    const now = this.now
-    // The report service's rule (replacesReport); the simulator holds no bodies to order.
-    const priorVerdict = prior === 2 || prior === 4 ? 'fail' : 'pass'
-    if (
-      prior !== 0 &&
-      !replacesReport({ at: rel.lastAt[identity]!, verdict: priorVerdict }, { at: now, verdict })
-    )
-      return
-    const nv = (verdict === 'pass' ? 1 : 2) + (stage === 'probation' ? 2 : 0)
-    rel.lastAt[identity] = now
-    if (prior === nv) return
-    rel.verdict[identity] = nv
-    const isPass = (c: number) => (c === 1 || c === 3 ? 1 : 0)
-    const isFail = (c: number) => (c === 2 || c === 4 ? 1 : 0)
-    const dp = isPass(nv) - isPass(prior)
-    const df = isFail(nv) - isFail(prior)
-    const dpp = (nv === 3 ? 1 : 0) - (prior === 3 ? 1 : 0)
-    const dpf = (nv === 4 ? 1 : 0) - (prior === 4 ? 1 : 0)
-    rel.globalPass += dp
-    rel.globalFail += df
-    const R = this.R
-    const hb = this.s.network.heartbeatMs
-    for (let r = 0; r < R; r++) {
-      const arrival = now + this.w.gossipMs[q * R + r]!
-      rel.fifo[q * R + r]!.push(arrival, dp, df, dpp, dpf)
-      const drain = Math.ceil(arrival / hb) * hb
-      const cur = rel.drainAt[r]!
-      if (Number.isNaN(cur) || drain < cur) {
-        rel.drainAt[r] = drain
-        this.q.push(drain, K_DRAIN, 0, rel.v * R + r)
-      }
-    }
-  }
-
-  private onDrain(arg: number): void {
-    const R = this.R
-    const rel = this.rels[Math.floor(arg / R)]!
-    const r = arg % R
-    if (rel.drainAt[r] !== this.now) return
-    rel.drainAt[r] = Number.NaN
-    const out = this.dpdf
-    let next = Number.POSITIVE_INFINITY
-    for (let q = 0; q < R; q++) {
-      const f = rel.fifo[q * R + r]!
-      while (!f.empty && f.headTime <= this.now) {
-        f.pop(out)
-        rel.pass[r]! += out[0]!
-        rel.fail[r]! += out[1]!
-        rel.probPass[r]! += out[2]!
-        rel.probFail[r]! += out[3]!
-      }
-      next = Math.min(next, f.headTime)
-    }
-    const summary = summarizeCounts(
-      {
-        passing: rel.pass[r]!,
-        failing: rel.fail[r]!,
-        probationPassing: rel.probPass[r]!,
-        probationFailing: rel.probFail[r]!,
-      },
-      rel.target.policy,
-    )
-    const input: RolloutInput = { type: 'evidence', digest: rel.target.digest, summary }
-    rel.regionInput[r] = input
-    const flags = (summary.proceed ? 1 : 0) | (summary.halt ? 2 : 0)
-    if (flags !== rel.flags[r]) {
-      rel.flags[r] = flags
-      this.flip(rel, r, summary, input)
-    }
-    if (next !== Number.POSITIVE_INFINITY) {
-      const hb = this.s.network.heartbeatMs
-      const drain = Math.max(this.now + hb, Math.ceil(next / hb) * hb)
-      rel.drainAt[r] = drain
-      this.q.push(drain, K_DRAIN, 0, rel.v * R + r)
-    }
-  }
-
-  private readonly flipInputs: RolloutInput[] = []
-
-  /** A region's verdict on a release changed: tell every node there that is working on it. */
-  private flip(rel: Rel, r: number, summary: EvidenceSummary, input: RolloutInput): void {
-    this.log({
-      t: this.t(),
-      type: 'evidence',
-      region: this.s.regions.names[r],
-      version: rel.spec.version,
-      passing: summary.passing,
-      failing: summary.failing,
-      probationPassing: summary.probationPassing,
-      probationFailing: summary.probationFailing,
-      proceed: summary.proceed,
-      halt: summary.halt,
-      reason: summary.reason,
-    })
-    if (summary.halt && rel.everHalted[r] === 0) {
-      rel.everHalted[r] = 1
-      rel.stats.haltedRegions++
-      if (Number.isNaN(rel.stats.firstHaltAt)) {
-        rel.stats.firstHaltAt = this.now
-        // Nodes leave halted releases out of the distance they derank by (withoutReleases in the
-        // node); modelled network-wide from the first region's halt.
-        this.rebuildHistory()
-      }
-    }
-    const idx = this.flipInputs.length
-    this.flipInputs.push(input)
-    const digest = rel.target.digest
-    const members = this.regionMembers[r]!
-    for (let k = 0; k < members.length; k++) {
-      const i = members[k]!
-      if (this.online[i] === 0) continue
-      const p = this.phaseIdx[i]!
-      if (p === BAD_PHASE || p === HALTED_PHASE) continue
-      if (this.states[i]!.target?.digest !== digest) continue
-      this.q.push(this.now + this.jitter[i]!, K_EVIDENCE, i, idx)
-    }
-  }
-
-  private onEvidence(i: number, idx: number): void {
-    if (this.online[i] === 0) return
-    const input = this.flipInputs[idx] as Extract<RolloutInput, { type: 'evidence' }>
-    if (this.states[i]!.target?.digest !== input.digest) return
-    if (!this.apply(i, input)) this.scheduleWake(i, false)
-  }
-
-  // ------------------------------------------------------------------ releases and operators
-
-  private onPublish(v: number): void {
-    const rel = this.rels[v]!
-    rel.published = true
-    this.latest = rel
-    this.rebuildHistory()
-    this.log({
-      t: this.t(),
-      type: 'release',
-      version: rel.spec.version,
-      sequence: rel.target.sequence,
-      quality: rel.spec.quality,
-      digest: rel.target.digest,
-      policy: rel.spec.policy,
-    })
-    const N = this.N
-    const ecl = this.s.adversaries.eclipse
-    for (let i = 0; i < N; i++) {
-      const id = this.identity[i]!
-      if (this.eclipsed[i] === 1) {
-        this.escaped[i] = 0
-        if (ecl.honestContactsPerDay > 0) this.scheduleContact(i, v, 0)
-      } else if (this.online[i] === 1) {
-        this.q.push(this.now + this.w.discoveryMs(id, this.region[i]!, v, N), K_DISCOVER, i, v)
-      }
-      if (this.op[i] === MANUAL)
-        this.q.push(this.now + this.w.manualDelayMs(id, v), K_APPROVE, i, v)
-    }
-    const fr = this.s.adversaries.falseReporters
-    if (fr.count > 0 && (fr.versions === undefined || fr.versions.includes(rel.spec.version))) {
-      for (let k = 0; k < fr.count; k++) {
-        const id = this.reporterBase + k
-        const r = this.w.regionOf(id, P.reporterRegion)
-        const lag = this.w.latency(r, r, this.w.unit(id, P.reporterDelay, v))
-        this.q.push(this.now + fr.delayMinutes * 60_000 + lag, K_FALSE_REPORT, k, v)
-      }
-    }
-    const liars = this.s.adversaries.versionLiars
-    if (v === 1 && liars.sequenceAhead && liars.contactsPerDay > 0) {
-      for (let k = 0; k < liars.count; k++) this.scheduleLiar(k, 0)
-    }
-  }
-
-  private onDiscover(i: number): void {
-    if (this.online[i] === 0 || this.latest === undefined) return
-    if (this.eclipsed[i] === 1 && this.escaped[i] === 0) return
-    // The DHT and the hellos carry the highest sequence, whatever release the lookup began for.
-    if (!this.apply(i, this.latest.manifestInput)) this.scheduleWake(i, false)
-  }
-
-  private onApprove(i: number, v: number): void {
-    if (this.online[i] === 0) {
-      this.approveMask[i]! |= 1 << v
-      return
-    }
-    if (!this.apply(i, this.rels[v]!.approveInput)) this.scheduleWake(i, false)
-  }
-
-  private onFalseReport(k: number, v: number): void {
-    const id = this.reporterBase + k
-    this.falseReports++
-    // The worst case: a Sybil claims the failure came in probation, where it weighs the most.
-    this.report(this.rels[v]!, id, this.w.regionOf(id, P.reporterRegion), 'fail', 'probation')
-  }
-
-  // ------------------------------------------------------------------ churn
-
-  private startChurn(): void {
-    const c = this.s.churn
-    const N = this.N
-    if (c === undefined) {
-      for (let i = 0; i < N; i++) this.setOnline(i, true)
-      return
-    }
-    const on = meanHours(c.session) / (meanHours(c.session) + meanHours(c.downtime))
-    for (let i = 0; i < N; i++) {
-      const id = this.identity[i]!
-      const u = this.w.unit(id, P.churnStart)
-      // Start in the stationary mix of online and offline; a uniform share of a first draw
-      // stands in for the residual time (an approximation for heavy tails, see docs).
-      const res = this.w.unit(id, P.churnResidual)
-      if (u < on) {
-        this.setOnline(i, true)
-        const h = sampleHours(
-          c.session,
-          this.w.unit(id, P.churnSession, 0),
-          this.w.unit(id, P.churnSession2, 0),
-        )
-        this.q.push(res * h * HOUR, K_LEAVE, i, 0)
-      } else {
-        const h = sampleHours(
-          c.downtime,
-          this.w.unit(id, P.churnDown, 0),
-          this.w.unit(id, P.churnDown2, 0),
-        )
-        this.q.push(res * h * HOUR, K_JOIN, i, 0)
-      }
-    }
-  }
-
-  private onLeave(i: number): void {
-    const c = this.s.churn!
-    this.leaves++
-    this.setOnline(i, false)
-    this.token[i] = 0
-    this.pendingInput[i] = undefined
-    this.tickAt[i] = Number.NaN
-    const id = this.identity[i]!
-    const n = ++this.churnCount[i]!
-    if (this.w.unit(id, P.departure, n) < c.departure) this.departing[i] = 1
-    if (this.logged[i] === 1)
-      this.log({
-        t: this.t(),
-        type: 'offline',
-        node: this.states[i]!.nodeId,
-        departs: this.departing[i] === 1,
-      })
-    const h = sampleHours(
-      c.downtime,
-      this.w.unit(id, P.churnDown, n),
-      this.w.unit(id, P.churnDown2, n),
-    )
-    this.q.push(this.now + h * HOUR, K_JOIN, i, 0)
-  }
-
-  private onJoin(i: number): void {
-    const c = this.s.churn!
-    this.joins++
-    if (this.departing[i] === 1) this.replace(i)
-    this.setOnline(i, true)
-    const st = this.states[i]!
-    if (this.logged[i] === 1) this.log({ t: this.t(), type: 'online', node: st.nodeId })
-    // The supervisor starts again: the machine re-issues whatever its phase was doing.
-    this.apply(i, RESUME)
-    const mask = this.approveMask[i]!
-    if (mask !== 0) {
-      this.approveMask[i] = 0
-      for (let v = 1; v < this.versions.length; v++)
-        if ((mask >> v) & 1) this.apply(i, this.rels[v]!.approveInput)
-    }
-    const t = this.states[i]!.target
-    if (t !== undefined) {
-      const ev = this.relOf(t).regionInput[this.region[i]!]
-      if (ev !== undefined) this.apply(i, ev)
-    }
-    const id = this.identity[i]!
-    if (this.latest !== undefined && (this.eclipsed[i] === 0 || this.escaped[i] === 1))
-      this.q.push(
-        this.now +
-          this.w.lookupMs(id, this.region[i]!, P.discoverLatency, 1000 + this.churnCount[i]!),
-        K_DISCOVER,
-        i,
-        this.latest.v,
-      )
-    this.scheduleWake(i, false)
-    const n = this.churnCount[i]!
-    const h = sampleHours(
-      c.session,
-      this.w.unit(id, P.churnSession, n + 1),
-      this.w.unit(id, P.churnSession2, n + 1),
-    )
-    this.q.push(this.now + h * HOUR, K_LEAVE, i, 0)
-  }
-
-  /** A node left for good; a new one (new peer id, fresh state) takes its place. */
-  private replace(i: number): void {
-    this.departures++
-    this.departing[i] = 0
-    const id = this.nextIdentity++
-    this.growIdentities(id)
-    const oldPhase = this.phaseIdx[i]!
-    this.phaseAll[oldPhase]!--
-    this.phaseAll[0]!++
-    this.phaseIdx[i] = 0
-    // Joiners install what most of the network runs.
-    let best = 0
-    for (let v = 1; v < this.versions.length; v++)
-      if (this.verOnline[v]! > this.verOnline[best]!) best = v
-    this.setVersion(i, best)
-    this.identity[i] = id
-    this.op[i] = this.w.operatorOf(id)
-    this.eclipsed[i] = this.w.isEclipsed(id) ? 1 : 0
-    this.escaped[i] = 0
-    this.everEscaped[i] = 0
-    this.suspected[i] = 0
-    this.contacted[i] = 0
-    this.falseSuspect[i] = 0
-    this.approveMask[i] = 0
-    this.churnCount[i] = 0
-    this.states[i] = this.fresh(i, this.versions[best]!)
-    if (this.op[i] === MANUAL) {
-      for (let v = best + 1; v < this.versions.length; v++) {
-        const rel = this.rels[v]!
-        if (rel.published) this.q.push(this.now + this.w.manualDelayMs(id, v), K_APPROVE, i, v)
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------ adversaries
-
-  private scheduleContact(i: number, v: number, n: number): void {
-    const rate = this.s.adversaries.eclipse.honestContactsPerDay
-    const gap = -Math.log(this.w.unit(this.identity[i]!, P.contact, v, n)) / rate
-    this.q.push(this.now + gap * DAY, K_ECLIPSE_CONTACT, i, v * 65536 + Math.min(n + 1, 65535))
-  }
-
-  /** An honest peer's hello reaches an eclipsed node: it learns a higher sequence exists. */
-  private onEclipseContact(i: number, arg: number): void {
-    const v = Math.floor(arg / 65536)
-    const n = arg % 65536
-    const latest = this.latest!
-    if (latest.v !== v) return // a newer release started its own contacts
-    const st = this.states[i]!
-    if (st.target !== undefined && st.target.sequence >= latest.target.sequence) return
-    if (this.online[i] === 1) {
-      if (this.contacted[i] === 0) {
-        this.contacted[i] = 1
-        this.contactedCount++
-      }
-      const ecl = this.s.adversaries.eclipse
-      if (this.w.unit(this.identity[i]!, P.escape, v, n) < ecl.directFetchSuccess) {
-        // The node asked the claiming peer directly and got the manifest.
-        this.escaped[i] = 1
-        this.escapes++
-        if (this.everEscaped[i] === 0) {
-          this.everEscaped[i] = 1
-          this.escapedNodes++
-        }
-        if (this.logged[i] === 1)
-          this.log({
-            t: this.t(),
-            type: 'eclipse-escaped',
-            node: st.nodeId,
-            version: latest.spec.version,
-          })
-        if (!this.apply(i, latest.manifestInput)) this.scheduleWake(i, false)
-        return
-      }
-      if (this.suspected[i] === 1 && ecl.directFetchSuccess === 0) return // nothing more can happen
-      if (this.suspected[i] === 0) {
-        // The node's rule (core/net/freeze.ts): suspicion after failed lookups, widened.
-        const n0 = this.s.network
-        const id = this.identity[i]!
-        const at =
-          this.now +
-          suspicionAfterMs(
-            this.w.lookupMs(id, this.region[i]!, P.discoverLatency, 5000 + n),
-            n0.lookupIntervalSeconds * 1000,
-          )
-        this.q.push(at, K_ECLIPSE_SUSPECT, i, v)
-      }
-    }
-    this.scheduleContact(i, v, n)
-  }
-
-  private onEclipseSuspect(i: number, v: number): void {
-    if (this.suspected[i] === 1 || this.online[i] === 0) return
-    const st = this.states[i]!
-    if (st.target !== undefined && st.target.sequence >= this.rels[v]!.target.sequence) return
-    this.suspected[i] = 1
-    this.suspectedCount++
-    const rel = this.rels[v]!
-    this.suspicionHours.push((this.now - rel.publishAt) / HOUR)
-    if (this.logged[i] === 1)
-      this.log({
-        t: this.t(),
-        type: 'eclipse-suspected',
-        node: this.states[i]!.nodeId,
-        version: rel.spec.version,
-      })
-  }
-
-  private scheduleLiar(k: number, n: number): void {
-    const rate = this.s.adversaries.versionLiars.contactsPerDay
-    const id = this.reporterBase + this.s.adversaries.falseReporters.count + k
-    const gap = -Math.log(this.w.unit(id, P.liarContact, n)) / rate
-    this.q.push(this.now + gap * DAY, K_LIAR_CONTACT, k, n + 1)
-  }
-
-  /** A liar that claims a sequence nobody signed says hello to an honest node. */
-  private onLiarContact(k: number, n: number): void {
-    const id = this.reporterBase + this.s.adversaries.falseReporters.count + k
-    const j = Math.floor(this.w.unit(id, P.liarTarget, n) * this.N)
-    if (this.online[j] === 1 && this.eclipsed[j] === 0 && this.falseSuspect[j] === 0) {
-      this.falseSuspect[j] = 1
-      this.falseSuspicions++
-    }
-    this.scheduleLiar(k, n)
-  }
-
-  private onLeakCrash(i: number, v: number): void {
-    const rel = this.rels[v]!
-    if (this.verIdx[i] !== v) return
-    rel.stats.leakCrashes++
-    this.leakCrashes++
-    if (this.logged[i] === 1)
-      this.log({
-        t: this.t(),
-        type: 'leak-crash',
-        node: this.states[i]!.nodeId,
-        version: rel.spec.version,
-      })
-  }
-
-  // ------------------------------------------------------------------ measurements
-
-  /** The signed history the nodes rank by: every published release, less the halted ones. */
-  private rebuildHistory(): void {
-    const published = this.rels.filter((r): r is Rel => r?.published === true)
-    const all = buildHistory([
-      { version: this.s.initialVersion, sequence: 1 },
-      ...published.map((r) => ({
-        version: r.spec.version,
-        sequence: r.target.sequence,
-        digest: r.target.digest,
-      })),
-    ])
-    const halted = new Set(
-      published.filter((r) => !Number.isNaN(r.stats.firstHaltAt)).map((r) => r.target.digest),
-    )
-    this.history = withoutReleases(all, halted)
-    this.refreshRanks()
-  }
-
-  private refreshRanks(): void {
-    const ctx = { history: this.history, capabilitiesOf: () => BASE_CAPABILITIES }
-    this.rankOf = this.versions.map(
-      (version) => rankPeer({ version, capabilities: BASE_CAPABILITIES }, ctx).rank,
-    )
-  }
-
-  private liarRanks(): Record<Rank, number> {
-    const out: Record<Rank, number> = { normal: 0, unverified: 0, suspicious: 0, deranked: 0 }
-    const liars = this.s.adversaries.versionLiars
-    if (liars.count === 0) return out
-    const ctx = { history: this.history, capabilitiesOf: () => BASE_CAPABILITIES }
-    const latest = this.latest?.spec.version ?? this.s.initialVersion
-    const major = Number(latest.split('.')[0])
-    const claimOf = (c: LiarClaim) => {
-      switch (c) {
-        case 'newer-unsigned':
-          return { version: `${major + 1}.0.0`, capabilities: BASE_CAPABILITIES }
-        case 'older-unsigned':
-          return { version: '0.0.0-liar', capabilities: BASE_CAPABILITIES }
-        case 'oldest-signed':
-          return { version: this.s.initialVersion, capabilities: BASE_CAPABILITIES }
-        case 'extra-capabilities':
-          return { version: latest, capabilities: [...BASE_CAPABILITIES, 'admin/1'] }
-      }
-    }
-    const ranks = liars.claims.map((c) => rankPeer(claimOf(c), ctx).rank)
-    for (let k = 0; k < liars.count; k++) out[ranks[k % ranks.length]!]++
-    return out
-  }
-
-  private lastSampleAt = Number.NEGATIVE_INFINITY
-
-  private sample(): void {
-    this.lastSampleAt = this.now
-    let deranked = 0
-    let stranded = 0
-    const min = this.latest?.spec.minVersion
-    for (let v = 0; v < this.versions.length; v++) {
-      const n = this.verOnline[v]!
-      if (this.rankOf[v] === 'deranked') deranked += n
-      if (min !== undefined && compareVersions(this.versions[v]!, min) < 0) stranded += n
-    }
-    this.lastDeranked = deranked
-    this.lastStranded = stranded
-    if (deranked > this.derankedMax) {
-      this.derankedMax = deranked
-      this.derankedMaxAt = this.now
-    }
-    let pass = 0
-    let fail = 0
-    for (const rel of this.rels) {
-      if (!rel) continue
-      pass += rel.globalPass
-      fail += rel.globalFail
-    }
-    this.rows.push([
-      Math.round(this.now / 36) / 100000,
-      this.onlineCount,
-      ...this.verOnline,
-      ...this.phaseAll,
-      deranked,
-      stranded,
-      this.onBad,
-      this.rollbacks,
-      this.reinstalls,
-      pass,
-      fail,
-      this.suspectedCount,
-      this.falseSuspicions,
-      this.leakCrashes,
-    ])
-  }
-
-  private onCalibrate(k: number): void {
-    const c = this.s.calibration[k]!
-    const v = this.verIndex.get(c.release)!
-    const measured = this.onlineCount === 0 ? 0 : this.atLeastAll[v]! / this.onlineCount
-    const rounded = Math.round(measured * 10000) / 10000
-    const ok = c.share === undefined ? null : Math.abs(measured - c.share) <= c.tolerance
-    const entry = {
-      label: c.label,
-      release: c.release,
-      afterDays: c.afterDays,
-      expected: c.share ?? null,
-      measured: rounded,
-      tolerance: c.share === undefined ? null : c.tolerance,
-      ok,
-    }
-    this.calibration.push(entry)
-    this.log({ t: this.t(), type: 'calibration', ...entry })
-  }
-
-  private finish(): SimResult {
-    const s = this.s
-    if (this.lastSampleAt < this.endMs) this.sample()
-    const hours = (ms: number) => (Number.isNaN(ms) ? null : Math.round((ms / HOUR) * 1000) / 1000)
-    const halted = new Map<string, number>()
-    const markedBad = new Map<string, number>()
-    for (let i = 0; i < this.N; i++) {
-      const st = this.states[i]!
-      if (st.phase === 'halted' && st.target)
-        halted.set(st.target.version, (halted.get(st.target.version) ?? 0) + 1)
-      for (const v of Object.keys(st.bad)) markedBad.set(v, (markedBad.get(v) ?? 0) + 1)
-    }
-    const pct = (x: number) => `${Math.round(x * 100)}%`
-    const releases: ReleaseOutcome[] = []
-    for (const rel of this.rels) {
-      if (!rel) continue
-      const st = rel.stats
-      const since = (ms: number) => (Number.isNaN(ms) ? null : hours(ms - rel.publishAt))
-      releases.push({
-        version: rel.spec.version,
-        sequence: rel.target.sequence,
-        quality: rel.spec.quality,
-        digest: rel.target.digest,
-        publishedAtHours: hours(rel.publishAt)!,
-        autoUpgradeHours: Object.fromEntries(
-          THRESHOLDS.map((th, k) => [pct(th), since(st.autoAt[k]!)]),
-        ),
-        allNodesHours: Object.fromEntries(
-          THRESHOLDS.map((th, k) => [pct(th), since(st.allAt[k]!)]),
-        ),
-        finalShare:
-          this.onlineCount === 0
-            ? 0
-            : Math.round((this.atLeastAll[rel.v]! / this.onlineCount) * 10000) / 10000,
-        mostNodesOn: st.maxOn,
-        firstSwitchAtHours: since(st.firstSwitchAt),
-        nodesSwitched: st.nodesSwitched,
-        switches: st.switches,
-        commits: st.commits,
-        rollbacks: st.rollbacks,
-        reinstalls: st.reinstalls,
-        shadowFailures: st.shadowFailures,
-        shadowInconclusive: st.shadowInconclusive,
-        probationFailures: st.probationFailures,
-        reporters: { passing: rel.globalPass, failing: rel.globalFail },
-        haltedRegions: st.haltedRegions,
-        firstHaltAtHours: since(st.firstHaltAt),
-        nodesHalted: halted.get(rel.spec.version) ?? 0,
-        nodesMarkedBad: markedBad.get(rel.spec.version) ?? 0,
-        leakCrashesAfterCommit: st.leakCrashes,
-      })
-    }
-    let eclipsed = 0
-    let unnoticed = 0
-    let behind = 0
-    const last = this.versions.length - 1
-    for (let i = 0; i < this.N; i++) {
-      if (this.eclipsed[i] === 0) continue
-      eclipsed++
-      if (this.suspected[i] === 0 && this.everEscaped[i] === 0) unnoticed++
-      if (this.verIdx[i]! < last) behind++
-    }
-    const sorted = [...this.suspicionHours].sort((a, b) => a - b)
-    const median =
-      sorted.length === 0 ? null : Math.round(sorted[Math.floor(sorted.length / 2)]! * 1000) / 1000
-    const summary: SimSummary = {
-      scenario: s.name,
-      description: s.description,
-      seed: this.seed,
-      policyName: this.policyName,
-      policy: s.policy,
-      nodes: s.nodes,
-      durationHours: s.durationHours,
-      releases,
-      mostNodesOnBadRelease: {
-        nodes: this.maxOnBad,
-        share: Math.round((this.maxOnBad / this.N) * 10000) / 10000,
-        atHours: hours(this.maxOnBadAt),
-      },
-      badReleaseReach: (() => {
-        let best: ReleaseOutcome | undefined
-        for (const r of releases)
-          if (r.quality !== 'good' && (best === undefined || r.nodesSwitched > best.nodesSwitched))
-            best = r
-        const n = best?.nodesSwitched ?? 0
-        return {
-          version: best?.version ?? null,
-          nodes: n,
-          share: Math.round((n / this.N) * 10000) / 10000,
-        }
-      })(),
-      rollbacks: this.rollbacks,
-      reinstalls: this.reinstalls,
-      versionSkew: {
-        derankedMax: this.derankedMax,
-        derankedMaxAtHours: hours(this.derankedMaxAt),
-        derankedFinal: this.lastDeranked,
-        strandedFinal: this.lastStranded,
-      },
-      eclipse: {
-        eclipsed,
-        contacted: this.contactedCount,
-        suspected: this.suspectedCount,
-        escapedNodes: this.escapedNodes,
-        escapes: this.escapes,
-        unnoticed,
-        behindAtEnd: behind,
-        medianHoursToSuspicion: median,
-      },
-      versionLiars: {
-        count: s.adversaries.versionLiars.count,
-        ranks: this.liarRanks(),
-        falseFreezeSuspicions: this.falseSuspicions,
-      },
-      falseReports: this.falseReports,
-      churn: { leaves: this.leaves, joins: this.joins, departures: this.departures },
-      calibration: this.calibration,
-      log: { mode: s.log.mode, lines: 0, dropped: this.dropped, loggedNodes: this.loggedCount },
-      engine: { events: this.q.pushed, machineSteps: this.steps },
-    }
-    this.log({
-      t: this.t(),
-      type: 'end',
-      events: this.q.pushed,
-      machineSteps: this.steps,
-      dropped: this.dropped,
-    })
-    summary.log.lines = this.lines.length
-    return { summary, columns: this.columns, rows: this.rows, events: this.lines }
   }
 }
 
