@@ -66,6 +66,16 @@ import {
   type UploadRefusal,
 } from '../../core/net/uploads.ts'
 import { syncDir } from '../fs/atomic.ts'
+import {
+  ArtifactFetchError,
+  type ArtifactFetchFailure,
+  ArtifactMismatchError,
+  DiskError,
+  InvalidArtifactPinError,
+} from './errors.ts'
+
+export type { ArtifactFetchFailure } from './errors.ts'
+export { ArtifactFetchError, ArtifactMismatchError, InvalidArtifactPinError } from './errors.ts'
 
 /** Largest request or response header accepted, in bytes (before the JSON is decoded). */
 export const MAX_ARTIFACT_MESSAGE_BYTES = 256
@@ -131,41 +141,6 @@ export async function announceArtifact(
   const cid = artifactCid(sha256)
   for await (const _event of dht.provide(cid, options)) {
     options.signal?.throwIfAborted()
-  }
-}
-
-/** A pin was malformed: the caller's mistake, not a peer's. */
-export class InvalidArtifactPinError extends Error {
-  override name = 'InvalidArtifactPinError'
-}
-
-/** A local file offered to {@link ArtifactService.import} does not match the pin. */
-export class ArtifactMismatchError extends Error {
-  override name = 'ArtifactMismatchError'
-}
-
-/** Why a fetch gave up. */
-export type ArtifactFetchFailure = 'aborted' | 'deadline' | 'stopped' | 'io'
-
-/**
- * A fetch gave up: the caller aborted, the deadline passed, the service stopped, or the local
- * disk failed. The message says how many providers were tried and what went wrong with them.
- */
-export class ArtifactFetchError extends Error {
-  override name = 'ArtifactFetchError'
-  /** The artifact that was not fetched. */
-  readonly sha256: string
-  /** Why the fetch gave up; a peer's misbehaviour is never the reason by itself. */
-  readonly reason: ArtifactFetchFailure
-  constructor(
-    message: string,
-    sha256: string,
-    reason: ArtifactFetchFailure,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options)
-    this.sha256 = sha256
-    this.reason = reason
   }
 }
 
@@ -910,11 +885,6 @@ class Artifacts implements ArtifactService, Startable {
       }
     }
   }
-}
-
-/** A disk failure inside a transfer: must end the fetch, not blame the provider. */
-class DiskError extends Error {
-  override name = 'DiskError'
 }
 
 /**
