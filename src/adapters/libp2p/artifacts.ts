@@ -41,17 +41,8 @@ import { constants } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type {
-  AbortOptions,
-  ComponentLogger,
-  Connection,
-  Logger,
-  PeerId,
-  Startable,
-  Stream,
-} from '@libp2p/interface'
+import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import { serviceCapabilities } from '@libp2p/interface'
-import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { byteStream, lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
@@ -59,13 +50,19 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { fromHex, fromUtf8, isHexOfLength, utf8 } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
 import { parseStrictJson } from '../../core/manifest/strict-json.ts'
-import {
-  DEFAULT_MAX_TICKETS,
-  DEFAULT_TICKET_IDLE_MS,
-  UploadLedger,
-  type UploadRefusal,
-} from '../../core/net/uploads.ts'
+import { DEFAULT_MAX_TICKETS, UploadLedger, type UploadRefusal } from '../../core/net/uploads.ts'
 import { syncDir } from '../fs/atomic.ts'
+import { type ResolvedInit, resolveInit } from './artifact-config.ts'
+import type {
+  ArtifactFetchOptions,
+  ArtifactFetchResult,
+  ArtifactService,
+  ArtifactStats,
+  ArtifactsComponents,
+  ArtifactsInit,
+  FetchWaitReason,
+  ProviderDropReason,
+} from './artifact-types.ts'
 import {
   ArtifactFetchError,
   type ArtifactFetchFailure,
@@ -74,6 +71,17 @@ import {
   InvalidArtifactPinError,
 } from './errors.ts'
 
+export type {
+  ArtifactFetchOptions,
+  ArtifactFetchResult,
+  ArtifactService,
+  ArtifactStats,
+  ArtifactsComponents,
+  ArtifactsInit,
+  FetchWait,
+  FetchWaitReason,
+  ProviderDropReason,
+} from './artifact-types.ts'
 export type { ArtifactFetchFailure } from './errors.ts'
 export { ArtifactFetchError, ArtifactMismatchError, InvalidArtifactPinError } from './errors.ts'
 
@@ -85,12 +93,6 @@ const RAW_CODEC = 0x55
 /** Multihash code of sha2-256. */
 const SHA2_256 = 0x12
 
-const DEFAULT_MAX_UPLOADS = 4
-const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
-const DEFAULT_RATE_GRACE_MS = 2000
-const DEFAULT_RATE_WINDOW_MS = 3000
-const DEFAULT_STALL_TIMEOUT_MS = 5000
-const DEFAULT_REQUEST_TIMEOUT_MS = 5000
 const DEFAULT_DEADLINE_MS = 10 * 60 * 1000
 const EMPTY_SHA256 = createHash('sha256').digest('hex')
 const BACKOFF_START_MS = 250
@@ -144,206 +146,12 @@ export async function announceArtifact(
   }
 }
 
-/** Why a provider's transfer was cut. */
-export type ProviderDropReason = 'slow' | 'wrong' | 'busy' | 'error'
-
-/** Options of {@link artifacts}. */
-export interface ArtifactsInit {
-  /** Network name; selects the protocol id, see {@link artifactProtocol}. */
-  network: string
-  /**
-   * Directory of verified artifacts, each at `${storeDir}/${sha256}`. Nothing else is ever in
-   * it except temp files named `.*.tmp`. Created on start if missing.
-   */
-  storeDir: string
-  /**
-   * Uploads served at the same time, at most one per peer; further requests are answered "busy"
-   * (reason "slots"). @default 4
-   */
-  maxUploads?: number
-  /**
-   * Bytes of copies this node will upload over its lifetime, counted per requester: the rest of
-   * the artifact from the offset it first asked at, charged once, refunded if the requester left
-   * without it (see {@link UploadLedger}). A request past it is answered "busy" (reason
-   * "budget"). A publisher seeds a few copies this way and leaves the rest to peers.
-   * @default Infinity
-   */
-  uploadBudgetBytes?: number
-  /**
-   * A requester that has not resumed its copy for this long has left: its ticket ends (and the
-   * first such per peer is refunded to the budget). In ms. @default 30000
-   */
-  ticketIdleMs?: number
-  /**
-   * A provider delivering fewer bytes per second than this, over a sliding window of
-   * `rateWindowMs` after a grace of `rateGraceMs`, is dropped as "slow". @default 262144
-   */
-  minBytesPerSecond?: number
-  /** Grace at the start of a transfer before the rate is judged, in ms. @default 2000 */
-  rateGraceMs?: number
-  /** Width of the sliding window the rate is measured over, in ms. @default 3000 */
-  rateWindowMs?: number
-  /**
-   * A provider that sends no byte for this long is dropped as "slow". Also how long the server
-   * waits for a requester to take more bytes before it gives up the upload. In ms. @default 5000
-   */
-  stallTimeoutMs?: number
-  /**
-   * Deadline to open a stream, send the request and receive the header (requester), or to
-   * receive the request (server), in ms. @default 5000
-   */
-  requestTimeoutMs?: number
-}
-
-/** What the service needs from libp2p. */
-export interface ArtifactsComponents {
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  /** The local node: never used as a provider. */
-  peerId: PeerId
-  logger?: ComponentLogger
-}
-
-/** Why a fetch is waiting between rounds: nobody provides it, all busy, or all failed. */
-export type FetchWaitReason = 'no-provider' | 'all-busy' | 'budget-spent' | 'all-failed'
-
-/** What a fetch reports before it sleeps and asks for providers again. */
-export interface FetchWait {
-  reason: FetchWaitReason
-  /** Providers known (banned ones included). */
-  providers: number
-  /** Bytes held so far. */
-  received: number
-  /** When the next round starts, in ms from now. */
-  retryInMs: number
-}
-
-/** Options of {@link ArtifactService.fetch}. */
-export interface ArtifactFetchOptions {
-  /**
-   * Candidate providers, best first. Called at the start and again whenever every known
-   * provider has been tried, after a backoff of 250 ms doubling to 4 s (reset by progress), so
-   * nodes that complete meanwhile become providers. A throw counts as an empty list.
-   */
-  providers: (options: { signal: AbortSignal }) => Promise<PeerId[]>
-  /** Providers for which this returns true are never used (e.g. deranked peers). */
-  exclude?: (peer: PeerId) => boolean
-  /** Bytes held so far (after any rollback), the pinned length, and the current provider. */
-  onProgress?: (received: number, total: number, from: string) => void
-  /** Told whenever a provider's transfer is cut, with the reason (e.g. to count misbehaviour). */
-  onDrop?: (peer: string, reason: ProviderDropReason, detail: string) => void
-  /** Told when a round of providers ended without the artifact, before the fetch waits. */
-  onWait?: (wait: FetchWait) => void
-  /** Overall deadline of the fetch, in ms. @default 600000 */
-  deadlineMs?: number
-  /** Aborts the fetch; the temp file is removed and {@link ArtifactFetchError} thrown. */
-  signal?: AbortSignal
-}
-
-/** A completed fetch. */
-export interface ArtifactFetchResult {
-  /** Path of the verified artifact in the store. */
-  path: string
-  length: number
-  /** Peer ids that delivered bytes of the verified file (empty when it was already stored). */
-  peers: string[]
-}
-
-/** Counters since the service was created. */
-export interface ArtifactStats {
-  /** Bytes sent to requesters. */
-  bytesUploaded: number
-  /** Bytes received from providers, including bytes later thrown away. */
-  bytesDownloaded: number
-  /** Uploads being served now. */
-  uploadsActive: number
-  /** Uploads that sent every requested byte (and, for a 0.2 requester, were confirmed). */
-  uploadsServed: number
-  /** Provider transfers cut short, by reason. "busy" carries no penalty. */
-  providersDropped: Record<ProviderDropReason, number>
-  /** Bytes charged to the upload budget: copies delivered and copies in progress. */
-  budgetChargedBytes: number
-}
-
-/** The artifact service: serves the store and fetches pinned artifacts from peers. */
-export interface ArtifactService {
-  /** True when the verified artifact `sha256` is in the store. */
-  has(sha256: string, options?: AbortOptions): Promise<boolean>
-  /** Path an artifact has (or would have) in the store. */
-  pathOf(sha256: string): string
-  /**
-   * Fetches the artifact pinned by `pin` from peers into the store, or returns at once when it
-   * is already there. Throws {@link ArtifactFetchError} when aborted, stopped, past
-   * `deadlineMs`, or when the disk fails; never because of what a peer did.
-   */
-  fetch(pin: ArtifactPin, options: ArtifactFetchOptions): Promise<ArtifactFetchResult>
-  /**
-   * Copies the local file `path` into the store if its sha256 and length match `pin` (a
-   * publisher seeding its own artifact); returns the store path. Throws
-   * {@link ArtifactMismatchError} otherwise, leaving the store untouched.
-   */
-  import(path: string, pin: ArtifactPin, options?: AbortOptions): Promise<string>
-  /** A snapshot of the counters (a copy: later transfers do not change it). */
-  stats(): ArtifactStats
-}
-
 /** A libp2p service factory: `services: { artifacts: artifacts({ network, storeDir }) }`. */
 export function artifacts(
   init: ArtifactsInit,
 ): (components: ArtifactsComponents) => ArtifactService & Startable {
   const config = resolveInit(init)
   return (components) => new Artifacts(components, config)
-}
-
-interface ResolvedInit {
-  network: string
-  storeDir: string
-  maxUploads: number
-  uploadBudgetBytes: number
-  ticketIdleMs: number
-  minBytesPerSecond: number
-  rateGraceMs: number
-  rateWindowMs: number
-  stallTimeoutMs: number
-  requestTimeoutMs: number
-}
-
-function resolveInit(init: ArtifactsInit): ResolvedInit {
-  const positive = (field: keyof ArtifactsInit, value: number, integer = false): number => {
-    if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
-      throw new TypeError(
-        `artifacts: ${field} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
-      )
-    }
-    return value
-  }
-  if (typeof init.network !== 'string' || init.network === '') {
-    throw new TypeError('artifacts: network must be a non-empty string')
-  }
-  if (typeof init.storeDir !== 'string' || init.storeDir === '') {
-    throw new TypeError('artifacts: storeDir must be a non-empty path')
-  }
-  return {
-    network: init.network,
-    storeDir: init.storeDir,
-    maxUploads: positive('maxUploads', init.maxUploads ?? DEFAULT_MAX_UPLOADS, true),
-    uploadBudgetBytes:
-      init.uploadBudgetBytes === undefined
-        ? Number.POSITIVE_INFINITY
-        : positive('uploadBudgetBytes', init.uploadBudgetBytes),
-    ticketIdleMs: positive('ticketIdleMs', init.ticketIdleMs ?? DEFAULT_TICKET_IDLE_MS),
-    minBytesPerSecond: positive(
-      'minBytesPerSecond',
-      init.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
-    ),
-    rateGraceMs: positive('rateGraceMs', init.rateGraceMs ?? DEFAULT_RATE_GRACE_MS),
-    rateWindowMs: positive('rateWindowMs', init.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS),
-    stallTimeoutMs: positive('stallTimeoutMs', init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS),
-    requestTimeoutMs: positive(
-      'requestTimeoutMs',
-      init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    ),
-  }
 }
 
 function assertPin(pin: ArtifactPin): void {
