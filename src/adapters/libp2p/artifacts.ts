@@ -44,12 +44,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { byteStream, lpStream } from '@libp2p/utils'
-import { CID } from 'multiformats/cid'
-import { create as createDigest } from 'multiformats/hashes/digest'
-import { Uint8ArrayList } from 'uint8arraylist'
-import { fromHex, fromUtf8, isHexOfLength, utf8 } from '../../core/bytes.ts'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import { isHexOfLength, utf8 } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
-import { parseStrictJson } from '../../core/manifest/strict-json.ts'
 import { DEFAULT_MAX_TICKETS, UploadLedger, type UploadRefusal } from '../../core/net/uploads.ts'
 import { syncDir } from '../fs/atomic.ts'
 import { type ResolvedInit, resolveInit } from './artifact-config.ts'
@@ -64,6 +61,15 @@ import type {
   ProviderDropReason,
 } from './artifact-types.ts'
 import {
+  artifactProtocol,
+  confirmed,
+  lengthPrefixed,
+  MAX_ARTIFACT_MESSAGE_BYTES,
+  parseHeader,
+  parseRequest,
+  readLengthPrefixed,
+} from './artifact-wire.ts'
+import {
   ArtifactFetchError,
   type ArtifactFetchFailure,
   ArtifactMismatchError,
@@ -71,6 +77,7 @@ import {
   InvalidArtifactPinError,
 } from './errors.ts'
 
+export { announceArtifact, artifactCid, type ProvidingDht } from './artifact-announce.ts'
 export type {
   ArtifactFetchOptions,
   ArtifactFetchResult,
@@ -82,16 +89,9 @@ export type {
   FetchWaitReason,
   ProviderDropReason,
 } from './artifact-types.ts'
+export { artifactProtocol, MAX_ARTIFACT_MESSAGE_BYTES } from './artifact-wire.ts'
 export type { ArtifactFetchFailure } from './errors.ts'
 export { ArtifactFetchError, ArtifactMismatchError, InvalidArtifactPinError } from './errors.ts'
-
-/** Largest request or response header accepted, in bytes (before the JSON is decoded). */
-export const MAX_ARTIFACT_MESSAGE_BYTES = 256
-
-/** Multicodec of raw bytes, used for artifact CIDs. */
-const RAW_CODEC = 0x55
-/** Multihash code of sha2-256. */
-const SHA2_256 = 0x12
 
 const DEFAULT_DEADLINE_MS = 10 * 60 * 1000
 const EMPTY_SHA256 = createHash('sha256').digest('hex')
@@ -107,44 +107,6 @@ const UPLOAD_CHUNK = 128 * 1024
  * well-behaved peer has in flight (16 MiB window at most); this is a backstop above it.
  */
 const MAX_READ_BUFFER = 32 * 1024 * 1024
-
-/** The artifact protocol id of `network`: two networks never exchange artifacts by accident. */
-export function artifactProtocol(network: string): string {
-  return `/convoy/${network}/artifact/1.0.0`
-}
-
-/**
- * The CID under which an artifact is announced in the DHT: CIDv1, raw codec (0x55), the
- * artifact's own sha2-256 digest. Anyone holding the manifest pin can compute it.
- */
-export function artifactCid(sha256hex: string): CID {
-  const bytes = isHexOfLength(sha256hex, 32) ? fromHex(sha256hex) : undefined
-  if (bytes === undefined) {
-    throw new InvalidArtifactPinError(`sha256 must be 64 lower-case hex characters`)
-  }
-  return CID.createV1(RAW_CODEC, createDigest(SHA2_256, bytes))
-}
-
-/** The part of a kad-dht service {@link announceArtifact} needs. */
-export interface ProvidingDht {
-  provide(key: CID, options?: AbortOptions): AsyncIterable<unknown>
-}
-
-/**
- * Announces in the DHT that this node provides the artifact `sha256`, running the provide query
- * to completion. The fetcher never does this itself: the caller decides when a node should
- * start serving (for instance only after the artifact passed its shadow run).
- */
-export async function announceArtifact(
-  dht: ProvidingDht,
-  sha256: string,
-  options: { signal?: AbortSignal } = {},
-): Promise<void> {
-  const cid = artifactCid(sha256)
-  for await (const _event of dht.provide(cid, options)) {
-    options.signal?.throwIfAborted()
-  }
-}
 
 /** A libp2p service factory: `services: { artifacts: artifacts({ network, storeDir }) }`. */
 export function artifacts(
@@ -895,126 +857,6 @@ function before(a: ProviderEntry, b: ProviderEntry): boolean {
   if (a.suspect !== b.suspect) return !a.suspect
   if (a.slow !== b.slow) return a.slow < b.slow
   return a.order < b.order
-}
-
-function lengthPrefixed(payload: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = payload.byteLength
-  while (n >= 0x80) {
-    prefix.push((n & 0x7f) | 0x80)
-    n >>>= 7
-  }
-  prefix.push(n)
-  const out = new Uint8Array(prefix.length + payload.byteLength)
-  out.set(prefix, 0)
-  out.set(payload, prefix.length)
-  return out
-}
-
-/**
- * Reads one length-prefixed message (capped at {@link MAX_ARTIFACT_MESSAGE_BYTES}) and returns
- * it with whatever bytes arrived after it. Done by hand rather than with `lpStream` because the
- * body follows in the same stream and must not be buffered twice.
- */
-async function readLengthPrefixed(
-  reader: { read(options?: AbortOptions): Promise<Uint8ArrayList | null> },
-  signal: AbortSignal,
-): Promise<{ message: Uint8Array; rest: Uint8ArrayList }> {
-  const buf = new Uint8ArrayList()
-  for (;;) {
-    // Unsigned varint; two bytes cover every length up to the cap.
-    let length = 0
-    let prefix = 0
-    let complete = false
-    while (prefix < buf.byteLength && prefix < 2) {
-      const b = buf.get(prefix)
-      length += (b & 0x7f) * 2 ** (7 * prefix)
-      prefix++
-      if ((b & 0x80) === 0) {
-        complete = true
-        break
-      }
-    }
-    if (!complete && prefix >= 2) throw new Error('header length prefix too long')
-    if (complete) {
-      if (length > MAX_ARTIFACT_MESSAGE_BYTES) throw new Error(`header of ${length} bytes`)
-      if (buf.byteLength >= prefix + length) {
-        return {
-          message: buf.subarray(prefix, prefix + length),
-          rest: buf.sublist(prefix + length),
-        }
-      }
-    }
-    const more = await reader.read({ signal })
-    if (more === null) throw new Error('stream ended before the header')
-    buf.append(more)
-  }
-}
-
-type Header =
-  | { status: 'ok'; length: number }
-  | { status: 'busy'; reason: UploadRefusal }
-  | { status: 'not-found' }
-
-function parseObject(bytes: Uint8Array): Record<string, unknown> | undefined {
-  if (bytes.byteLength > MAX_ARTIFACT_MESSAGE_BYTES) return undefined
-  const text = fromUtf8(bytes)
-  if (text === undefined) return undefined
-  const parsed = parseStrictJson(text, { maxDepth: 2 })
-  if (!parsed.ok) return undefined
-  const v = parsed.value
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined
-  return v
-}
-
-function parseHeader(bytes: Uint8Array): Header | undefined {
-  const v = parseObject(bytes)
-  if (v?.status === 'busy')
-    return { status: 'busy', reason: v.reason === 'budget' ? 'budget' : 'slots' }
-  if (v?.status === 'not-found') return { status: v.status }
-  if (v?.status === 'ok' && Number.isSafeInteger(v.length) && (v.length as number) >= 0) {
-    return { status: 'ok', length: v.length as number }
-  }
-  return undefined
-}
-
-function parseRequest(
-  bytes: Uint8Array,
-): { sha256: string; offset: number; confirm: boolean } | undefined {
-  const v = parseObject(bytes)
-  if (v === undefined || !isHexOfLength(v.sha256, 32)) return undefined
-  if (!Number.isSafeInteger(v.offset) || (v.offset as number) < 0) return undefined
-  return { sha256: v.sha256, offset: v.offset as number, confirm: v.confirm === true }
-}
-
-/**
- * Watches `stream` from now on; the returned function resolves true once the remote has closed
- * its writable side without a reset (it confirmed the copy), false on a reset or when `signal`
- * fires first.
- */
-function confirmed(stream: Stream): (signal: AbortSignal) => Promise<boolean> {
-  let remoteClosed = stream.remoteWriteStatus === 'closed'
-  let reset = false
-  const settled = new Promise<void>((resolve) => {
-    stream.addEventListener('remoteCloseWrite', () => {
-      remoteClosed = true
-      resolve()
-    })
-    stream.addEventListener('close', (evt) => {
-      if (evt.error !== undefined) reset = true
-      else remoteClosed = true
-      resolve()
-    })
-  })
-  return async (signal) => {
-    if (!remoteClosed && !reset && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        signal.addEventListener('abort', () => resolve(), { once: true })
-        void settled.then(resolve)
-      })
-    }
-    return remoteClosed && !reset
-  }
 }
 
 async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
