@@ -36,9 +36,9 @@
  * a network whose every provider is below the rate limit still completes, a burst of a few
  * seconds at a time, while one fast provider always wins over any number of tricklers.
  */
-import { createHash, type Hash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -48,7 +48,6 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { isHexOfLength, utf8 } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
 import { DEFAULT_MAX_TICKETS, UploadLedger, type UploadRefusal } from '../../core/net/uploads.ts'
-import { syncDir } from '../fs/atomic.ts'
 import { type ResolvedInit, resolveInit } from './artifact-config.ts'
 import type {
   ArtifactFetchOptions,
@@ -76,6 +75,8 @@ import {
   DiskError,
   InvalidArtifactPinError,
 } from './errors.ts'
+import { ProviderBook } from './provider-book.ts'
+import { TempArtifact } from './temp-artifact.ts'
 
 export { announceArtifact, artifactCid, type ProvidingDht } from './artifact-announce.ts'
 export type {
@@ -655,208 +656,6 @@ class Artifacts implements ArtifactService, Startable {
       }
     }
   }
-}
-
-/**
- * The file being fetched: `.${sha256}.${random}.tmp` in the store, created with O_EXCL, with
- * the running hash of everything written so far and the peers that wrote it.
- */
-class TempArtifact {
-  private readonly dir: string
-  private readonly sha256: string
-  private path = ''
-  private file: FileHandle | undefined
-  private hash: Hash = createHash('sha256')
-  offset = 0
-  contributors = new Set<string>()
-
-  private constructor(dir: string, sha256: string) {
-    this.dir = dir
-    this.sha256 = sha256
-  }
-
-  static async create(dir: string, sha256: string): Promise<TempArtifact> {
-    const temp = new TempArtifact(dir, sha256)
-    await temp.openFresh()
-    return temp
-  }
-
-  private async openFresh(): Promise<void> {
-    this.path = join(this.dir, `.${this.sha256}.${randomBytes(6).toString('hex')}.tmp`)
-    this.file = await open(
-      this.path,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-      0o644,
-    )
-    this.hash = createHash('sha256')
-    this.offset = 0
-    this.contributors = new Set()
-  }
-
-  async append(buf: Uint8Array, from?: string): Promise<void> {
-    try {
-      let written = 0
-      while (written < buf.byteLength) {
-        const r = await this.file!.write(
-          buf,
-          written,
-          buf.byteLength - written,
-          this.offset + written,
-        )
-        written += r.bytesWritten
-      }
-    } catch (e) {
-      throw new DiskError(`writing ${this.path} failed`, { cause: e })
-    }
-    this.hash.update(buf)
-    this.offset += buf.byteLength
-    if (from !== undefined) this.contributors.add(from)
-  }
-
-  /** State to return to if the next provider turns out to be lying. */
-  checkpoint(): { offset: number; hash: Hash; contributors: Set<string> } {
-    return { offset: this.offset, hash: this.hash.copy(), contributors: new Set(this.contributors) }
-  }
-
-  async rollback(to: { offset: number; hash: Hash; contributors: Set<string> }): Promise<void> {
-    await this.file!.truncate(to.offset)
-    this.offset = to.offset
-    this.hash = to.hash
-    this.contributors = to.contributors
-  }
-
-  /** Hex digest of the bytes so far. Ends the hash: call only at full length. */
-  digest(): string {
-    return this.hash.digest('hex')
-  }
-
-  /** Throws the content away and starts again at offset 0 in a fresh temp file. */
-  async restart(): Promise<void> {
-    await this.discard()
-    await this.openFresh()
-  }
-
-  /** fsync, atomic rename into the store, fsync the directory. */
-  async commit(): Promise<string> {
-    const file = this.file!
-    this.file = undefined
-    try {
-      await file.sync()
-    } finally {
-      await file.close()
-    }
-    const target = join(this.dir, this.sha256)
-    await rename(this.path, target)
-    await syncDir(this.dir)
-    return target
-  }
-
-  async discard(): Promise<void> {
-    const file = this.file
-    this.file = undefined
-    await file?.close().catch(() => {})
-    await unlink(this.path).catch(() => {})
-  }
-}
-
-interface ProviderEntry {
-  peer: PeerId
-  /** Position in the providers' lists: earlier lists and earlier places come first. */
-  order: number
-  /** Contributed to an attempt whose hash did not match. */
-  suspect: boolean
-  /** Times cut for being slow: such providers are tried after all others. */
-  slow: number
-  banned: boolean
-  /** Round in which it was last tried. */
-  round: number
-}
-
-/**
- * Which provider to try next. A round tries every usable provider once; a new round starts
- * when the caller has refreshed the list. Within a round: never-suspected before suspects,
- * never-slow before slow, then in the order the providers were listed.
- */
-class ProviderBook {
-  private readonly self: PeerId
-  private readonly exclude: ((peer: PeerId) => boolean) | undefined
-  private readonly entries = new Map<string, ProviderEntry>()
-  private round = 0
-  private counter = 0
-
-  constructor(self: PeerId, exclude: ((peer: PeerId) => boolean) | undefined) {
-    this.self = self
-    this.exclude = exclude
-  }
-
-  get size(): number {
-    return this.entries.size
-  }
-
-  get(id: string): ProviderEntry | undefined {
-    return this.entries.get(id)
-  }
-
-  newRound(peers: PeerId[]): void {
-    this.round++
-    for (const peer of peers) {
-      if (peer === null || typeof peer !== 'object' || peer.equals(this.self)) continue
-      const id = peer.toString()
-      if (!this.entries.has(id)) {
-        this.entries.set(id, {
-          peer,
-          order: this.counter++,
-          suspect: false,
-          slow: 0,
-          banned: false,
-          round: 0,
-        })
-      }
-    }
-  }
-
-  next(): PeerId | undefined {
-    let best: ProviderEntry | undefined
-    for (const e of this.entries.values()) {
-      if (e.banned || e.round === this.round) continue
-      if (this.excluded(e.peer)) continue
-      if (best === undefined || before(e, best)) best = e
-    }
-    if (best === undefined) return undefined
-    best.round = this.round
-    return best.peer
-  }
-
-  /** A throwing `exclude` excludes: better to skip a provider than to use a deranked one. */
-  private excluded(peer: PeerId): boolean {
-    try {
-      return this.exclude?.(peer) === true
-    } catch {
-      return true
-    }
-  }
-
-  suspect(id: string): void {
-    const e = this.entries.get(id)
-    if (e !== undefined) e.suspect = true
-  }
-
-  demote(peer: PeerId): void {
-    const e = this.entries.get(peer.toString())
-    if (e !== undefined) e.slow++
-  }
-
-  ban(peer: PeerId): void {
-    const e = this.entries.get(peer.toString())
-    if (e !== undefined) e.banned = true
-  }
-}
-
-/** Never-suspected before suspects, never-slow before slow, then in listed order. */
-function before(a: ProviderEntry, b: ProviderEntry): boolean {
-  if (a.suspect !== b.suspect) return !a.suspect
-  if (a.slow !== b.slow) return a.slow < b.slow
-  return a.order < b.order
 }
 
 async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
