@@ -43,12 +43,11 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import { serviceCapabilities } from '@libp2p/interface'
-import { byteStream, lpStream } from '@libp2p/utils'
-import type { Uint8ArrayList } from 'uint8arraylist'
-import { isHexOfLength, utf8 } from '../../core/bytes.ts'
+import { isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
-import { DEFAULT_MAX_TICKETS, UploadLedger, type UploadRefusal } from '../../core/net/uploads.ts'
+import { DEFAULT_MAX_TICKETS, UploadLedger } from '../../core/net/uploads.ts'
 import { type ResolvedInit, resolveInit } from './artifact-config.ts'
+import { type TransferContext, type TransferOutcome, transfer } from './artifact-transfer.ts'
 import type {
   ArtifactFetchOptions,
   ArtifactFetchResult,
@@ -59,20 +58,12 @@ import type {
   FetchWaitReason,
   ProviderDropReason,
 } from './artifact-types.ts'
-import {
-  artifactProtocol,
-  confirmed,
-  lengthPrefixed,
-  MAX_ARTIFACT_MESSAGE_BYTES,
-  parseHeader,
-  parseRequest,
-  readLengthPrefixed,
-} from './artifact-wire.ts'
+import { serveArtifact, UPLOAD_CHUNK, type UploadContext } from './artifact-upload.ts'
+import { artifactProtocol } from './artifact-wire.ts'
 import {
   ArtifactFetchError,
   type ArtifactFetchFailure,
   ArtifactMismatchError,
-  DiskError,
   InvalidArtifactPinError,
 } from './errors.ts'
 import { ProviderBook } from './provider-book.ts'
@@ -101,13 +92,6 @@ const BACKOFF_MAX_MS = 4000
 const BACKOFF_EMPTY_MAX_MS = 30_000
 /** Temp files older than this are leftovers of a crash and are removed at start. */
 const STALE_TEMP_MS = 60 * 60 * 1000
-/** Bytes read from disk per send when serving. */
-const UPLOAD_CHUNK = 128 * 1024
-/**
- * Bytes the fetcher buffers between the network and the disk. yamux already bounds what a
- * well-behaved peer has in flight (16 MiB window at most); this is a backstop above it.
- */
-const MAX_READ_BUFFER = 32 * 1024 * 1024
 
 /** A libp2p service factory: `services: { artifacts: artifacts({ network, storeDir }) }`. */
 export function artifacts(
@@ -127,12 +111,6 @@ function assertPin(pin: ArtifactPin): void {
     )
   }
 }
-
-/** How one transfer from one provider ended. */
-type TransferOutcome =
-  | { kind: 'done' }
-  | { kind: 'busy'; detail: string; why: UploadRefusal }
-  | { kind: Exclude<ProviderDropReason, 'busy'> | 'not-found'; detail: string }
 
 class Artifacts implements ArtifactService, Startable {
   readonly [Symbol.toStringTag] = '@convoy/artifacts'
@@ -154,6 +132,10 @@ class Artifacts implements ArtifactService, Startable {
     providersDropped: { slow: 0, wrong: 0, busy: 0, error: 0 },
     budgetChargedBytes: 0,
   }
+  /** What {@link transfer} needs of this service. */
+  private readonly transferContext: TransferContext
+  /** What {@link serveArtifact} needs of this service. */
+  private readonly uploadContext: UploadContext
 
   constructor(components: ArtifactsComponents, config: ResolvedInit) {
     this.components = components
@@ -166,6 +148,20 @@ class Artifacts implements ArtifactService, Startable {
       ticketIdleMs: config.ticketIdleMs,
       maxTickets: DEFAULT_MAX_TICKETS,
     })
+    this.transferContext = {
+      config,
+      connectionManager: components.connectionManager,
+      protocol: this.protocol,
+      counters: this.counters,
+      callBack: (fn) => this.callBack(fn),
+    }
+    this.uploadContext = {
+      config,
+      ledger: this.ledger,
+      counters: this.counters,
+      log: this.log,
+      shutdown: () => this.shutdown.signal,
+    }
     this.serve = this.serve.bind(this)
   }
 
@@ -418,221 +414,22 @@ class Artifacts implements ArtifactService, Startable {
   }
 
   /**
-   * Pulls the rest of the artifact from one provider into `temp`. Returns how the transfer
-   * ended; throws only when `signal` (the whole fetch) aborts or the disk fails.
+   * Pulls the rest of the artifact from one provider into `temp` (see {@link transfer}). Throws
+   * only when `signal` (the whole fetch) aborts or the disk fails.
    */
-  private async transfer(
+  private transfer(
     peer: PeerId,
     pin: ArtifactPin,
     temp: TempArtifact,
     signal: AbortSignal,
     onProgress: ArtifactFetchOptions['onProgress'],
   ): Promise<TransferOutcome> {
-    const { minBytesPerSecond, rateGraceMs, rateWindowMs, stallTimeoutMs, requestTimeoutMs } =
-      this.config
-    const cut = new AbortController()
-    const linked = AbortSignal.any([signal, cut.signal])
-    let verdict: TransferOutcome | undefined
-    const decide = (outcome: TransferOutcome): void => {
-      verdict ??= outcome
-      cut.abort(new Error('transfer cut'))
-    }
-    const from = peer.toString()
-    let stream: Stream | undefined
-    let timer: NodeJS.Timeout | undefined
-    let judgedNow = (): number => 0
-    try {
-      const headerSignal = AbortSignal.any([linked, AbortSignal.timeout(requestTimeoutMs)])
-      stream = await this.components.connectionManager.openStream(peer, this.protocol, {
-        signal: headerSignal,
-      })
-      // Listen before anything can arrive, so no byte is missed.
-      const reader = byteStream(stream, { maxBufferSize: MAX_READ_BUFFER })
-      // `confirm`: this requester keeps its side open and closes it only once it holds every
-      // byte, so the server can tell a delivered copy from one cut short (its budget counts
-      // delivered copies). Servers before 0.2 ignore the member.
-      const request = { sha256: pin.sha256, offset: temp.offset, confirm: true }
-      stream.send(lengthPrefixed(utf8(JSON.stringify(request))))
-      const { message, rest } = await readLengthPrefixed(reader, headerSignal)
-      const header = parseHeader(message)
-      if (header === undefined) return { kind: 'error', detail: 'malformed response header' }
-      if (header.status === 'busy') {
-        const why = header.reason
-        return { kind: 'busy', why, detail: why === 'budget' ? 'upload budget spent' : 'busy' }
-      }
-      if (header.status === 'not-found') return { kind: 'not-found', detail: 'does not have it' }
-      if (header.length !== pin.length) {
-        return {
-          kind: 'wrong',
-          detail: `announced ${header.length} bytes, the pin says ${pin.length}`,
-        }
-      }
-
-      // Rate and stall are judged on a timer, so a provider that sends nothing at all is cut
-      // as surely as one that sends a byte a second. They are judged on this node's running
-      // time: when the event loop was held up (a loaded machine, many nodes in one process) a
-      // late tick counts as two ticks at most, so the provider is never blamed for time in which
-      // this node could not read what it had sent.
-      const tick = Math.max(20, Math.min(250, rateWindowMs / 10, stallTimeoutMs / 10))
-      let clock = 0
-      let lastTickAt = Date.now()
-      let lastByteAt = 0
-      let received = 0
-      const samples: Array<{ at: number; received: number }> = [{ at: 0, received: 0 }]
-      judgedNow = () => clock
-      timer = setInterval(() => {
-        const wall = Date.now()
-        clock += Math.min(wall - lastTickAt, 2 * tick)
-        lastTickAt = wall
-        const now = clock
-        if (now - lastByteAt >= stallTimeoutMs) {
-          // All bytes are in but the provider never closed: nothing to hold against it.
-          if (temp.offset === pin.length) decide({ kind: 'done' })
-          else decide({ kind: 'slow', detail: `stalled: no byte for ${now - lastByteAt} ms` })
-          return
-        }
-        samples.push({ at: now, received })
-        while (samples.length > 2 && samples[1]!.at <= now - rateWindowMs) samples.shift()
-        const base = samples[0]!
-        if (now >= rateGraceMs + rateWindowMs && temp.offset < pin.length) {
-          const rate = ((received - base.received) * 1000) / Math.max(1, now - base.at)
-          if (rate < minBytesPerSecond) {
-            decide({
-              kind: 'slow',
-              detail: `${Math.round(rate)} B/s over ${now - base.at} ms, below ${minBytesPerSecond}`,
-            })
-          }
-        }
-      }, tick)
-
-      let pending: Uint8ArrayList | null = rest.byteLength > 0 ? rest : null
-      for (;;) {
-        const chunk = pending ?? (await reader.read({ signal: linked }))
-        pending = null
-        if (chunk === null) break
-        this.counters.bytesDownloaded += chunk.byteLength
-        if (temp.offset + chunk.byteLength > pin.length) {
-          return {
-            kind: 'wrong',
-            detail: `sent more than the pinned ${pin.length} bytes`,
-          }
-        }
-        lastByteAt = judgedNow()
-        received += chunk.byteLength
-        for (const buf of chunk) await temp.append(buf, from)
-        if (onProgress !== undefined) {
-          this.callBack(() => onProgress(temp.offset, pin.length, from))
-        }
-        if (verdict !== undefined) return verdict
-      }
-      if (temp.offset === pin.length) {
-        // Every byte is here: say so by closing this side (see `confirm` above).
-        await stream.close({
-          signal: AbortSignal.any([signal, AbortSignal.timeout(stallTimeoutMs)]),
-        })
-        return { kind: 'done' }
-      }
-      return { kind: 'error', detail: `closed after ${temp.offset} of ${pin.length} bytes` }
-    } catch (e) {
-      if (verdict !== undefined) return verdict
-      if (signal.aborted) throw e
-      if (e instanceof DiskError) throw e
-      return { kind: 'error', detail: (e as Error)?.message ?? String(e) }
-    } finally {
-      clearInterval(timer)
-      if (stream !== undefined && stream.status === 'open') {
-        stream.abort(new Error('artifact transfer ended'))
-      }
-    }
+    return transfer(this.transferContext, peer, pin, temp, signal, onProgress)
   }
 
-  /** Serves one request. Peers' mistakes end the stream; they never throw out of here. */
-  private async serve(stream: Stream, connection: Connection): Promise<void> {
-    const { requestTimeoutMs, stallTimeoutMs, storeDir } = this.config
-    let ticket: string | undefined
-    let complete = false
-    let file: FileHandle | undefined
-    try {
-      const requestSignal = AbortSignal.any([
-        this.shutdown.signal,
-        AbortSignal.timeout(requestTimeoutMs),
-      ])
-      const lp = lpStream(stream, { maxDataLength: MAX_ARTIFACT_MESSAGE_BYTES })
-      const request = parseRequest((await lp.read({ signal: requestSignal })).subarray())
-      if (request === undefined) {
-        stream.abort(new Error('malformed artifact request'))
-        return
-      }
-      const reply = async (header: object): Promise<void> => {
-        await lp.write(utf8(JSON.stringify(header)), { signal: requestSignal })
-      }
-      const path = join(storeDir, request.sha256)
-      let size: number
-      try {
-        const info = await stat(path)
-        if (!info.isFile()) throw new Error('not a file')
-        size = info.size
-      } catch {
-        await reply({ status: 'not-found' })
-        await stream.close({ signal: requestSignal })
-        return
-      }
-      const decision = this.ledger.admit(
-        connection.remotePeer.toString(),
-        request.sha256,
-        size,
-        request.offset,
-        Date.now(),
-      )
-      if (!decision.admit) {
-        await reply({ status: 'busy', reason: decision.reason })
-        await stream.close({ signal: requestSignal })
-        return
-      }
-      ticket = decision.ticket
-      this.counters.uploadsActive++
-      file = await open(path, constants.O_RDONLY)
-      await reply({ status: 'ok', length: size })
-      let position = Math.min(request.offset, size)
-      while (position < size) {
-        if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason
-        // A fresh buffer per send: the stream keeps a reference until the bytes are written.
-        const buf = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, size - position))
-        const { bytesRead } = await file.read(buf, 0, buf.length, position)
-        if (bytesRead === 0) break
-        position += bytesRead
-        this.counters.bytesUploaded += bytesRead
-        if (!stream.send(buf.subarray(0, bytesRead))) {
-          // A requester that stops reading must not hold an upload slot forever.
-          await stream.onDrain({
-            signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(stallTimeoutMs)]),
-          })
-        }
-      }
-      const closed = confirmed(stream)
-      await stream.close({
-        signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(stallTimeoutMs)]),
-      })
-      // A copy counts as delivered when the requester confirms it holds every byte by closing
-      // its side; one that resets the stream (it left, or cut the transfer) has not got it.
-      // Requesters before 0.2 closed their side with the request: for them, sent is delivered.
-      complete =
-        position >= size &&
-        (!request.confirm ||
-          (await closed(
-            AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(2 * stallTimeoutMs)]),
-          )))
-      if (complete) this.counters.uploadsServed++
-    } catch (e) {
-      this.log?.('artifact upload to %p ended: %s', connection.remotePeer, (e as Error)?.message)
-      stream.abort(e instanceof Error ? e : new Error(String(e)))
-    } finally {
-      if (ticket !== undefined) {
-        this.counters.uploadsActive--
-        this.ledger.finish(ticket, complete, Date.now())
-      }
-      await file?.close().catch(() => {})
-    }
+  /** Serves one request (see {@link serveArtifact}); never throws. */
+  private serve(stream: Stream, connection: Connection): Promise<void> {
+    return serveArtifact(this.uploadContext, stream, connection)
   }
 
   /** Runs a caller's callback; its failure is the caller's bug, not the provider's. */
