@@ -39,3 +39,13 @@ export class ArtifactFetchError extends Error {
 export class DiskError extends Error {
   override name = 'DiskError'
 }
+
+/** A refused DHT record; kad-dht turns the throw into a refusal of the PUT or GET. */
+export class RecordRejectedError extends Error {
+  override name = 'RecordRejectedError'
+}
+
+/** The node's role forbids what was asked (a shadow never puts into the DHT, for instance). */
+export class RoleRefusedError extends Error {
+  override name = 'RoleRefusedError'
+}

@@ -50,17 +50,16 @@ import {
 } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
-import {
-  type ArtifactService,
-  type ArtifactsInit,
-  announceArtifact,
-  artifactCid,
-  artifacts,
-} from './artifacts.ts'
+import { type ArtifactService, announceArtifact, artifactCid, artifacts } from './artifacts.ts'
+import { RecordRejectedError, RoleRefusedError } from './errors.ts'
 import { answerHello, HelloFault, type HelloOutcome, helloProtocol, openHello } from './hello.ts'
 import { manifestProtocol, requestManifest, serveManifest } from './manifest-exchange.ts'
+import type { ConvoyNodeInit } from './node-init.ts'
 import { type ReportService, reports, type SubmitResult } from './reports.ts'
 import type { FetchStatus, FreezeStatus, ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
+
+export { RecordRejectedError, RoleRefusedError } from './errors.ts'
+export type { ConvoyNodeInit } from './node-init.ts'
 
 /** Version of this convoy build, from package.json. */
 export const CONVOY_VERSION: string = (
@@ -71,43 +70,6 @@ export { BASE_CAPABILITIES }
 
 /** The platform name of convoy's own artifact: a Node.js bundle that runs wherever Node 24 does. */
 export const DEFAULT_PLATFORM = 'node'
-
-/** Options for {@link ConvoyNode.create}. */
-export interface ConvoyNodeInit {
-  network: NetworkConfig
-  /** Data directory (identity, trust floor, manifests, artifacts). */
-  dataDir: string
-  /** Channel followed. @default "stable" */
-  channel?: string
-  /** Listen multiaddrs. @default ["/ip4/127.0.0.1/tcp/0"] */
-  listen?: string[]
-  /** Version this node says it runs. @default CONVOY_VERSION */
-  version?: string
-  /** @default "node" */
-  role?: 'node' | 'publisher' | 'shadow'
-  /** Capabilities claimed in hello. @default BASE_CAPABILITIES */
-  capabilities?: string[]
-  /** Sequences claimed in hello instead of the verified ones (tests: a lying Sybil). */
-  claimSequences?: Record<string, number>
-  /** Artifact platform this node installs. @default "node" */
-  platform?: string
-  /** Connection limit; above it the lowest-ranked peers are pruned first. @default 100 */
-  maxConnections?: number
-  /** Inbound connections accepted per second from one host. @default 50 */
-  inboundConnectionThreshold?: number
-  /** Period of DHT lookups for new roots and manifests, ms; a quarter of it while a freeze is suspected. @default 60000 */
-  lookupIntervalMs?: number
-  /** Deadline for each hello read and write, ms. @default 5000 */
-  helloTimeoutMs?: number
-  /** Fetch the artifact of each new release on the channel and serve it to peers. @default true for role "node" */
-  fetchArtifacts?: boolean
-  /** Passed to the artifact service. */
-  artifactOptions?: Omit<ArtifactsInit, 'network' | 'storeDir'>
-  /** Clock, ms since the epoch. @default Date.now */
-  now?: () => number
-  /** Receives one line per notable event (for logs). */
-  log?: (line: string) => void
-}
 
 interface PeerEntry {
   peerId: PeerId
@@ -158,16 +120,6 @@ export function rootKey(network: string, version: number): Uint8Array {
 
 /** Peers remembered at most (connected ones are never forgotten; see forgetOnePeer). */
 const MAX_PEER_ENTRIES = 4096
-
-/** A refused DHT record; kad-dht turns the throw into a refusal of the PUT or GET. */
-export class RecordRejectedError extends Error {
-  override name = 'RecordRejectedError'
-}
-
-/** The node's role forbids what was asked (a shadow never puts into the DHT, for instance). */
-export class RoleRefusedError extends Error {
-  override name = 'RoleRefusedError'
-}
 
 /** Most entries of {@link NodeStatus.knownAddrs}. */
 export const MAX_KNOWN_ADDRS = 2000
