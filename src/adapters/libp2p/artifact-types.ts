@@ -1,4 +1,4 @@
-/** The artifact service's public shapes: its options, its fetch options and results, its counters. */
+/** The artifact service's public shapes: its options, fetch options and results, counters. */
 import type { AbortOptions, ComponentLogger, PeerId } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { ArtifactPin } from '../../core/manifest/release.ts'
