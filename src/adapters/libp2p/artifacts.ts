@@ -36,59 +36,56 @@
  * a network whose every provider is below the rate limit still completes, a burst of a few
  * seconds at a time, while one fast provider always wins over any number of tricklers.
  */
-import { createHash, type Hash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type {
-  AbortOptions,
-  ComponentLogger,
-  Connection,
-  Logger,
-  PeerId,
-  Startable,
-  Stream,
-} from '@libp2p/interface'
+import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import { serviceCapabilities } from '@libp2p/interface'
-import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import { byteStream, lpStream } from '@libp2p/utils'
-import { CID } from 'multiformats/cid'
-import { create as createDigest } from 'multiformats/hashes/digest'
-import { Uint8ArrayList } from 'uint8arraylist'
-import { fromHex, isHexOfLength } from '../../core/bytes.ts'
+import { isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
+import { DEFAULT_MAX_TICKETS, UploadLedger } from '../../core/net/uploads.ts'
+import { type ResolvedInit, resolveInit } from './artifact-config.ts'
+import { type TransferContext, type TransferOutcome, transfer } from './artifact-transfer.ts'
+import type {
+  ArtifactFetchOptions,
+  ArtifactFetchResult,
+  ArtifactService,
+  ArtifactStats,
+  ArtifactsComponents,
+  ArtifactsInit,
+  FetchWaitReason,
+  ProviderDropReason,
+} from './artifact-types.ts'
+import { serveArtifact, UPLOAD_CHUNK, type UploadContext } from './artifact-upload.ts'
+import { artifactProtocol } from './artifact-wire.ts'
 import {
-  DEFAULT_MAX_TICKETS,
-  DEFAULT_TICKET_IDLE_MS,
-  UploadLedger,
-  type UploadRefusal,
-} from '../../core/net/uploads.ts'
-import {
-  type ArtifactReplyHead,
-  decodeArtifactReplyHead,
-  decodeArtifactRequest,
-  encodeArtifactReplyHead,
-  encodeArtifactRequest,
-  MAX_CONTROL_BYTES,
-} from '../../core/net/wire.ts'
-import { syncDir } from '../fs/atomic.ts'
+  ArtifactFetchError,
+  type ArtifactFetchFailure,
+  ArtifactMismatchError,
+  InvalidArtifactPinError,
+} from './errors.ts'
+import { ProviderBook } from './provider-book.ts'
+import { TempArtifact } from './temp-artifact.ts'
 
-/** Largest request or response header accepted, in bytes (before the JSON is decoded). */
-export const MAX_ARTIFACT_MESSAGE_BYTES: number = MAX_CONTROL_BYTES
+export { announceArtifact, artifactCid, type ProvidingDht } from './artifact-announce.ts'
+export type {
+  ArtifactFetchOptions,
+  ArtifactFetchResult,
+  ArtifactService,
+  ArtifactStats,
+  ArtifactsComponents,
+  ArtifactsInit,
+  FetchWait,
+  FetchWaitReason,
+  ProviderDropReason,
+} from './artifact-types.ts'
+export { artifactProtocol, MAX_ARTIFACT_MESSAGE_BYTES } from './artifact-wire.ts'
+export type { ArtifactFetchFailure } from './errors.ts'
+export { ArtifactFetchError, ArtifactMismatchError, InvalidArtifactPinError } from './errors.ts'
 
-/** Multicodec of raw bytes, used for artifact CIDs. */
-const RAW_CODEC = 0x55
-/** Multihash code of sha2-256. */
-const SHA2_256 = 0x12
-
-const DEFAULT_MAX_UPLOADS = 4
-const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
-const DEFAULT_RATE_GRACE_MS = 2000
-const DEFAULT_RATE_WINDOW_MS = 3000
-const DEFAULT_STALL_TIMEOUT_MS = 5000
-const DEFAULT_REQUEST_TIMEOUT_MS = 5000
 const DEFAULT_DEADLINE_MS = 10 * 60 * 1000
 const EMPTY_SHA256 = createHash('sha256').digest('hex')
 const BACKOFF_START_MS = 250
@@ -96,231 +93,6 @@ const BACKOFF_MAX_MS = 4000
 const BACKOFF_EMPTY_MAX_MS = 30_000
 /** Temp files older than this are leftovers of a crash and are removed at start. */
 const STALE_TEMP_MS = 60 * 60 * 1000
-/** Bytes read from disk per send when serving. */
-const UPLOAD_CHUNK = 128 * 1024
-/**
- * Bytes the fetcher buffers between the network and the disk. yamux already bounds what a
- * well-behaved peer has in flight (16 MiB window at most); this is a backstop above it.
- */
-const MAX_READ_BUFFER = 32 * 1024 * 1024
-
-/** The artifact protocol id of `network`: two networks never exchange artifacts by accident. */
-export function artifactProtocol(network: string): string {
-  return `/convoy/${network}/artifact/1.0.0`
-}
-
-/**
- * The CID under which an artifact is announced in the DHT: CIDv1, raw codec (0x55), the
- * artifact's own sha2-256 digest. Anyone holding the manifest pin can compute it.
- */
-export function artifactCid(sha256hex: string): CID {
-  const bytes = isHexOfLength(sha256hex, 32) ? fromHex(sha256hex) : undefined
-  if (bytes === undefined) {
-    throw new InvalidArtifactPinError(`sha256 must be 64 lower-case hex characters`)
-  }
-  return CID.createV1(RAW_CODEC, createDigest(SHA2_256, bytes))
-}
-
-/** The part of a kad-dht service {@link announceArtifact} needs. */
-export interface ProvidingDht {
-  provide(key: CID, options?: AbortOptions): AsyncIterable<unknown>
-}
-
-/**
- * Announces in the DHT that this node provides the artifact `sha256`, running the provide query
- * to completion. The fetcher never does this itself: the caller decides when a node should
- * start serving (for instance only after the artifact passed its shadow run).
- */
-export async function announceArtifact(
-  dht: ProvidingDht,
-  sha256: string,
-  options: { signal?: AbortSignal } = {},
-): Promise<void> {
-  const cid = artifactCid(sha256)
-  for await (const _event of dht.provide(cid, options)) {
-    options.signal?.throwIfAborted()
-  }
-}
-
-/** A pin was malformed: the caller's mistake, not a peer's. */
-export class InvalidArtifactPinError extends Error {
-  override name = 'InvalidArtifactPinError'
-}
-
-/** A local file offered to {@link ArtifactService.import} does not match the pin. */
-export class ArtifactMismatchError extends Error {
-  override name = 'ArtifactMismatchError'
-}
-
-/** Why a fetch gave up. */
-export type ArtifactFetchFailure = 'aborted' | 'deadline' | 'stopped' | 'io'
-
-/**
- * A fetch gave up: the caller aborted, the deadline passed, the service stopped, or the local
- * disk failed. The message says how many providers were tried and what went wrong with them.
- */
-export class ArtifactFetchError extends Error {
-  override name = 'ArtifactFetchError'
-  /** The artifact that was not fetched. */
-  readonly sha256: string
-  /** Why the fetch gave up; a peer's misbehaviour is never the reason by itself. */
-  readonly reason: ArtifactFetchFailure
-  constructor(
-    message: string,
-    sha256: string,
-    reason: ArtifactFetchFailure,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options)
-    this.sha256 = sha256
-    this.reason = reason
-  }
-}
-
-/** Why a provider's transfer was cut. */
-export type ProviderDropReason = 'slow' | 'wrong' | 'busy' | 'error'
-
-/** Options of {@link artifacts}. */
-export interface ArtifactsInit {
-  /** Network name; selects the protocol id, see {@link artifactProtocol}. */
-  network: string
-  /**
-   * Directory of verified artifacts, each at `${storeDir}/${sha256}`. Nothing else is ever in
-   * it except temp files named `.*.tmp`. Created on start if missing.
-   */
-  storeDir: string
-  /**
-   * Uploads served at the same time, at most one per peer; further requests are answered "busy"
-   * (reason "slots"). @default 4
-   */
-  maxUploads?: number
-  /**
-   * Bytes of copies this node will upload over its lifetime, counted per requester: the rest of
-   * the artifact from the offset it first asked at, charged once, refunded if the requester left
-   * without it (see {@link UploadLedger}). A request past it is answered "busy" (reason
-   * "budget"). A publisher seeds a few copies this way and leaves the rest to peers.
-   * @default Infinity
-   */
-  uploadBudgetBytes?: number
-  /**
-   * A requester that has not resumed its copy for this long has left: its ticket ends (and the
-   * first such per peer is refunded to the budget). In ms. @default 30000
-   */
-  ticketIdleMs?: number
-  /**
-   * A provider delivering fewer bytes per second than this, over a sliding window of
-   * `rateWindowMs` after a grace of `rateGraceMs`, is dropped as "slow". @default 262144
-   */
-  minBytesPerSecond?: number
-  /** Grace at the start of a transfer before the rate is judged, in ms. @default 2000 */
-  rateGraceMs?: number
-  /** Width of the sliding window the rate is measured over, in ms. @default 3000 */
-  rateWindowMs?: number
-  /**
-   * A provider that sends no byte for this long is dropped as "slow". Also how long the server
-   * waits for a requester to take more bytes before it gives up the upload. In ms. @default 5000
-   */
-  stallTimeoutMs?: number
-  /**
-   * Deadline to open a stream, send the request and receive the header (requester), or to
-   * receive the request (server), in ms. @default 5000
-   */
-  requestTimeoutMs?: number
-}
-
-/** What the service needs from libp2p. */
-export interface ArtifactsComponents {
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  /** The local node: never used as a provider. */
-  peerId: PeerId
-  logger?: ComponentLogger
-}
-
-/** Why a fetch is waiting between rounds: nobody provides it, all busy, or all failed. */
-export type FetchWaitReason = 'no-provider' | 'all-busy' | 'budget-spent' | 'all-failed'
-
-/** What a fetch reports before it sleeps and asks for providers again. */
-export interface FetchWait {
-  reason: FetchWaitReason
-  /** Providers known (banned ones included). */
-  providers: number
-  /** Bytes held so far. */
-  received: number
-  /** When the next round starts, in ms from now. */
-  retryInMs: number
-}
-
-/** Options of {@link ArtifactService.fetch}. */
-export interface ArtifactFetchOptions {
-  /**
-   * Candidate providers, best first. Called at the start and again whenever every known
-   * provider has been tried, after a backoff of 250 ms doubling to 4 s (reset by progress), so
-   * nodes that complete meanwhile become providers. A throw counts as an empty list.
-   */
-  providers: (options: { signal: AbortSignal }) => Promise<PeerId[]>
-  /** Providers for which this returns true are never used (e.g. deranked peers). */
-  exclude?: (peer: PeerId) => boolean
-  /** Bytes held so far (after any rollback), the pinned length, and the current provider. */
-  onProgress?: (received: number, total: number, from: string) => void
-  /** Told whenever a provider's transfer is cut, with the reason (e.g. to count misbehaviour). */
-  onDrop?: (peer: string, reason: ProviderDropReason, detail: string) => void
-  /** Told when a round of providers ended without the artifact, before the fetch waits. */
-  onWait?: (wait: FetchWait) => void
-  /** Overall deadline of the fetch, in ms. @default 600000 */
-  deadlineMs?: number
-  /** Aborts the fetch; the temp file is removed and {@link ArtifactFetchError} thrown. */
-  signal?: AbortSignal
-}
-
-/** A completed fetch. */
-export interface ArtifactFetchResult {
-  /** Path of the verified artifact in the store. */
-  path: string
-  length: number
-  /** Peer ids that delivered bytes of the verified file (empty when it was already stored). */
-  peers: string[]
-}
-
-/** Counters since the service was created. */
-export interface ArtifactStats {
-  /** Bytes sent to requesters. */
-  bytesUploaded: number
-  /** Bytes received from providers, including bytes later thrown away. */
-  bytesDownloaded: number
-  /** Uploads being served now. */
-  uploadsActive: number
-  /** Uploads that sent every requested byte (and, for a 0.2 requester, were confirmed). */
-  uploadsServed: number
-  /** Requests reset unread because their peer was over its request budget. */
-  requestsRefused: number
-  /** Provider transfers cut short, by reason. "busy" carries no penalty. */
-  providersDropped: Record<ProviderDropReason, number>
-  /** Bytes charged to the upload budget: copies delivered and copies in progress. */
-  budgetChargedBytes: number
-}
-
-/** The artifact service: serves the store and fetches pinned artifacts from peers. */
-export interface ArtifactService {
-  /** True when the verified artifact `sha256` is in the store. */
-  has(sha256: string, options?: AbortOptions): Promise<boolean>
-  /** Path an artifact has (or would have) in the store. */
-  pathOf(sha256: string): string
-  /**
-   * Fetches the artifact pinned by `pin` from peers into the store, or returns at once when it
-   * is already there. Throws {@link ArtifactFetchError} when aborted, stopped, past
-   * `deadlineMs`, or when the disk fails; never because of what a peer did.
-   */
-  fetch(pin: ArtifactPin, options: ArtifactFetchOptions): Promise<ArtifactFetchResult>
-  /**
-   * Copies the local file `path` into the store if its sha256 and length match `pin` (a
-   * publisher seeding its own artifact); returns the store path. Throws
-   * {@link ArtifactMismatchError} otherwise, leaving the store untouched.
-   */
-  import(path: string, pin: ArtifactPin, options?: AbortOptions): Promise<string>
-  /** A snapshot of the counters (a copy: later transfers do not change it). */
-  stats(): ArtifactStats
-}
 
 /** A libp2p service factory: `services: { artifacts: artifacts({ network, storeDir }) }`. */
 export function artifacts(
@@ -328,57 +100,6 @@ export function artifacts(
 ): (components: ArtifactsComponents) => ArtifactService & Startable {
   const config = resolveInit(init)
   return (components) => new Artifacts(components, config)
-}
-
-interface ResolvedInit {
-  network: string
-  storeDir: string
-  maxUploads: number
-  uploadBudgetBytes: number
-  ticketIdleMs: number
-  minBytesPerSecond: number
-  rateGraceMs: number
-  rateWindowMs: number
-  stallTimeoutMs: number
-  requestTimeoutMs: number
-}
-
-function resolveInit(init: ArtifactsInit): ResolvedInit {
-  const positive = (field: keyof ArtifactsInit, value: number, integer = false): number => {
-    if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
-      throw new TypeError(
-        `artifacts: ${field} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
-      )
-    }
-    return value
-  }
-  if (typeof init.network !== 'string' || init.network === '') {
-    throw new TypeError('artifacts: network must be a non-empty string')
-  }
-  if (typeof init.storeDir !== 'string' || init.storeDir === '') {
-    throw new TypeError('artifacts: storeDir must be a non-empty path')
-  }
-  return {
-    network: init.network,
-    storeDir: init.storeDir,
-    maxUploads: positive('maxUploads', init.maxUploads ?? DEFAULT_MAX_UPLOADS, true),
-    uploadBudgetBytes:
-      init.uploadBudgetBytes === undefined
-        ? Number.POSITIVE_INFINITY
-        : positive('uploadBudgetBytes', init.uploadBudgetBytes),
-    ticketIdleMs: positive('ticketIdleMs', init.ticketIdleMs ?? DEFAULT_TICKET_IDLE_MS),
-    minBytesPerSecond: positive(
-      'minBytesPerSecond',
-      init.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
-    ),
-    rateGraceMs: positive('rateGraceMs', init.rateGraceMs ?? DEFAULT_RATE_GRACE_MS),
-    rateWindowMs: positive('rateWindowMs', init.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS),
-    stallTimeoutMs: positive('stallTimeoutMs', init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS),
-    requestTimeoutMs: positive(
-      'requestTimeoutMs',
-      init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    ),
-  }
 }
 
 function assertPin(pin: ArtifactPin): void {
@@ -392,12 +113,6 @@ function assertPin(pin: ArtifactPin): void {
   }
 }
 
-/** How one transfer from one provider ended. */
-type TransferOutcome =
-  | { kind: 'done' }
-  | { kind: 'busy'; detail: string; why: UploadRefusal }
-  | { kind: Exclude<ProviderDropReason, 'busy'> | 'not-found'; detail: string }
-
 class Artifacts implements ArtifactService, Startable {
   readonly [Symbol.toStringTag] = '@convoy/artifacts'
   readonly [serviceCapabilities]: string[] = ['@convoy/artifacts']
@@ -410,8 +125,6 @@ class Artifacts implements ArtifactService, Startable {
   private started = false
   /** Upload slots and the copy budget: the core's decision, carried out here. */
   private readonly ledger: UploadLedger
-  /** Artifact requests per peer (core/net/budget.ts). */
-  private readonly requestBudget = new PeerBudgets(PROTOCOL_BUDGETS.artifacts)
   private counters: ArtifactStats = {
     bytesUploaded: 0,
     bytesDownloaded: 0,
@@ -421,6 +134,10 @@ class Artifacts implements ArtifactService, Startable {
     providersDropped: { slow: 0, wrong: 0, busy: 0, error: 0 },
     budgetChargedBytes: 0,
   }
+  /** What {@link transfer} needs of this service. */
+  private readonly transferContext: TransferContext
+  /** What {@link serveArtifact} needs of this service. */
+  private readonly uploadContext: UploadContext
 
   constructor(components: ArtifactsComponents, config: ResolvedInit) {
     this.components = components
@@ -433,6 +150,21 @@ class Artifacts implements ArtifactService, Startable {
       ticketIdleMs: config.ticketIdleMs,
       maxTickets: DEFAULT_MAX_TICKETS,
     })
+    this.transferContext = {
+      config,
+      connectionManager: components.connectionManager,
+      protocol: this.protocol,
+      counters: this.counters,
+      callBack: (fn) => this.callBack(fn),
+    }
+    this.uploadContext = {
+      config,
+      ledger: this.ledger,
+      requestBudget: new PeerBudgets(PROTOCOL_BUDGETS.artifacts),
+      counters: this.counters,
+      log: this.log,
+      shutdown: () => this.shutdown.signal,
+    }
     this.serve = this.serve.bind(this)
   }
 
@@ -685,232 +417,22 @@ class Artifacts implements ArtifactService, Startable {
   }
 
   /**
-   * Pulls the rest of the artifact from one provider into `temp`. Returns how the transfer
-   * ended; throws only when `signal` (the whole fetch) aborts or the disk fails.
+   * Pulls the rest of the artifact from one provider into `temp` (see {@link transfer}). Throws
+   * only when `signal` (the whole fetch) aborts or the disk fails.
    */
-  private async transfer(
+  private transfer(
     peer: PeerId,
     pin: ArtifactPin,
     temp: TempArtifact,
     signal: AbortSignal,
     onProgress: ArtifactFetchOptions['onProgress'],
   ): Promise<TransferOutcome> {
-    const { minBytesPerSecond, rateGraceMs, rateWindowMs, stallTimeoutMs, requestTimeoutMs } =
-      this.config
-    const cut = new AbortController()
-    const linked = AbortSignal.any([signal, cut.signal])
-    let verdict: TransferOutcome | undefined
-    const decide = (outcome: TransferOutcome): void => {
-      verdict ??= outcome
-      cut.abort(new Error('transfer cut'))
-    }
-    const from = peer.toString()
-    let stream: Stream | undefined
-    let timer: NodeJS.Timeout | undefined
-    let judgedNow = (): number => 0
-    try {
-      const headerSignal = AbortSignal.any([linked, AbortSignal.timeout(requestTimeoutMs)])
-      stream = await this.components.connectionManager.openStream(peer, this.protocol, {
-        signal: headerSignal,
-      })
-      // Listen before anything can arrive, so no byte is missed.
-      const reader = byteStream(stream, { maxBufferSize: MAX_READ_BUFFER })
-      // `confirm`: this requester keeps its side open and closes it only once it holds every
-      // byte, so the server can tell a delivered copy from one cut short (its budget counts
-      // delivered copies). Servers before 0.2 ignore the member.
-      const request = { sha256: pin.sha256, offset: temp.offset, confirm: true }
-      stream.send(lengthPrefixed(encodeArtifactRequest(request)))
-      const { message, rest } = await readLengthPrefixed(reader, headerSignal)
-      const decoded = decodeArtifactReplyHead(message)
-      if (!decoded.ok) return { kind: 'error', detail: decoded.reason }
-      const header = decoded.value
-      if (header.status === 'busy') {
-        const why = header.reason
-        return { kind: 'busy', why, detail: why === 'budget' ? 'upload budget spent' : 'busy' }
-      }
-      if (header.status === 'not-found') return { kind: 'not-found', detail: 'does not have it' }
-      if (header.length !== pin.length) {
-        return {
-          kind: 'wrong',
-          detail: `announced ${header.length} bytes, the pin says ${pin.length}`,
-        }
-      }
-
-      // Rate and stall are judged on a timer, so a provider that sends nothing at all is cut
-      // as surely as one that sends a byte a second. They are judged on this node's running
-      // time: when the event loop was held up (a loaded machine, many nodes in one process) a
-      // late tick counts as two ticks at most, so the provider is never blamed for time in which
-      // this node could not read what it had sent.
-      const tick = Math.max(20, Math.min(250, rateWindowMs / 10, stallTimeoutMs / 10))
-      let clock = 0
-      let lastTickAt = Date.now()
-      let lastByteAt = 0
-      let received = 0
-      const samples: Array<{ at: number; received: number }> = [{ at: 0, received: 0 }]
-      judgedNow = () => clock
-      timer = setInterval(() => {
-        const wall = Date.now()
-        clock += Math.min(wall - lastTickAt, 2 * tick)
-        lastTickAt = wall
-        const now = clock
-        if (now - lastByteAt >= stallTimeoutMs) {
-          // All bytes are in but the provider never closed: nothing to hold against it.
-          if (temp.offset === pin.length) decide({ kind: 'done' })
-          else decide({ kind: 'slow', detail: `stalled: no byte for ${now - lastByteAt} ms` })
-          return
-        }
-        samples.push({ at: now, received })
-        while (samples.length > 2 && samples[1]!.at <= now - rateWindowMs) samples.shift()
-        const base = samples[0]!
-        if (now >= rateGraceMs + rateWindowMs && temp.offset < pin.length) {
-          const rate = ((received - base.received) * 1000) / Math.max(1, now - base.at)
-          if (rate < minBytesPerSecond) {
-            decide({
-              kind: 'slow',
-              detail: `${Math.round(rate)} B/s over ${now - base.at} ms, below ${minBytesPerSecond}`,
-            })
-          }
-        }
-      }, tick)
-
-      let pending: Uint8ArrayList | null = rest.byteLength > 0 ? rest : null
-      for (;;) {
-        const chunk = pending ?? (await reader.read({ signal: linked }))
-        pending = null
-        if (chunk === null) break
-        this.counters.bytesDownloaded += chunk.byteLength
-        if (temp.offset + chunk.byteLength > pin.length) {
-          return {
-            kind: 'wrong',
-            detail: `sent more than the pinned ${pin.length} bytes`,
-          }
-        }
-        lastByteAt = judgedNow()
-        received += chunk.byteLength
-        for (const buf of chunk) await temp.append(buf, from)
-        if (onProgress !== undefined) {
-          this.callBack(() => onProgress(temp.offset, pin.length, from))
-        }
-        if (verdict !== undefined) return verdict
-      }
-      if (temp.offset === pin.length) {
-        // Every byte is here: say so by closing this side (see `confirm` above).
-        await stream.close({
-          signal: AbortSignal.any([signal, AbortSignal.timeout(stallTimeoutMs)]),
-        })
-        return { kind: 'done' }
-      }
-      return { kind: 'error', detail: `closed after ${temp.offset} of ${pin.length} bytes` }
-    } catch (e) {
-      if (verdict !== undefined) return verdict
-      if (signal.aborted) throw e
-      if (e instanceof DiskError) throw e
-      return { kind: 'error', detail: (e as Error)?.message ?? String(e) }
-    } finally {
-      clearInterval(timer)
-      if (stream !== undefined && stream.status === 'open') {
-        stream.abort(new Error('artifact transfer ended'))
-      }
-    }
+    return transfer(this.transferContext, peer, pin, temp, signal, onProgress)
   }
 
-  /** Serves one request. Peers' mistakes end the stream; they never throw out of here. */
-  private async serve(stream: Stream, connection: Connection): Promise<void> {
-    const { requestTimeoutMs, stallTimeoutMs, storeDir } = this.config
-    // Requests per peer (core/net/budget.ts): past its rate a peer's stream is reset unread.
-    const peer = connection.remotePeer.toString()
-    const allowed = this.requestBudget.begin(peer, Date.now())
-    if (!allowed.ok) {
-      this.counters.requestsRefused++
-      stream.abort(new Error(`artifact request budget spent (${allowed.reason}): slow down`))
-      return
-    }
-    let ticket: string | undefined
-    let complete = false
-    let file: FileHandle | undefined
-    try {
-      const requestSignal = AbortSignal.any([
-        this.shutdown.signal,
-        AbortSignal.timeout(requestTimeoutMs),
-      ])
-      const lp = lpStream(stream, { maxDataLength: MAX_ARTIFACT_MESSAGE_BYTES })
-      const decoded = decodeArtifactRequest((await lp.read({ signal: requestSignal })).subarray())
-      if (!decoded.ok) {
-        stream.abort(new Error(decoded.reason))
-        return
-      }
-      const request = decoded.value
-      const reply = async (header: ArtifactReplyHead): Promise<void> => {
-        await lp.write(encodeArtifactReplyHead(header), { signal: requestSignal })
-      }
-      const path = join(storeDir, request.sha256)
-      let size: number
-      try {
-        const info = await stat(path)
-        if (!info.isFile()) throw new Error('not a file')
-        size = info.size
-      } catch {
-        await reply({ status: 'not-found' })
-        await stream.close({ signal: requestSignal })
-        return
-      }
-      const decision = this.ledger.admit(
-        connection.remotePeer.toString(),
-        request.sha256,
-        size,
-        request.offset,
-        Date.now(),
-      )
-      if (!decision.admit) {
-        await reply({ status: 'busy', reason: decision.reason })
-        await stream.close({ signal: requestSignal })
-        return
-      }
-      ticket = decision.ticket
-      this.counters.uploadsActive++
-      file = await open(path, constants.O_RDONLY)
-      await reply({ status: 'ok', length: size })
-      let position = Math.min(request.offset, size)
-      while (position < size) {
-        if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason
-        // A fresh buffer per send: the stream keeps a reference until the bytes are written.
-        const buf = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, size - position))
-        const { bytesRead } = await file.read(buf, 0, buf.length, position)
-        if (bytesRead === 0) break
-        position += bytesRead
-        this.counters.bytesUploaded += bytesRead
-        if (!stream.send(buf.subarray(0, bytesRead))) {
-          // A requester that stops reading must not hold an upload slot forever.
-          await stream.onDrain({
-            signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(stallTimeoutMs)]),
-          })
-        }
-      }
-      const closed = confirmed(stream)
-      await stream.close({
-        signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(stallTimeoutMs)]),
-      })
-      // A copy counts as delivered when the requester confirms it holds every byte by closing
-      // its side; one that resets the stream (it left, or cut the transfer) has not got it.
-      // Requesters before 0.2 closed their side with the request: for them, sent is delivered.
-      complete =
-        position >= size &&
-        (!request.confirm ||
-          (await closed(
-            AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(2 * stallTimeoutMs)]),
-          )))
-      if (complete) this.counters.uploadsServed++
-    } catch (e) {
-      this.log?.('artifact upload to %p ended: %s', connection.remotePeer, (e as Error)?.message)
-      stream.abort(e instanceof Error ? e : new Error(String(e)))
-    } finally {
-      if (ticket !== undefined) {
-        this.counters.uploadsActive--
-        this.ledger.finish(ticket, complete, Date.now())
-      }
-      await file?.close().catch(() => {})
-      this.requestBudget.end(peer)
-    }
+  /** Serves one request (see {@link serveArtifact}); never throws. */
+  private serve(stream: Stream, connection: Connection): Promise<void> {
+    return serveArtifact(this.uploadContext, stream, connection)
   }
 
   /** Runs a caller's callback; its failure is the caller's bug, not the provider's. */
@@ -933,297 +455,6 @@ class Artifacts implements ArtifactService, Startable {
         // Gone already, or another process's: either way not ours to fail on.
       }
     }
-  }
-}
-
-/** A disk failure inside a transfer: must end the fetch, not blame the provider. */
-class DiskError extends Error {
-  override name = 'DiskError'
-}
-
-/**
- * The file being fetched: `.${sha256}.${random}.tmp` in the store, created with O_EXCL, with
- * the running hash of everything written so far and the peers that wrote it.
- */
-class TempArtifact {
-  private readonly dir: string
-  private readonly sha256: string
-  private path = ''
-  private file: FileHandle | undefined
-  private hash: Hash = createHash('sha256')
-  offset = 0
-  contributors = new Set<string>()
-
-  private constructor(dir: string, sha256: string) {
-    this.dir = dir
-    this.sha256 = sha256
-  }
-
-  static async create(dir: string, sha256: string): Promise<TempArtifact> {
-    const temp = new TempArtifact(dir, sha256)
-    await temp.openFresh()
-    return temp
-  }
-
-  private async openFresh(): Promise<void> {
-    this.path = join(this.dir, `.${this.sha256}.${randomBytes(6).toString('hex')}.tmp`)
-    this.file = await open(
-      this.path,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-      0o644,
-    )
-    this.hash = createHash('sha256')
-    this.offset = 0
-    this.contributors = new Set()
-  }
-
-  async append(buf: Uint8Array, from?: string): Promise<void> {
-    try {
-      let written = 0
-      while (written < buf.byteLength) {
-        const r = await this.file!.write(
-          buf,
-          written,
-          buf.byteLength - written,
-          this.offset + written,
-        )
-        written += r.bytesWritten
-      }
-    } catch (e) {
-      throw new DiskError(`writing ${this.path} failed`, { cause: e })
-    }
-    this.hash.update(buf)
-    this.offset += buf.byteLength
-    if (from !== undefined) this.contributors.add(from)
-  }
-
-  /** State to return to if the next provider turns out to be lying. */
-  checkpoint(): { offset: number; hash: Hash; contributors: Set<string> } {
-    return { offset: this.offset, hash: this.hash.copy(), contributors: new Set(this.contributors) }
-  }
-
-  async rollback(to: { offset: number; hash: Hash; contributors: Set<string> }): Promise<void> {
-    await this.file!.truncate(to.offset)
-    this.offset = to.offset
-    this.hash = to.hash
-    this.contributors = to.contributors
-  }
-
-  /** Hex digest of the bytes so far. Ends the hash: call only at full length. */
-  digest(): string {
-    return this.hash.digest('hex')
-  }
-
-  /** Throws the content away and starts again at offset 0 in a fresh temp file. */
-  async restart(): Promise<void> {
-    await this.discard()
-    await this.openFresh()
-  }
-
-  /** fsync, atomic rename into the store, fsync the directory. */
-  async commit(): Promise<string> {
-    const file = this.file!
-    this.file = undefined
-    try {
-      await file.sync()
-    } finally {
-      await file.close()
-    }
-    const target = join(this.dir, this.sha256)
-    await rename(this.path, target)
-    await syncDir(this.dir)
-    return target
-  }
-
-  async discard(): Promise<void> {
-    const file = this.file
-    this.file = undefined
-    await file?.close().catch(() => {})
-    await unlink(this.path).catch(() => {})
-  }
-}
-
-interface ProviderEntry {
-  peer: PeerId
-  /** Position in the providers' lists: earlier lists and earlier places come first. */
-  order: number
-  /** Contributed to an attempt whose hash did not match. */
-  suspect: boolean
-  /** Times cut for being slow: such providers are tried after all others. */
-  slow: number
-  banned: boolean
-  /** Round in which it was last tried. */
-  round: number
-}
-
-/**
- * Which provider to try next. A round tries every usable provider once; a new round starts
- * when the caller has refreshed the list. Within a round: never-suspected before suspects,
- * never-slow before slow, then in the order the providers were listed.
- */
-class ProviderBook {
-  private readonly self: PeerId
-  private readonly exclude: ((peer: PeerId) => boolean) | undefined
-  private readonly entries = new Map<string, ProviderEntry>()
-  private round = 0
-  private counter = 0
-
-  constructor(self: PeerId, exclude: ((peer: PeerId) => boolean) | undefined) {
-    this.self = self
-    this.exclude = exclude
-  }
-
-  get size(): number {
-    return this.entries.size
-  }
-
-  get(id: string): ProviderEntry | undefined {
-    return this.entries.get(id)
-  }
-
-  newRound(peers: PeerId[]): void {
-    this.round++
-    for (const peer of peers) {
-      if (peer === null || typeof peer !== 'object' || peer.equals(this.self)) continue
-      const id = peer.toString()
-      if (!this.entries.has(id)) {
-        this.entries.set(id, {
-          peer,
-          order: this.counter++,
-          suspect: false,
-          slow: 0,
-          banned: false,
-          round: 0,
-        })
-      }
-    }
-  }
-
-  next(): PeerId | undefined {
-    let best: ProviderEntry | undefined
-    for (const e of this.entries.values()) {
-      if (e.banned || e.round === this.round) continue
-      if (this.excluded(e.peer)) continue
-      if (best === undefined || before(e, best)) best = e
-    }
-    if (best === undefined) return undefined
-    best.round = this.round
-    return best.peer
-  }
-
-  /** A throwing `exclude` excludes: better to skip a provider than to use a deranked one. */
-  private excluded(peer: PeerId): boolean {
-    try {
-      return this.exclude?.(peer) === true
-    } catch {
-      return true
-    }
-  }
-
-  suspect(id: string): void {
-    const e = this.entries.get(id)
-    if (e !== undefined) e.suspect = true
-  }
-
-  demote(peer: PeerId): void {
-    const e = this.entries.get(peer.toString())
-    if (e !== undefined) e.slow++
-  }
-
-  ban(peer: PeerId): void {
-    const e = this.entries.get(peer.toString())
-    if (e !== undefined) e.banned = true
-  }
-}
-
-/** Never-suspected before suspects, never-slow before slow, then in listed order. */
-function before(a: ProviderEntry, b: ProviderEntry): boolean {
-  if (a.suspect !== b.suspect) return !a.suspect
-  if (a.slow !== b.slow) return a.slow < b.slow
-  return a.order < b.order
-}
-
-function lengthPrefixed(payload: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = payload.byteLength
-  while (n >= 0x80) {
-    prefix.push((n & 0x7f) | 0x80)
-    n >>>= 7
-  }
-  prefix.push(n)
-  const out = new Uint8Array(prefix.length + payload.byteLength)
-  out.set(prefix, 0)
-  out.set(payload, prefix.length)
-  return out
-}
-
-/**
- * Reads one length-prefixed message (capped at {@link MAX_ARTIFACT_MESSAGE_BYTES}) and returns
- * it with whatever bytes arrived after it. Done by hand rather than with `lpStream` because the
- * body follows in the same stream and must not be buffered twice.
- */
-async function readLengthPrefixed(
-  reader: { read(options?: AbortOptions): Promise<Uint8ArrayList | null> },
-  signal: AbortSignal,
-): Promise<{ message: Uint8Array; rest: Uint8ArrayList }> {
-  const buf = new Uint8ArrayList()
-  for (;;) {
-    // Unsigned varint; two bytes cover every length up to the cap.
-    let length = 0
-    let prefix = 0
-    let complete = false
-    while (prefix < buf.byteLength && prefix < 2) {
-      const b = buf.get(prefix)
-      length += (b & 0x7f) * 2 ** (7 * prefix)
-      prefix++
-      if ((b & 0x80) === 0) {
-        complete = true
-        break
-      }
-    }
-    if (!complete && prefix >= 2) throw new Error('header length prefix too long')
-    if (complete) {
-      if (length > MAX_ARTIFACT_MESSAGE_BYTES) throw new Error(`header of ${length} bytes`)
-      if (buf.byteLength >= prefix + length) {
-        return {
-          message: buf.subarray(prefix, prefix + length),
-          rest: buf.sublist(prefix + length),
-        }
-      }
-    }
-    const more = await reader.read({ signal })
-    if (more === null) throw new Error('stream ended before the header')
-    buf.append(more)
-  }
-}
-
-/**
- * Watches `stream` from now on; the returned function resolves true once the remote has closed
- * its writable side without a reset (it confirmed the copy), false on a reset or when `signal`
- * fires first.
- */
-function confirmed(stream: Stream): (signal: AbortSignal) => Promise<boolean> {
-  let remoteClosed = stream.remoteWriteStatus === 'closed'
-  let reset = false
-  const settled = new Promise<void>((resolve) => {
-    stream.addEventListener('remoteCloseWrite', () => {
-      remoteClosed = true
-      resolve()
-    })
-    stream.addEventListener('close', (evt) => {
-      if (evt.error !== undefined) reset = true
-      else remoteClosed = true
-      resolve()
-    })
-  })
-  return async (signal) => {
-    if (!remoteClosed && !reset && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        signal.addEventListener('abort', () => resolve(), { once: true })
-        void settled.then(resolve)
-      })
-    }
-    return remoteClosed && !reset
   }
 }
 

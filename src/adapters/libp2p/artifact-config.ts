@@ -1,0 +1,63 @@
+/** The artifact service's options with every default filled in and every value checked. */
+import { DEFAULT_TICKET_IDLE_MS } from '../../core/net/uploads.ts'
+import type { ArtifactsInit } from './artifact-types.ts'
+
+const DEFAULT_MAX_UPLOADS = 4
+const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
+const DEFAULT_RATE_GRACE_MS = 2000
+const DEFAULT_RATE_WINDOW_MS = 3000
+const DEFAULT_STALL_TIMEOUT_MS = 5000
+const DEFAULT_REQUEST_TIMEOUT_MS = 5000
+
+/** {@link ArtifactsInit} with every default filled in. */
+export interface ResolvedInit {
+  network: string
+  storeDir: string
+  maxUploads: number
+  uploadBudgetBytes: number
+  ticketIdleMs: number
+  minBytesPerSecond: number
+  rateGraceMs: number
+  rateWindowMs: number
+  stallTimeoutMs: number
+  requestTimeoutMs: number
+}
+
+/** Fills in the defaults and checks every value; throws a TypeError on a bad one. */
+export function resolveInit(init: ArtifactsInit): ResolvedInit {
+  const positive = (field: keyof ArtifactsInit, value: number, integer = false): number => {
+    if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
+      throw new TypeError(
+        `artifacts: ${field} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
+      )
+    }
+    return value
+  }
+  if (typeof init.network !== 'string' || init.network === '') {
+    throw new TypeError('artifacts: network must be a non-empty string')
+  }
+  if (typeof init.storeDir !== 'string' || init.storeDir === '') {
+    throw new TypeError('artifacts: storeDir must be a non-empty path')
+  }
+  return {
+    network: init.network,
+    storeDir: init.storeDir,
+    maxUploads: positive('maxUploads', init.maxUploads ?? DEFAULT_MAX_UPLOADS, true),
+    uploadBudgetBytes:
+      init.uploadBudgetBytes === undefined
+        ? Number.POSITIVE_INFINITY
+        : positive('uploadBudgetBytes', init.uploadBudgetBytes),
+    ticketIdleMs: positive('ticketIdleMs', init.ticketIdleMs ?? DEFAULT_TICKET_IDLE_MS),
+    minBytesPerSecond: positive(
+      'minBytesPerSecond',
+      init.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
+    ),
+    rateGraceMs: positive('rateGraceMs', init.rateGraceMs ?? DEFAULT_RATE_GRACE_MS),
+    rateWindowMs: positive('rateWindowMs', init.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS),
+    stallTimeoutMs: positive('stallTimeoutMs', init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS),
+    requestTimeoutMs: positive(
+      'requestTimeoutMs',
+      init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    ),
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The server side of the artifact protocol: one request answered from the store, with the
+ * upload slot and budget decided by the service's {@link UploadLedger}.
+ */
+import { constants } from 'node:fs'
+import { type FileHandle, open, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Connection, Logger, Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import type { PeerBudgets } from '../../core/net/budget.ts'
+import type { UploadLedger } from '../../core/net/uploads.ts'
+import {
+  type ArtifactReplyHead,
+  decodeArtifactRequest,
+  encodeArtifactReplyHead,
+} from '../../core/net/wire.ts'
+import type { ResolvedInit } from './artifact-config.ts'
+import type { ArtifactStats } from './artifact-types.ts'
+import { confirmed, MAX_ARTIFACT_MESSAGE_BYTES } from './artifact-wire.ts'
+
+/** Bytes read from disk per send when serving. */
+export const UPLOAD_CHUNK = 128 * 1024
+
+/** What serving a request needs of the artifact service. */
+export interface UploadContext {
+  readonly config: ResolvedInit
+  readonly ledger: UploadLedger
+  /** Artifact requests per peer. */
+  readonly requestBudget: PeerBudgets
+  /** The service's counters: an upload adds what it sends and serves. */
+  readonly counters: ArtifactStats
+  readonly log: Logger | undefined
+  /** The signal of the service's current run: aborted when it stops. */
+  shutdown(): AbortSignal
+}
+
+/** Serves one request. Peers' mistakes end the stream; they never throw out of here. */
+export async function serveArtifact(
+  ctx: UploadContext,
+  stream: Stream,
+  connection: Connection,
+): Promise<void> {
+  const { requestTimeoutMs, stallTimeoutMs, storeDir } = ctx.config
+  // Requests per peer (core/net/budget.ts): past its rate a peer's stream is reset unread.
+  const peer = connection.remotePeer.toString()
+  const allowed = ctx.requestBudget.begin(peer, Date.now())
+  if (!allowed.ok) {
+    ctx.counters.requestsRefused++
+    stream.abort(new Error(`artifact request budget spent (${allowed.reason}): slow down`))
+    return
+  }
+  let ticket: string | undefined
+  let complete = false
+  let file: FileHandle | undefined
+  try {
+    const requestSignal = AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(requestTimeoutMs)])
+    const lp = lpStream(stream, { maxDataLength: MAX_ARTIFACT_MESSAGE_BYTES })
+    const decoded = decodeArtifactRequest((await lp.read({ signal: requestSignal })).subarray())
+    if (!decoded.ok) {
+      stream.abort(new Error(decoded.reason))
+      return
+    }
+    const request = decoded.value
+    const reply = async (header: ArtifactReplyHead): Promise<void> => {
+      await lp.write(encodeArtifactReplyHead(header), { signal: requestSignal })
+    }
+    const path = join(storeDir, request.sha256)
+    let size: number
+    try {
+      const info = await stat(path)
+      if (!info.isFile()) throw new Error('not a file')
+      size = info.size
+    } catch {
+      await reply({ status: 'not-found' })
+      await stream.close({ signal: requestSignal })
+      return
+    }
+    const decision = ctx.ledger.admit(
+      connection.remotePeer.toString(),
+      request.sha256,
+      size,
+      request.offset,
+      Date.now(),
+    )
+    if (!decision.admit) {
+      await reply({ status: 'busy', reason: decision.reason })
+      await stream.close({ signal: requestSignal })
+      return
+    }
+    ticket = decision.ticket
+    ctx.counters.uploadsActive++
+    file = await open(path, constants.O_RDONLY)
+    await reply({ status: 'ok', length: size })
+    let position = Math.min(request.offset, size)
+    while (position < size) {
+      if (ctx.shutdown().aborted) throw ctx.shutdown().reason
+      // A fresh buffer per send: the stream keeps a reference until the bytes are written.
+      const buf = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, size - position))
+      const { bytesRead } = await file.read(buf, 0, buf.length, position)
+      if (bytesRead === 0) break
+      position += bytesRead
+      ctx.counters.bytesUploaded += bytesRead
+      if (!stream.send(buf.subarray(0, bytesRead))) {
+        // A requester that stops reading must not hold an upload slot forever.
+        await stream.onDrain({
+          signal: AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(stallTimeoutMs)]),
+        })
+      }
+    }
+    const closed = confirmed(stream)
+    await stream.close({
+      signal: AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(stallTimeoutMs)]),
+    })
+    // A copy counts as delivered when the requester confirms it holds every byte by closing
+    // its side; one that resets the stream (it left, or cut the transfer) has not got it.
+    // Requesters before 0.2 closed their side with the request: for them, sent is delivered.
+    complete =
+      position >= size &&
+      (!request.confirm ||
+        (await closed(AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(2 * stallTimeoutMs)]))))
+    if (complete) ctx.counters.uploadsServed++
+  } catch (e) {
+    ctx.log?.('artifact upload to %p ended: %s', connection.remotePeer, (e as Error)?.message)
+    stream.abort(e instanceof Error ? e : new Error(String(e)))
+  } finally {
+    if (ticket !== undefined) {
+      ctx.counters.uploadsActive--
+      ctx.ledger.finish(ticket, complete, Date.now())
+    }
+    await file?.close().catch(() => {})
+    ctx.requestBudget.end(peer)
+  }
+}

@@ -1,0 +1,40 @@
+/** The options a convoy node is created with. */
+import type { NetworkConfig } from '../../core/net/network-config.ts'
+import type { ArtifactsInit } from './artifacts.ts'
+
+/** Options for {@link ConvoyNode.create}. */
+export interface ConvoyNodeInit {
+  network: NetworkConfig
+  /** Data directory (identity, trust floor, manifests, artifacts). */
+  dataDir: string
+  /** Channel followed. @default "stable" */
+  channel?: string
+  /** Listen multiaddrs. @default ["/ip4/127.0.0.1/tcp/0"] */
+  listen?: string[]
+  /** Version this node says it runs. @default CONVOY_VERSION */
+  version?: string
+  /** @default "node" */
+  role?: 'node' | 'publisher' | 'shadow'
+  /** Capabilities claimed in hello. @default BASE_CAPABILITIES */
+  capabilities?: string[]
+  /** Sequences claimed in hello instead of the verified ones (tests: a lying Sybil). */
+  claimSequences?: Record<string, number>
+  /** Artifact platform this node installs. @default "node" */
+  platform?: string
+  /** Connection limit; above it the lowest-ranked peers are pruned first. @default 100 */
+  maxConnections?: number
+  /** Inbound connections accepted per second from one host. @default 50 */
+  inboundConnectionThreshold?: number
+  /** Period of DHT lookups for new roots and manifests, ms; a quarter of it while a freeze is suspected. @default 60000 */
+  lookupIntervalMs?: number
+  /** Deadline for each hello read and write, ms. @default 5000 */
+  helloTimeoutMs?: number
+  /** Fetch the artifact of each new release on the channel and serve it to peers. @default true for role "node" */
+  fetchArtifacts?: boolean
+  /** Passed to the artifact service. */
+  artifactOptions?: Omit<ArtifactsInit, 'network' | 'storeDir'>
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number
+  /** Receives one line per notable event (for logs). */
+  log?: (line: string) => void
+}
