@@ -25,44 +25,41 @@
  * honest relay never does that, because it checks everything it passes on. A report from the
  * future is refused without blame: the clocks may differ.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
-import type {
-  ComponentLogger,
-  Connection,
-  Logger,
-  PeerId,
-  PrivateKey,
-  Startable,
-  Stream,
-  Topology,
-} from '@libp2p/interface'
+import type { Connection, Logger, PeerId, Startable, Stream, Topology } from '@libp2p/interface'
 import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { bytesEqual, compareBytes } from '../../core/bytes.ts'
 import { canonicalBytes } from '../../core/manifest/canonical.ts'
-import type { VerifyFn } from '../../core/manifest/signing.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
-import type { FailureCode } from '../../core/result.ts'
 import { type Report, replacesReport } from '../../core/rollout/evidence.ts'
 import {
-  DEFAULT_MAX_FUTURE_MS,
   decodeReport,
   encodeReport,
   MAX_REPORT_BYTES,
-  MAX_REPORT_REASON,
-  type ReportBody,
-  signReportBody,
   verifyReport,
 } from '../../core/rollout/report.ts'
-import { opensslVerify } from '../crypto/ed25519.ts'
-import { DataDirError } from '../fs/node-store.ts'
 import { FrameError, readFrame } from './hello.ts'
+import { type Resolved, resolveInit } from './report-config.ts'
+import type {
+  ReportRefusalCode,
+  ReportService,
+  ReportStats,
+  ReportsComponents,
+  ReportsInit,
+  SubmitResult,
+} from './report-types.ts'
 import type { ReleaseEvidence } from './status.ts'
 
+export { type ReportDraft, readIdentityKey, signReport } from './report-signing.ts'
+export type {
+  ReportRefusalCode,
+  ReportService,
+  ReportStats,
+  ReportsComponents,
+  ReportsInit,
+  SubmitResult,
+} from './report-types.ts'
 export type { ReleaseEvidence }
 export { MAX_REPORT_BYTES }
 
@@ -71,137 +68,8 @@ export function reportsProtocol(network: string): string {
   return `/convoy/${network}/reports/1.0.0`
 }
 
-const DEFAULTS = {
-  maxReleases: 32,
-  maxReportersPerRelease: 20_000,
-  fanout: 8,
-  syncReleases: 4,
-  syncMaxReports: 2048,
-  maxReportsPerStream: 512,
-  readTimeoutMs: 5000,
-  streamTimeoutMs: 30_000,
-  maxFutureMs: DEFAULT_MAX_FUTURE_MS,
-  maxQueuedPerPeer: 4096,
-} as const
-
 /** Inbound report streams one connection may have open at once. */
 const MAX_INBOUND_STREAMS = 8
-
-/** Options of {@link reports}. */
-export interface ReportsInit {
-  /** Network name: selects the protocol id and the network reports must name. */
-  network: string
-  /**
-   * False on nodes that must not speak for the network (a shadow candidate, a publisher): no
-   * protocol handler, no sync, no forwarding, and {@link ReportService.submit} refuses.
-   * @default true
-   */
-  relay?: boolean
-  /** Releases tracked; past it the oldest-seen release (unknown ones first) is dropped. @default 32 */
-  maxReleases?: number
-  /** Reporters held per release; a new reporter past it is refused ("full"). @default 20000 */
-  maxReportersPerRelease?: number
-  /** Peers a new report is pushed to. @default 8 */
-  fanout?: number
-  /** Newest releases whose reports a newly connected peer is sent. @default 4 */
-  syncReleases?: number
-  /** Most reports sent to a newly connected peer. @default 2048 */
-  syncMaxReports?: number
-  /** Most reports one stream may carry, either way. @default 512 */
-  maxReportsPerStream?: number
-  /** Deadline of each read, ms. @default 5000 */
-  readTimeoutMs?: number
-  /** Deadline of a whole stream, ms. @default 30000 */
-  streamTimeoutMs?: number
-  /** How far ahead of this node's clock a report may be dated, ms. @default 600000 */
-  maxFutureMs?: number
-  /**
-   * True for digests of releases this node has verified. Reports about unknown releases can only
-   * displace other unknown ones when the release cap is reached, so a flood of made-up digests
-   * cannot push out the evidence on a real release. @default every release counts as known
-   */
-  isKnownRelease?: (digest: string) => boolean
-  /** Told of each fault a peer commits (to count it against the peer). */
-  onMisbehaviour?: (peer: PeerId, reason: string) => void
-  /** Clock, ms since the epoch. @default Date.now */
-  now?: () => number
-  /** ed25519 verifier. @default opensslVerify */
-  verify?: VerifyFn
-}
-
-/** What the service needs from libp2p. */
-export interface ReportsComponents {
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  peerId: PeerId
-  logger?: ComponentLogger
-}
-
-/** Why a report was refused: a core decoding or verification code, or one of the service's own. */
-export type ReportRefusalCode =
-  | FailureCode
-  /** The reporter is not an Ed25519 peer id in canonical form: no key can be read from it. */
-  | 'reporter-key'
-  /** The release already holds `maxReportersPerRelease` reporters, or no release slot is free. */
-  | 'full'
-  /** This node does not carry reports (`relay: false`). */
-  | 'disabled'
-
-/** The outcome of {@link ReportService.submit}. */
-export type SubmitResult =
-  | {
-      ok: true
-      value: {
-        /** The verified report that was submitted. */
-        report: Report
-        /** True when it changed what is held (and was pushed on). */
-        isNew: boolean
-      }
-    }
-  | { ok: false; code: ReportRefusalCode; reason: string }
-
-/** Counters since the service was created. */
-export interface ReportStats {
-  /** Releases tracked now. */
-  releases: number
-  /** Reports held now, over all releases. */
-  held: number
-  /** Reports that changed what is held. */
-  accepted: number
-  /** Valid reports that changed nothing (already held, or older than the one held). */
-  duplicates: number
-  /** Reports refused, by code. */
-  refused: Partial<Record<ReportRefusalCode, number>>
-  /** Faults committed by peers (bad signatures, malformed or oversized messages). */
-  misbehaviour: number
-  /** Reports sent to peers (pushes and syncs). */
-  sent: number
-  /** Reports not sent because a peer's queue was full or its stream failed. */
-  sendDropped: number
-  /** Peers sent a sync on connecting. */
-  syncs: number
-  /** Releases dropped to make room. */
-  releasesDropped: number
-  /** Report streams cut because their peer sent more than its budget. */
-  budgetRefused: number
-}
-
-/** The report service: holds verified reports per release and spreads them. */
-export interface ReportService {
-  /**
-   * Checks and holds one encoded signed report, from the local supervisor (no `from`) or a peer.
-   * A report that changes what is held is pushed on. Never throws on any bytes.
-   */
-  submit(bytes: Uint8Array, options?: { from?: PeerId }): SubmitResult
-  /** The verified reports held for a release, one per reporter, sorted by reporter. */
-  reportsFor(digest: string): Report[]
-  /** The same reports as encoded signed envelopes, for passing on. */
-  signedFor(digest: string): Uint8Array[]
-  /** Per release digest held: how many reporters pass and fail it. */
-  evidence(): Record<string, ReleaseEvidence>
-  /** A snapshot of the counters. */
-  stats(): ReportStats
-}
 
 interface Held {
   report: Report
@@ -223,9 +91,6 @@ interface Outbox {
   running: boolean
 }
 
-type Resolved = Required<Omit<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'>> &
-  Pick<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'> & { maxQueuedPerPeer: number }
-
 /** Refusals that only a faulty or hostile sender can cause. */
 const PEER_FAULTS: ReadonlySet<ReportRefusalCode> = new Set<ReportRefusalCode>([
   'too-large',
@@ -242,35 +107,6 @@ export function reports(
 ): (components: ReportsComponents) => ReportService & Startable {
   const config = resolveInit(init)
   return (components) => new Reports(components, config)
-}
-
-function resolveInit(init: ReportsInit): Resolved {
-  if (typeof init.network !== 'string' || init.network === '')
-    throw new TypeError('reports: network must be a non-empty string')
-  const int = (field: keyof typeof DEFAULTS, min: number): number => {
-    const v = (init as unknown as Record<string, unknown>)[field] ?? DEFAULTS[field]
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
-      throw new TypeError(`reports: ${field} must be an integer of at least ${min}, got ${v}`)
-    return v
-  }
-  return {
-    network: init.network,
-    relay: init.relay ?? true,
-    maxReleases: int('maxReleases', 1),
-    maxReportersPerRelease: int('maxReportersPerRelease', 1),
-    fanout: int('fanout', 0),
-    syncReleases: int('syncReleases', 0),
-    syncMaxReports: int('syncMaxReports', 0),
-    maxReportsPerStream: int('maxReportsPerStream', 1),
-    readTimeoutMs: int('readTimeoutMs', 1),
-    streamTimeoutMs: int('streamTimeoutMs', 1),
-    maxFutureMs: int('maxFutureMs', 0),
-    maxQueuedPerPeer: DEFAULTS.maxQueuedPerPeer,
-    now: init.now ?? Date.now,
-    verify: init.verify ?? opensslVerify,
-    isKnownRelease: init.isKnownRelease,
-    onMisbehaviour: init.onMisbehaviour,
-  }
 }
 
 /**
@@ -631,76 +467,5 @@ class Reports implements ReportService, Startable {
     } catch (e) {
       this.log?.error('onMisbehaviour threw: %e', e)
     }
-  }
-}
-
-/** A report body to sign; `type` and `reporter` are filled in from the key when left out. */
-export type ReportDraft = Omit<ReportBody, 'type' | 'reporter'> & {
-  type?: ReportBody['type']
-  reporter?: string
-}
-
-/**
- * Signs a report with a node's libp2p identity and returns the encoded envelope, ready for
- * `POST /reports` or {@link ReportService.submit}. The reason is made one line (control
- * characters become spaces) and cut to 200 characters. Throws a TypeError when the key is not
- * Ed25519, when `draft.reporter` is not the key's peer id, or when a field breaks the format.
- */
-export function signReport(privateKey: PrivateKey, draft: ReportDraft): Uint8Array {
-  if (privateKey?.type !== 'Ed25519')
-    throw new TypeError(`signReport: the key must be Ed25519, got ${privateKey?.type}`)
-  const reporter = peerIdFromPrivateKey(privateKey).toString()
-  if (draft.reporter !== undefined && draft.reporter !== reporter)
-    throw new TypeError(
-      `signReport: reporter ${draft.reporter} is not the peer id of this key (${reporter})`,
-    )
-  const body: ReportBody = {
-    type: 'convoy-report',
-    network: draft.network,
-    reporter,
-    release: draft.release,
-    version: draft.version,
-    stage: draft.stage,
-    verdict: draft.verdict,
-    at: draft.at,
-    reason: oneLine(draft.reason ?? ''),
-  }
-  // libp2p's Ed25519 private key is the 32-byte seed followed by the public key.
-  return encodeReport(signReportBody(body, privateKey.raw.subarray(0, 32)))
-}
-
-function oneLine(text: string): string {
-  const flat = String(text).replace(/\p{Cc}+/gu, ' ')
-  return [...flat].slice(0, MAX_REPORT_REASON).join('').slice(0, MAX_REPORT_REASON).toWellFormed()
-}
-
-/** Largest identity file read, bytes (an Ed25519 key is 68; RSA keys are larger). */
-const MAX_IDENTITY_BYTES = 16 * 1024
-
-/**
- * Reads a node's libp2p identity from `<dataDir>/identity.key` without taking the data dir's
- * lock, so a supervisor can sign its node's reports while the node runs. Throws
- * {@link DataDirError} when the file is missing, too large or damaged.
- */
-export async function readIdentityKey(
-  dataDir: string,
-  options: { signal?: AbortSignal } = {},
-): Promise<PrivateKey> {
-  const path = join(dataDir, 'identity.key')
-  let bytes: Uint8Array
-  try {
-    bytes = new Uint8Array(await readFile(path, { signal: options.signal }))
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT')
-      throw new DataDirError(`${path} does not exist: start the node once to create its identity`)
-    throw new DataDirError(`${path} cannot be read (${code ?? (e as Error).message})`)
-  }
-  if (bytes.length > MAX_IDENTITY_BYTES)
-    throw new DataDirError(`${path} is ${bytes.length} bytes: not an identity key`)
-  try {
-    return privateKeyFromProtobuf(bytes)
-  } catch (e) {
-    throw new DataDirError(`${path} is damaged (${(e as Error).message})`)
   }
 }

@@ -1,0 +1,51 @@
+/**
+ * The report service's settings: {@link ReportsInit} checked and filled in with the defaults.
+ */
+import { DEFAULT_MAX_FUTURE_MS } from '../../core/rollout/report.ts'
+import { opensslVerify } from '../crypto/ed25519.ts'
+import type { ReportsInit } from './report-types.ts'
+
+const DEFAULTS = {
+  maxReleases: 32,
+  maxReportersPerRelease: 20_000,
+  fanout: 8,
+  syncReleases: 4,
+  syncMaxReports: 2048,
+  maxReportsPerStream: 512,
+  readTimeoutMs: 5000,
+  streamTimeoutMs: 30_000,
+  maxFutureMs: DEFAULT_MAX_FUTURE_MS,
+  maxQueuedPerPeer: 4096,
+} as const
+
+export type Resolved = Required<Omit<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'>> &
+  Pick<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'> & { maxQueuedPerPeer: number }
+
+export function resolveInit(init: ReportsInit): Resolved {
+  if (typeof init.network !== 'string' || init.network === '')
+    throw new TypeError('reports: network must be a non-empty string')
+  const int = (field: keyof typeof DEFAULTS, min: number): number => {
+    const v = (init as unknown as Record<string, unknown>)[field] ?? DEFAULTS[field]
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+      throw new TypeError(`reports: ${field} must be an integer of at least ${min}, got ${v}`)
+    return v
+  }
+  return {
+    network: init.network,
+    relay: init.relay ?? true,
+    maxReleases: int('maxReleases', 1),
+    maxReportersPerRelease: int('maxReportersPerRelease', 1),
+    fanout: int('fanout', 0),
+    syncReleases: int('syncReleases', 0),
+    syncMaxReports: int('syncMaxReports', 0),
+    maxReportsPerStream: int('maxReportsPerStream', 1),
+    readTimeoutMs: int('readTimeoutMs', 1),
+    streamTimeoutMs: int('streamTimeoutMs', 1),
+    maxFutureMs: int('maxFutureMs', 0),
+    maxQueuedPerPeer: DEFAULTS.maxQueuedPerPeer,
+    now: init.now ?? Date.now,
+    verify: init.verify ?? opensslVerify,
+    isKnownRelease: init.isKnownRelease,
+    onMisbehaviour: init.onMisbehaviour,
+  }
+}
