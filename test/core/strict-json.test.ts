@@ -70,3 +70,12 @@ describe('strict JSON', () => {
     )
   })
 })
+
+it('reads -0 and negative underflows as 0, as RFC 8785 writes them', () => {
+  for (const text of ['-0', '-0.0', '-5e-3240', '[-0]']) {
+    const r = parseStrictJson(text)
+    assert.ok(r.ok)
+    const v = Array.isArray(r.value) ? r.value[0] : r.value
+    assert.ok(Object.is(v, 0), `${text} reads as +0`)
+  }
+})

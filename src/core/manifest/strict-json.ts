@@ -179,7 +179,9 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
       pos += m[0].length
       const n = Number(m[0])
       if (!Number.isFinite(n)) throw error('number out of range')
-      return n
+      // -0 (from "-0" or an underflow such as "-5e-999") is 0: RFC 8785 writes both as 0, so a
+      // value that kept the sign would change when re-encoded (found by test/core/fuzz.test.ts).
+      return n === 0 ? 0 : n
     }
     throw error(
       c === undefined ? 'unexpected end of input' : `unexpected character ${JSON.stringify(c)}`,
