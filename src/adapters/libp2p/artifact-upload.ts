@@ -45,7 +45,6 @@ export async function serveArtifact(
   const peer = connection.remotePeer.toString()
   const allowed = ctx.requestBudget.begin(peer, Date.now())
   if (!allowed.ok) {
-    ctx.counters.requestsRefused++
     stream.abort(new Error(`artifact request budget spent (${allowed.reason}): slow down`))
     return
   }

@@ -45,7 +45,7 @@ import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from
 import { serviceCapabilities } from '@libp2p/interface'
 import { isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
-import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
+import { PeerBudgets, PROTOCOL_BUDGETS, refusedCount } from '../../core/net/budget.ts'
 import { DEFAULT_MAX_TICKETS, UploadLedger } from '../../core/net/uploads.ts'
 import { type ResolvedInit, resolveInit } from './artifact-config.ts'
 import { type TransferContext, type TransferOutcome, transfer } from './artifact-transfer.ts'
@@ -130,7 +130,7 @@ class Artifacts implements ArtifactService, Startable {
     bytesDownloaded: 0,
     uploadsActive: 0,
     uploadsServed: 0,
-    requestsRefused: 0,
+    requestsRefused: 0, // kept by the request budget; filled in by stats()
     providersDropped: { slow: 0, wrong: 0, busy: 0, error: 0 },
     budgetChargedBytes: 0,
   }
@@ -196,6 +196,7 @@ class Artifacts implements ArtifactService, Startable {
       ...this.counters,
       providersDropped: { ...this.counters.providersDropped },
       budgetChargedBytes: this.ledger.chargedBytes,
+      requestsRefused: refusedCount(this.uploadContext.requestBudget),
     }
   }
 

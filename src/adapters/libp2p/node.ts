@@ -42,7 +42,7 @@ import type { NodeParts, NodeState, Services } from './node-state.ts'
 import { knownAddrs, nodeStatus } from './node-status.ts'
 import { PeerTable } from './peer-table.ts'
 import { Records } from './records.ts'
-import { ReleaseArtifacts } from './release-artifacts.ts'
+import { ReleaseArtifacts, type ReleaseFetchOptions } from './release-artifacts.ts'
 import { reports, type SubmitResult } from './reports.ts'
 import type { NodeStatus } from './status.ts'
 
@@ -454,10 +454,7 @@ export class ConvoyNode {
   /** Fetches the artifact of a verified release from peers, then announces itself as a provider. */
   async fetchReleaseArtifact(
     s: ReleaseSigned,
-    options: {
-      signal?: AbortSignal
-      onProgress?: (received: number, total: number, from: string) => void
-    } = {},
+    options: ReleaseFetchOptions = {},
   ): Promise<string | undefined> {
     return this.releaseArtifacts.fetchReleaseArtifact(s, options)
   }

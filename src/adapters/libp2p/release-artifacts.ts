@@ -5,9 +5,13 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
+import type { ArtifactFetchOptions } from './artifact-types.ts'
 import { announceArtifact, artifactCid } from './artifacts.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import type { FetchStatus } from './status.ts'
+
+/** Options of fetching a release's artifact: a way to stop, and progress as it arrives. */
+export type ReleaseFetchOptions = Pick<ArtifactFetchOptions, 'signal' | 'onProgress'>
 
 /** Fetching, holding and announcing release artifacts. */
 export class ReleaseArtifacts {
@@ -58,10 +62,7 @@ export class ReleaseArtifacts {
   /** Fetches the artifact of a verified release from peers, then announces itself as a provider. */
   async fetchReleaseArtifact(
     s: ReleaseSigned,
-    options: {
-      signal?: AbortSignal
-      onProgress?: (received: number, total: number, from: string) => void
-    } = {},
+    options: ReleaseFetchOptions = {},
   ): Promise<string | undefined> {
     // A shadow fetches nothing and announces nothing: its store is a copy it must not serve from.
     if (this.state.role === 'shadow') return undefined

@@ -31,7 +31,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { bytesEqual, compareBytes } from '../../core/bytes.ts'
 import { canonicalBytes } from '../../core/manifest/canonical.ts'
-import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
+import { PeerBudgets, PROTOCOL_BUDGETS, refusedCount } from '../../core/net/budget.ts'
 import { type Report, replacesReport } from '../../core/rollout/evidence.ts'
 import {
   decodeReport,
@@ -144,7 +144,7 @@ class Reports implements ReportService, Startable {
   /** Reports a peer may send per second (core/net/budget.ts). */
   private readonly budget = new PeerBudgets(PROTOCOL_BUDGETS.reports)
   private readonly counters = {
-    budgetRefused: 0,
+    budgetRefused: 0, // kept by the budget; filled in by stats()
     accepted: 0,
     duplicates: 0,
     refused: {} as Partial<Record<ReportRefusalCode, number>>,
@@ -324,6 +324,7 @@ class Reports implements ReportService, Startable {
     return {
       ...this.counters,
       refused: { ...this.counters.refused },
+      budgetRefused: refusedCount(this.budget),
       releases: this.releases.size,
       held,
     }
@@ -443,7 +444,6 @@ class Reports implements ReportService, Startable {
         // is dropped unread (a peer that syncs again later is sent them again).
         const b = this.budget.begin(from.toString(), this.config.now())
         if (!b.ok) {
-          this.counters.budgetRefused++
           throw new Error(`report budget spent (${b.reason})`)
         }
         this.budget.end(from.toString())

@@ -116,3 +116,8 @@ export class PeerBudgets {
     if (!first.done) this.buckets.delete(first.value)
   }
 }
+
+/** Requests a budget has refused, whatever the reason: what the services report in their stats. */
+export function refusedCount(b: PeerBudgets): number {
+  return b.refused.rate + b.refused.concurrency
+}
