@@ -53,8 +53,9 @@ async function join_(to: ConvoyNode | undefined, init: Parameters<TestNet['add']
   return n
 }
 
+// Gossip carries every verified report; which of them count is admission's business.
 const holds = (n: ConvoyNode, reporter: string, digest = RELEASE) =>
-  n.reportsFor(digest).find((r) => r.reporter === reporter)
+  n.heldReports(digest).find((r) => r.reporter === reporter)
 
 async function all(what: string, list: ConvoyNode[], check: (n: ConvoyNode) => boolean) {
   return waitFor(what, () => list.every(check), 60_000, 50)
@@ -132,7 +133,7 @@ describe('report gossip', { timeout: 300_000 }, () => {
     const entry = s.peers.find((p) => p.peerId === attacker.peerId.toString())
     assert.equal(entry?.misbehaviour, 1)
     await sleep(500)
-    for (const n of line) assert.deepEqual(n.reportsFor(digestOf('forged')), [])
+    for (const n of line) assert.deepEqual(n.heldReports(digestOf('forged')), [])
     // Nobody else was bothered: the gossip carried nothing.
     for (const n of line.slice(1)) assert.equal((await n.status()).counters.reports_misbehaviour, 0)
   })
@@ -163,11 +164,11 @@ describe('report gossip', { timeout: 300_000 }, () => {
     const bob = await generateKeyPair('Ed25519')
     const other = digestOf('release 1.2.0')
     assert.ok(line[1]!.submitReport(signReport(bob, draft({ release: other }))).ok)
-    await all('the line holds bob', line, (n) => n.reportsFor(other).length === 1)
+    await all('the line holds bob', line, (n) => n.heldReports(other).length === 1)
     const late = await join_(line[3])
     await waitFor(
       'the late joiner holds both releases',
-      () => late.reportsFor(RELEASE).length === 1 && late.reportsFor(other).length === 1,
+      () => late.heldReports(RELEASE).length === 1 && late.heldReports(other).length === 1,
       15_000,
       50,
     )
@@ -204,7 +205,7 @@ describe('report gossip', { timeout: 300_000 }, () => {
     await sleep(1500)
     assert.equal(holds(shadow, carolId), undefined)
     assert.equal(holds(b, carolId), undefined, 'nothing reached b through the shadow')
-    assert.deepEqual(b.reportsFor(RELEASE), [], 'the shadow sent b no sync either')
+    assert.deepEqual(b.heldReports(RELEASE), [], 'the shadow sent b no sync either')
     const ss = await shadow.status()
     assert.deepEqual(ss.evidence, {})
     assert.equal(ss.counters.reports_accepted, 0)
@@ -221,7 +222,7 @@ describe('report gossip', { timeout: 300_000 }, () => {
     const api = await startApi({ host: '127.0.0.1', port: 0 }, () => node.status(), {
       reports: {
         submit: (bytes) => node.submitReport(bytes),
-        reportsFor: (digest) => node.reportsFor(digest),
+        reportsFor: (digest) => node.heldReports(digest),
       },
     })
     try {
@@ -285,13 +286,16 @@ describe('report gossip', { timeout: 300_000 }, () => {
       assert.equal(big.status, 413)
       const badQuery = await fetch(`${base}/reports?release=nope`)
       assert.equal(badQuery.status, 400)
+      // Through the node's own counting, a release it never verified counts nothing.
+      const c = node.countedReports(digest)
+      assert.deepEqual([c.counted.length, c.held, c.notCounted], [0, 1, { 'unknown-release': 1 }])
       const none = await fetch(`${base}/reports?release=${digestOf('unknown')}`)
       assert.deepEqual(((await none.json()) as { reports: unknown[] }).reports, [])
       const metrics = await (await fetch(`${base}/metrics`)).text()
       assert.match(metrics, new RegExp(`convoy_reports_held\\{release="${digest}"\\} 1`))
       assert.match(metrics, /convoy_reports_refused_total [1-9]/)
       // The report spreads from there like any other.
-      await all('the line holds the node report', line, (n) => n.reportsFor(digest).length === 1)
+      await all('the line holds the node report', line, (n) => n.heldReports(digest).length === 1)
     } finally {
       await api.close()
     }
@@ -341,6 +345,33 @@ describe('report holding (the service without a network)', () => {
     assert.equal(!refused.ok && refused.code, 'full')
     assert.equal(svc.stats().releases, 3)
     assert.equal(svc.stats().releasesDropped, 3)
+  })
+
+  it('a full release makes room for a reporter of higher standing, never for a newcomer', async () => {
+    const ks = await keys(4)
+    const ids = ks.map((k) => peerIdFromPrivateKey(k).toString())
+    // Standing as admission ranks it: 1 a reporter known before the release, 3 a newcomer.
+    const standing = new Map([[ids[2]!, 1]])
+    const svc = await service({
+      maxReportersPerRelease: 2,
+      standing: (r) => standing.get(r.reporter) ?? 3,
+    })
+    assert.ok(svc.submit(signReport(ks[0]!, draft())).ok)
+    assert.ok(svc.submit(signReport(ks[1]!, draft())).ok)
+    const newcomer = svc.submit(signReport(ks[3]!, draft()))
+    assert.equal(!newcomer.ok && newcomer.code, 'full')
+    assert.ok(svc.submit(signReport(ks[2]!, draft())).ok, 'the known reporter is never refused')
+    // The newest-held newcomer made room.
+    assert.deepEqual(
+      svc
+        .reportsFor(RELEASE)
+        .map((r) => r.reporter)
+        .sort(),
+      [ids[0]!, ids[2]!].sort(),
+    )
+    assert.equal(svc.stats().evicted, 1)
+    // A newer report of a held reporter always fits.
+    assert.ok(svc.submit(signReport(ks[0]!, draft({ at: Date.now() + 5 }))).ok)
   })
 
   it('holds at most maxReportersPerRelease reporters, but a held reporter may still update', async () => {

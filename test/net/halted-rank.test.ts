@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { signReport } from '../../src/adapters/libp2p/reports.ts'
+import type { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
+import { readIdentityKey, signReport } from '../../src/adapters/libp2p/reports.ts'
 import { decodeRelease } from '../../src/core/manifest/release.ts'
 import { documentDigest } from '../../src/core/manifest/signing.ts'
 import { buildHistory, releasesBehind, withoutReleases } from '../../src/core/version/history.ts'
@@ -32,6 +33,14 @@ describe('halted releases and deranking', { timeout: 120_000 }, () => {
   it('a peer that stayed off a halted release is not deranked for it', async () => {
     const judge = await net.add()
     const laggard = await net.add({ version: '1.0.0' })
+    // Two reporters the judge meets before the releases exist: only known reporters count.
+    const reporters = [await net.add(), await net.add()]
+    for (const r of reporters) await r.dial(judge.libp2p.getMultiaddrs()[0]!.toString())
+    await waitFor(
+      'the judge knows both reporters',
+      async () => (await Promise.all(reporters.map((r) => saidHello(judge, r)))).every(Boolean),
+      30_000,
+    )
     await judge.publish(release('1.0.0', 1))
     const halted = release('1.1.0', 2)
     await judge.publish(halted)
@@ -41,17 +50,17 @@ describe('halted releases and deranking', { timeout: 120_000 }, () => {
       async () => (await peerIn(judge, laggard))?.rank === 'deranked',
       30_000,
     )
-    // Two failed probations from two peers halt 1.1.0 under its (default) policy.
+    // Two failed shadow runs from two known peers halt 1.1.0 under its (default) policy.
     const d = decodeRelease(halted)
     assert.ok(d.ok)
-    for (let i = 0; i < 2; i++) {
-      const key = await generateKeyPair('Ed25519')
+    for (const node of reporters) {
+      const key = await readIdentityKey(node.store.dir)
       const r = judge.submitReport(
         signReport(key, {
           network: NETWORK,
           release: documentDigest(d.value.signed),
           version: '1.1.0',
-          stage: 'probation',
+          stage: 'shadow',
           verdict: 'fail',
           at: Date.now(),
           reason: 'crashed under load',
@@ -59,9 +68,33 @@ describe('halted releases and deranking', { timeout: 120_000 }, () => {
       )
       assert.ok(r.ok, JSON.stringify(r))
     }
+    // A key nobody knew before the release counts for nothing, whatever it claims.
+    const stranger = await generateKeyPair('Ed25519')
+    const forged = judge.submitReport(
+      signReport(stranger, {
+        network: NETWORK,
+        release: documentDigest(d.value.signed),
+        version: '1.1.0',
+        stage: 'probation',
+        verdict: 'pass',
+        at: Date.now(),
+        reason: 'all good',
+      }),
+    )
+    assert.ok(forged.ok, JSON.stringify(forged))
+    const counted = judge.countedReports(documentDigest(d.value.signed))
+    assert.equal(counted.held, 3)
+    assert.equal(counted.counted.length, 2)
+    assert.deepEqual(counted.notCounted, { newcomer: 1 })
     await judge.refreshHalted()
     const p = await peerIn(judge, laggard)
     assert.equal(p?.rank, 'normal', JSON.stringify(p))
     assert.equal(p?.behind, 1)
   })
 })
+
+/** True once `peer` completed its hello with `node` (the node then knows it as a reporter). */
+async function saidHello(node: ConvoyNode, peer: ConvoyNode): Promise<boolean> {
+  const s = await node.status()
+  return s.peers.some((p) => p.peerId === peer.libp2p.peerId.toString() && p.role === 'node')
+}

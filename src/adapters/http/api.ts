@@ -4,7 +4,9 @@
  *   GET  /health                 a small, cheap liveness answer (JSON, {@link Health})
  *   GET  /status                 the node's status (JSON, {@link NodeStatus})
  *   GET  /metrics                Prometheus text format
- *   GET  /reports?release=HEX    `{ release, reports: Report[] }`: the verified reports held
+ *   GET  /reports?release=HEX    `{ release, reports: Report[], held, notCounted }`: the
+ *                                verified reports that count (reporter admission), how many
+ *                                are held, and why the others do not count
  *   POST /reports                one signed report (JSON, at most 4 KiB): 202 when accepted or
  *                                already held, 400 with the one-line reason when refused, 413
  *                                over the cap
@@ -36,8 +38,10 @@ const DIGEST_RE = /^[0-9a-f]{64}$/
 export interface ReportsApi {
   /** Checks, holds and spreads one encoded signed report. Never throws. */
   submit(bytes: Uint8Array): SubmitResult
-  /** The verified reports held for a release digest. */
+  /** The verified reports that count on a release digest. */
   reportsFor(digest: string): Report[]
+  /** How many are held and why the others do not count (core/rollout/admission.ts). */
+  notCounted?(digest: string): { held: number; notCounted: Record<string, number> }
 }
 
 /** What `/health` answers: enough to tell the node runs and who it is, built in microseconds. */
@@ -264,7 +268,11 @@ export async function startApi(
           text(res, 400, 'release must be a manifest digest: 64 lower-case hex digits')
           return
         }
-        json(res, 200, { release, reports: reports.reportsFor(release) })
+        json(res, 200, {
+          release,
+          reports: reports.reportsFor(release),
+          ...(reports.notCounted?.(release) ?? {}),
+        })
         return
       }
       res.writeHead(405, { allow: 'GET, POST' }).end('only GET or POST\n')

@@ -9,6 +9,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import type { TrustState } from '../../core/trust/trust.ts'
 import type { NodeStore } from '../fs/node-store.ts'
+import type { NodeAdmission } from './admission.ts'
 import type { ArtifactService } from './artifacts.ts'
 import type { Lookups } from './lookups.ts'
 import type { ConvoyNodeInit } from './node-init.ts'
@@ -50,6 +51,8 @@ export interface NodeState {
 
 /** The parts of a node. */
 export interface NodeParts {
+  /** Reporter admission: the reporter book and first sight of releases. */
+  admission: NodeAdmission
   peerTable: PeerTable
   lookups: Lookups
   records: Records

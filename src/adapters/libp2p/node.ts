@@ -19,11 +19,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import {
-  decodeRelease,
-  type ReleaseSigned,
-  type RolloutPolicy,
-} from '../../core/manifest/release.ts'
+import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import type { Hello } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
@@ -33,6 +29,7 @@ import type { TrustState } from '../../core/trust/trust.ts'
 import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
+import { type CountedReports, NodeAdmission } from './admission.ts'
 import { artifacts } from './artifacts.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
@@ -138,6 +135,14 @@ export class ConvoyNode {
       emit: (line) => this.emit(line),
     }
     const parts = {} as NodeParts
+    parts.admission = new NodeAdmission({
+      dataDir: store.dir,
+      self: libp2p.peerId.toString(),
+      now,
+      knownNodes: () => this.peerTable.nodePeers(),
+      ...(init.network.reporters ? { reporterSet: new Set(init.network.reporters) } : {}),
+      emit: (line) => this.emit(line),
+    })
     parts.peerTable = new PeerTable(this.state, parts, capabilities)
     parts.lookups = new Lookups(this.state, parts)
     parts.records = new Records(this.state, parts)
@@ -160,6 +165,7 @@ export class ConvoyNode {
       let node: ConvoyNode | undefined
       const libp2p = await ConvoyNode.assemble(init, privateKey, store, () => node!)
       node = new ConvoyNode(init, store, state, libp2p)
+      await node.loadAdmission()
       return node
     } catch (e) {
       await store.close()
@@ -220,11 +226,27 @@ export class ConvoyNode {
           network: net,
           relay: (init.role ?? 'node') === 'node',
           isKnownRelease: (digest) => self().knowsRelease(digest),
+          standing: (r) => self().parts.admission.standing(r),
+          onAccepted: (r) => self().parts.admission.sawReport(r),
           onMisbehaviour: (peer, reason) => self().onReportFault(peer, reason),
           ...(init.now ? { now: init.now } : {}),
         }),
       },
     }) as Promise<Libp2p<Services>>
+  }
+
+  /** Reads the reporter book and the signed policy of every release trusted at start. */
+  private async loadAdmission(): Promise<void> {
+    const trusted: string[] = []
+    for (const [channel, t] of Object.entries(this.state.trust.channels)) {
+      for (const r of t.releases) {
+        trusted.push(r.digest)
+        const bytes = await this.store.readManifest(channel, r.sequence)
+        const d = bytes ? decodeRelease(bytes) : undefined
+        if (d?.ok) this.parts.admission.knowPolicy(r.digest, d.value.signed.rollout)
+      }
+    }
+    await this.parts.admission.load(trusted)
   }
 
   /** Per-peer budgets of the protocols this class serves (core/net/budget.ts). */
@@ -320,27 +342,19 @@ export class ConvoyNode {
   }
 
   private haltTimer?: NodeJS.Timeout
-  private readonly policies = new Map<string, RolloutPolicy>()
 
   /**
-   * Recomputes which releases the network halted, from the reports this node holds and each
-   * release's signed policy (the same `summarize` the supervisor runs), and reranks peers when
-   * that changed.
+   * Recomputes which releases the network halted, from the reports that count at this node and
+   * each release's signed policy (the same `summarize` the supervisor runs), and reranks peers
+   * when that changed.
    */
   async refreshHalted(): Promise<void> {
     const next = new Set<string>()
     for (const r of this.state.trust.channels[this.channel]?.releases ?? []) {
-      if (r.digest === undefined) continue
-      let policy = this.policies.get(r.digest)
-      if (policy === undefined) {
-        const bytes = await this.store.readManifest(this.channel, r.sequence)
-        const d = bytes ? decodeRelease(bytes) : undefined
-        if (!d?.ok) continue
-        policy = d.value.signed.rollout
-        this.policies.set(r.digest, policy)
-      }
-      const reports = this.libp2p.services.reports.reportsFor(r.digest)
-      if (reports.length > 0 && summarize(reports, policy).halt) next.add(r.digest)
+      const policy = this.parts.admission.policyOf(r.digest)
+      if (policy === undefined) continue
+      const { counted } = this.countedReports(r.digest)
+      if (counted.length > 0 && summarize(counted, policy).halt) next.add(r.digest)
     }
     const changed =
       next.size !== this.peerTable.halted.size ||
@@ -365,6 +379,7 @@ export class ConvoyNode {
     this.releaseArtifacts.fetchAbort?.abort(new Error('node stopping'))
     await this.libp2p.stop()
     await this.records.persistChain.catch(() => {})
+    await this.parts.admission.close()
     await this.store.close()
   }
 
@@ -487,9 +502,22 @@ export class ConvoyNode {
     return this.libp2p.services.reports.submit(bytes)
   }
 
-  /** The verified reports this node holds for a release, one per reporter. */
+  /**
+   * The verified reports that count on a release at this node (core/rollout/admission.ts), one
+   * per reporter: what the supervisor's evidence is built from.
+   */
   reportsFor(digest: string): Report[] {
+    return this.countedReports(digest).counted
+  }
+
+  /** Every verified report held on a release, one per reporter, counted or not (gossip). */
+  heldReports(digest: string): Report[] {
     return this.libp2p.services.reports.reportsFor(digest)
+  }
+
+  /** The reports that count on a release, how many are held, and why the rest do not count. */
+  countedReports(digest: string): CountedReports {
+    return this.parts.admission.count(digest, this.libp2p.services.reports.reportsFor(digest))
   }
 
   /** `host:port` of every TCP address in the peer store, sorted, at most {@link MAX_KNOWN_ADDRS}. */

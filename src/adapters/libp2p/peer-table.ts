@@ -115,9 +115,28 @@ export class PeerTable {
     if (outcome.peerHello.rootVersion > this.rootHint) this.rootHint = outcome.peerHello.rootVersion
     this.rerank(entry)
     const h = outcome.peerHello
+    if (h.role === 'node') this.parts.admission.sawPeer(conn.remotePeer.toString(), conn.remoteAddr)
     if (h.role === 'shadow') return
     for (const [channel, seq] of Object.entries(h.sequences))
       this.parts.lookups.noteClaim(conn.remotePeer.toString(), channel, seq)
+  }
+
+  /**
+   * The peers that said in their hello they are nodes and are connected or were seen in the
+   * last 10 minutes: the nodes status lists, which the canary rule and admission read.
+   */
+  nodePeers(): string[] {
+    const connected = new Set(
+      this.state.libp2p.getConnections().map((c) => c.remotePeer.toString()),
+    )
+    const now = this.state.now()
+    const out: string[] = []
+    for (const [id, e] of this.peers) {
+      if (e.hello?.role !== 'node') continue
+      if (connected.has(id) || (e.lastSeen !== undefined && now - e.lastSeen < 10 * 60_000))
+        out.push(id)
+    }
+    return out
   }
 
   /** The entry of `peerId`, made (forgetting an old peer at the bound) when new. */

@@ -149,6 +149,8 @@ export class Records {
     const { release, isLatest } = r.value
     this.state.trust = r.value.state
     const s = release.signed
+    // First sight is noted before anything awaits: a report on it arriving now is judged by it.
+    this.parts.admission.sawRelease(release.digest, s.rollout)
     await this.persist(async () => {
       await this.state.store.saveManifest(s.channel, s.sequence, bytes)
       await this.state.store.saveFloor(this.state.trust)

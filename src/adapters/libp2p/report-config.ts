@@ -18,8 +18,10 @@ const DEFAULTS = {
   maxQueuedPerPeer: 4096,
 } as const
 
-export type Resolved = Required<Omit<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'>> &
-  Pick<ReportsInit, 'isKnownRelease' | 'onMisbehaviour'> & { maxQueuedPerPeer: number }
+type Hooks = 'isKnownRelease' | 'onMisbehaviour' | 'standing' | 'onAccepted'
+
+export type Resolved = Required<Omit<ReportsInit, Hooks>> &
+  Pick<ReportsInit, Hooks> & { maxQueuedPerPeer: number }
 
 export function resolveInit(init: ReportsInit): Resolved {
   if (typeof init.network !== 'string' || init.network === '')
@@ -47,5 +49,7 @@ export function resolveInit(init: ReportsInit): Resolved {
     verify: init.verify ?? opensslVerify,
     isKnownRelease: init.isKnownRelease,
     onMisbehaviour: init.onMisbehaviour,
+    standing: init.standing,
+    onAccepted: init.onAccepted,
   }
 }

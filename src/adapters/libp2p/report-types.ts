@@ -21,7 +21,10 @@ export interface ReportsInit {
   relay?: boolean
   /** Releases tracked; past it the oldest-seen release (unknown ones first) is dropped. @default 32 */
   maxReleases?: number
-  /** Reporters held per release; a new reporter past it is refused ("full"). @default 20000 */
+  /**
+   * Reporters held per release. Past it a new reporter takes the place of the newest-held one of
+   * a lower standing (see `standing`), or is refused ("full"). @default 20000
+   */
   maxReportersPerRelease?: number
   /** Peers a new report is pushed to. @default 8 */
   fanout?: number
@@ -43,6 +46,14 @@ export interface ReportsInit {
    * cannot push out the evidence on a real release. @default every release counts as known
    */
   isKnownRelease?: (digest: string) => boolean
+  /**
+   * Where a reporter stands when a full release must make room, lower kept first (the node
+   * passes core/rollout/admission.ts's `standing`: known canaries, known reporters, new
+   * canaries, newcomers). Asked once, when the reporter's first report is held. @default 0
+   */
+  standing?: (report: Report) => number
+  /** Told of each report that changed what is held (the node notes the reporter). */
+  onAccepted?: (report: Report) => void
   /** Told of each fault a peer commits (to count it against the peer). */
   onMisbehaviour?: (peer: PeerId, reason: string) => void
   /** Clock, ms since the epoch. @default Date.now */
@@ -104,6 +115,8 @@ export interface ReportStats {
   syncs: number
   /** Releases dropped to make room. */
   releasesDropped: number
+  /** Reporters dropped from a full release for one of higher standing. */
+  evicted: number
   /** Report streams cut because their peer sent more than its budget. */
   budgetRefused: number
 }

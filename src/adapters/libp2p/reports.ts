@@ -77,12 +77,16 @@ interface Held {
   body: Uint8Array
   /** The encoded envelope, as passed on. */
   bytes: Uint8Array
+  /** Where the reporter stood when its first report was held (`standing`; lower is kept). */
+  standing: number
 }
 
 interface ReleaseEntry {
   /** Order of first sight: larger is newer. */
   seen: number
   reporters: Map<string, Held>
+  /** Reporters by standing, so a full release gives up its lowest-standing one quickly. */
+  byStanding: Map<number, Set<string>>
 }
 
 interface Outbox {
@@ -153,6 +157,7 @@ class Reports implements ReportService, Startable {
     sendDropped: 0,
     syncs: 0,
     releasesDropped: 0,
+    evicted: 0,
   }
 
   constructor(components: ReportsComponents, config: Resolved) {
@@ -251,16 +256,54 @@ class Reports implements ReportService, Startable {
         'full',
         `no room: ${this.config.maxReleases} releases are tracked and none is unknown, so a report on unknown release ${report.release.slice(0, 12)} is not held`,
       )
-    if (prior === undefined && target.reporters.size >= this.config.maxReportersPerRelease)
-      return this.refuse(
-        'full',
-        `release ${report.release.slice(0, 12)} already holds reports from ${this.config.maxReportersPerRelease} reporters`,
-      )
-    const held: Held = { report, body, bytes: encodeReport(env) }
+    const rank = prior?.standing ?? this.standingOf(report)
+    if (prior === undefined && target.reporters.size >= this.config.maxReportersPerRelease) {
+      if (!this.evictBelow(target, rank))
+        return this.refuse(
+          'full',
+          `release ${report.release.slice(0, 12)} already holds reports from ${this.config.maxReportersPerRelease} reporters, none of them standing below this one`,
+        )
+    }
+    const held: Held = { report, body, bytes: encodeReport(env), standing: rank }
     target.reporters.set(report.reporter, held)
+    if (prior === undefined) {
+      const set = target.byStanding.get(rank) ?? new Set<string>()
+      set.add(report.reporter)
+      target.byStanding.set(rank, set)
+    }
     this.counters.accepted++
+    try {
+      this.config.onAccepted?.(report)
+    } catch (e) {
+      this.log?.error('onAccepted threw: %e', e)
+    }
     this.forward(held.bytes, options.from)
     return { ok: true, value: { report, isNew: true } }
+  }
+
+  private standingOf(report: Report): number {
+    try {
+      return this.config.standing?.(report) ?? 0
+    } catch {
+      return 0
+    }
+  }
+
+  /**
+   * Makes room in a full release for a reporter of standing `rank`: drops the newest-held
+   * reporter of the lowest standing, if that is below `rank`. True when room was made.
+   */
+  private evictBelow(entry: ReleaseEntry, rank: number): boolean {
+    let worst = -1
+    for (const [r, set] of entry.byStanding) if (set.size > 0 && r > worst) worst = r
+    if (worst <= rank) return false
+    const set = entry.byStanding.get(worst)!
+    let victim: string | undefined
+    for (const id of set) victim = id
+    set.delete(victim!)
+    entry.reporters.delete(victim!)
+    this.counters.evicted++
+    return true
   }
 
   /** The entry for a new release, dropping the oldest-seen one if the cap is reached. */
@@ -284,7 +327,11 @@ class Reports implements ReportService, Startable {
         this.counters.releasesDropped++
       }
     }
-    const entry: ReleaseEntry = { seen: ++this.seenCounter, reporters: new Map() }
+    const entry: ReleaseEntry = {
+      seen: ++this.seenCounter,
+      reporters: new Map(),
+      byStanding: new Map(),
+    }
     this.releases.set(digest, entry)
     return entry
   }

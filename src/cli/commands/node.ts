@@ -130,6 +130,10 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
       reports: {
         submit: (bytes) => node.submitReport(bytes),
         reportsFor: (digest) => node.reportsFor(digest),
+        notCounted: (digest) => {
+          const c = node.countedReports(digest)
+          return { held: c.held, notCounted: c.notCounted }
+        },
       },
     })
   } catch (e) {

@@ -10,6 +10,7 @@ import * as s from '../manifest/schema.ts'
 import type { VerifyFn } from '../manifest/signing.ts'
 import { parseStrictJson } from '../manifest/strict-json.ts'
 import { fail, ok, type Result } from '../result.ts'
+import { PEER_ID_RE } from '../rollout/report.ts'
 
 /** Document type of a network file. */
 export const NETWORK_TYPE = 'convoy/network'
@@ -25,7 +26,15 @@ export interface NetworkConfig {
   anchorBytes: Uint8Array
   /** Multiaddrs with /p2p/<peer id>; syntax is checked by the adapter that dials them. */
   bootstrap: string[]
+  /**
+   * A permissioned network's reporters: the peer ids whose reports count, and no others
+   * (core/rollout/admission.ts, rule 1). Absent on an open network.
+   */
+  reporters?: string[]
 }
+
+/** Most reporters a network file may name. */
+export const MAX_NETWORK_REPORTERS = 1000
 
 /** Builds the file's bytes. */
 export function encodeNetworkConfig(
@@ -51,14 +60,24 @@ export function decodeNetworkConfig(
   let network: string
   let bootstrap: string[]
   let root: unknown
+  let reporters: string[] | undefined
   try {
-    const doc = s.object(parsed.value, 'network file', ['type', 'network', 'root', 'bootstrap'])
+    const doc = s.object(
+      parsed.value,
+      'network file',
+      ['type', 'network', 'root', 'bootstrap'],
+      ['reporters'],
+    )
     if (doc.type !== NETWORK_TYPE)
       throw new s.SchemaError(`network file type must be "${NETWORK_TYPE}"`)
     network = s.string(doc.network, 'network', s.NAME_RE)
     bootstrap = s.array(doc.bootstrap, 'bootstrap', 64, (x, p) =>
       s.string(x, p, /^\/[\x21-\x7e]+$/, 512),
     )
+    if (doc.reporters !== undefined)
+      reporters = s.array(doc.reporters, 'reporters', MAX_NETWORK_REPORTERS, (x, p) =>
+        s.string(x, p, PEER_ID_RE, 128),
+      )
     root = doc.root
   } catch (e) {
     return schemaFailure(e)
@@ -69,5 +88,11 @@ export function decodeNetworkConfig(
     ...(options.verify ? { verify: options.verify } : {}),
   })
   if (!anchor.ok) return fail(anchor.code, `trust anchor: ${anchor.reason}`)
-  return ok({ network, anchor: anchor.value.signed, anchorBytes, bootstrap })
+  return ok({
+    network,
+    anchor: anchor.value.signed,
+    anchorBytes,
+    bootstrap,
+    ...(reporters !== undefined ? { reporters } : {}),
+  })
 }
