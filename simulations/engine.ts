@@ -163,6 +163,16 @@ export class Simulation {
   joins = 0
   departures = 0
   falseReports = 0
+  /**
+   * Reporters every node knew before a release (admission's electorate): the first generation of
+   * nodes, and false reporters the scenario says were established.
+   */
+  get electorate(): number {
+    const fr = this.s.adversaries.falseReporters
+    return this.N + (fr.established ? fr.count : 0)
+  }
+  /** When each identity that joined after the start (churn) first joined, ms. */
+  readonly bornAt = new Map<number, number>()
   falseSuspicions = 0
   suspicionHours: number[] = []
   suspectedCount = 0

@@ -3,18 +3,43 @@
  * honest hellos that reach their victims, and version liars, with how honest nodes rank them.
  */
 import { suspicionAfterMs } from '../../src/core/net/freeze.ts'
+import { SLOT_GRACE_MS } from '../../src/core/rollout/admission.ts'
+import { rolloutSlot, waveSlotTime } from '../../src/core/rollout/slot.ts'
 import { BASE_CAPABILITIES, type Rank, rankPeer } from '../../src/core/version/rank.ts'
 import type { Simulation } from '../engine.ts'
 import { P } from '../model.ts'
 import type { LiarClaim } from '../scenario.ts'
-import { DAY, HOUR, K_ECLIPSE_CONTACT, K_ECLIPSE_SUSPECT, K_LIAR_CONTACT } from './events.ts'
+import {
+  DAY,
+  HOUR,
+  K_ECLIPSE_CONTACT,
+  K_ECLIPSE_SUSPECT,
+  K_FALSE_REPORT,
+  K_LIAR_CONTACT,
+} from './events.ts'
 import { report } from './evidence.ts'
+import type { Rel } from './release.ts'
 
 export function onFalseReport(sim: Simulation, k: number, v: number): void {
   const id = sim.reporterBase + k
+  const fr = sim.s.adversaries.falseReporters
   sim.falseReports++
-  // The worst case: a Sybil claims the failure came in probation, where it weighs the most.
-  report(sim, sim.rels[v]!, id, sim.w.regionOf(id, P.reporterRegion), 'fail', 'probation')
+  const rel = sim.rels[v]!
+  const why = report(sim, rel, id, sim.w.regionOf(id, P.reporterRegion), fr.verdict, fr.stage)
+  // The worst case: a probation claim refused as too early is sent again once it can count.
+  if (why === 'early-probation') {
+    const at = Number.isNaN(rel.waveStart)
+      ? sim.now + HOUR
+      : Math.max(sim.now + 60_000, earliestDue(sim, rel, id))
+    sim.q.push(at, K_FALSE_REPORT, k, v)
+  }
+}
+
+/** When a probation report of `identity` first counts, by the release's earliest wave start. */
+function earliestDue(sim: Simulation, rel: Rel, identity: number): number {
+  const p = rel.target.policy
+  const slot = rolloutSlot(sim.w.peerId(identity), rel.target.digest)
+  return waveSlotTime(slot, p.canaryFraction, rel.waveStart, p.windowSeconds) - SLOT_GRACE_MS
 }
 
 export function scheduleContact(sim: Simulation, i: number, v: number, n: number): void {

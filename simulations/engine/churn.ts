@@ -107,6 +107,7 @@ export function replace(sim: Simulation, i: number): void {
   sim.departing[i] = 0
   const id = sim.nextIdentity++
   growIdentities(sim, id)
+  sim.bornAt.set(id, sim.now)
   const oldPhase = sim.phaseIdx[i]!
   sim.phaseAll[oldPhase]!--
   sim.phaseAll[0]!++

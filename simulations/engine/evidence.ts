@@ -2,12 +2,14 @@
  * Evidence: signed reports, counted once per reporter, gossiped from region to region, summed at
  * each region's heartbeat, and handed to the nodes of a region when its verdict changes.
  */
+import { type AdmissionRefusal, refusal } from '../../src/core/rollout/admission.ts'
 import {
   type EvidenceSummary,
   replacesReport,
   summarizeCounts,
 } from '../../src/core/rollout/evidence.ts'
 import type { RolloutInput } from '../../src/core/rollout/machine.ts'
+import { rolloutSlot } from '../../src/core/rollout/slot.ts'
 import type { Simulation } from '../engine.ts'
 import { K_DRAIN, K_EVIDENCE } from './events.ts'
 import { rebuildHistory } from './metrics.ts'
@@ -34,7 +36,52 @@ export function growIdentities(sim: Simulation, need: number): void {
 }
 
 /**
- * One signed report from `identity` in region `q`: counted once per reporter, latest wins.
+ * When the identity was first known to the network: honest nodes of the first generation from
+ * the start, churn replacements when they join (`sim.bornAt`), false reporters as the scenario
+ * says (before the release, or when they first report).
+ */
+function firstSeen(sim: Simulation, rel: Rel, identity: number): number {
+  if (
+    identity >= sim.reporterBase &&
+    identity < sim.reporterBase + sim.s.adversaries.falseReporters.count
+  )
+    return sim.s.adversaries.falseReporters.established ? rel.publishAt - 1 : sim.now
+  return sim.bornAt.get(identity) ?? 0
+}
+
+/**
+ * Admission (src/core/rollout/admission.ts, rules 2 and 3) as the simulator can apply it: every
+ * node is taken to see the release when it is published, and the wave to open at the first
+ * region's proceed, both the attacker's best case. Canaries are by fraction alone (the
+ * simulator gives the machine no known peers), and no subnet is modelled.
+ */
+function admits(
+  sim: Simulation,
+  rel: Rel,
+  identity: number,
+  stage: 'shadow' | 'probation',
+): AdmissionRefusal | undefined {
+  return refusal(
+    { stage },
+    {
+      self: false,
+      known: { firstSeen: firstSeen(sim, rel, identity) },
+      slot: stage === 'probation' ? rolloutSlot(sim.w.peerId(identity), rel.target.digest) : 0,
+      lowerSlots: Number.MAX_SAFE_INTEGER,
+    },
+    {
+      digest: rel.target.digest,
+      policy: rel.target.policy,
+      releaseSeenAt: rel.publishAt,
+      ...(Number.isNaN(rel.waveStart) ? {} : { waveStart: rel.waveStart }),
+      now: sim.now,
+    },
+  )
+}
+
+/**
+ * One signed report from `identity` in region `q`: counted once per reporter, latest wins, if
+ * admission counts it at all; returns why not when it does not.
  * Codes per reporter: 0 none, 1 shadow pass, 2 shadow fail, 3 probation pass, 4 probation fail.
  */
 export function report(
@@ -44,7 +91,12 @@ export function report(
   q: number,
   verdict: 'pass' | 'fail',
   stage: 'shadow' | 'probation',
-): void {
+): AdmissionRefusal | undefined {
+  const why = admits(sim, rel, identity, stage)
+  if (why !== undefined) {
+    rel.notCounted[why] = (rel.notCounted[why] ?? 0) + 1
+    return why
+  }
   const prior = rel.verdict[identity]!
   const now = sim.now
   // The report service's rule (replacesReport); the simulator holds no bodies to order.
@@ -53,10 +105,10 @@ export function report(
     prior !== 0 &&
     !replacesReport({ at: rel.lastAt[identity]!, verdict: priorVerdict }, { at: now, verdict })
   )
-    return
+    return undefined
   const nv = (verdict === 'pass' ? 1 : 2) + (stage === 'probation' ? 2 : 0)
   rel.lastAt[identity] = now
-  if (prior === nv) return
+  if (prior === nv) return undefined
   rel.verdict[identity] = nv
   const isPass = (c: number) => (c === 1 || c === 3 ? 1 : 0)
   const isFail = (c: number) => (c === 2 || c === 4 ? 1 : 0)
@@ -78,6 +130,7 @@ export function report(
       sim.q.push(drain, K_DRAIN, 0, rel.v * R + r)
     }
   }
+  return undefined
 }
 
 export function onDrain(sim: Simulation, arg: number): void {
@@ -105,6 +158,7 @@ export function onDrain(sim: Simulation, arg: number): void {
       failing: rel.fail[r]!,
       probationPassing: rel.probPass[r]!,
       probationFailing: rel.probFail[r]!,
+      electorate: sim.electorate,
     },
     rel.target.policy,
   )
@@ -140,10 +194,12 @@ export function flip(
     failing: summary.failing,
     probationPassing: summary.probationPassing,
     probationFailing: summary.probationFailing,
+    electorate: sim.electorate,
     proceed: summary.proceed,
     halt: summary.halt,
     reason: summary.reason,
   })
+  if (summary.proceed && Number.isNaN(rel.waveStart)) rel.waveStart = sim.now
   if (summary.halt && rel.everHalted[r] === 0) {
     rel.everHalted[r] = 1
     rel.stats.haltedRegions++

@@ -76,6 +76,11 @@ export interface ReleaseOutcome {
   shadowInconclusive: number
   probationFailures: number
   reporters: { passing: number; failing: number }
+  /**
+   * Reports reporter admission left out, by reason (src/core/rollout/admission.ts); absent from
+   * the testnet, whose nodes count for themselves.
+   */
+  notCounted?: Record<string, number>
   /** Regions whose evidence ever halted it, and when the first did. */
   haltedRegions: number
   firstHaltAtHours: number | null

@@ -40,6 +40,10 @@ export interface Rel {
   globalFail: number
   swarmRequests: number
   swarmFirst: number
+  /** The earliest any region's evidence let non-canaries proceed (admission's wave start). */
+  waveStart: number
+  /** Reports admission left out, by reason. */
+  notCounted: Record<string, number>
   /** Slots (by identity) that ever switched to this release. */
   switched: Uint8Array
   stats: {
@@ -121,6 +125,8 @@ export function makeRel(
     globalFail: 0,
     swarmRequests: 0,
     swarmFirst: Number.NaN,
+    waveStart: Number.NaN,
+    notCounted: {},
     switched: new Uint8Array(identityCap),
     stats: {
       nodesSwitched: 0,

@@ -48,6 +48,7 @@ export function finish(sim: Simulation): SimResult {
       shadowInconclusive: st.shadowInconclusive,
       probationFailures: st.probationFailures,
       reporters: { passing: rel.globalPass, failing: rel.globalFail },
+      notCounted: { ...rel.notCounted },
       haltedRegions: st.haltedRegions,
       firstHaltAtHours: since(st.firstHaltAt),
       nodesHalted: halted.get(rel.spec.version) ?? 0,

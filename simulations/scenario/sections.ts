@@ -279,6 +279,9 @@ export function parseAdversaries(v: unknown, versions: string[]): Scenario['adve
     'count',
     'delayMinutes',
     'versions',
+    'established',
+    'verdict',
+    'stage',
   ])
   const p = 'adversaries.falseReporters'
   const list = array(fr, p, 'versions', 1, 64)
@@ -290,10 +293,22 @@ export function parseAdversaries(v: unknown, versions: string[]): Scenario['adve
       )
     return x
   })
+  const established = fr.established ?? false
+  if (typeof established !== 'boolean')
+    throw new ScenarioError(`${p}.established`, 'must be true or false')
+  const verdict = fr.verdict ?? 'fail'
+  if (verdict !== 'pass' && verdict !== 'fail')
+    throw new ScenarioError(`${p}.verdict`, `must be pass or fail (got ${describe(verdict)})`)
+  const stage = fr.stage ?? 'probation'
+  if (stage !== 'shadow' && stage !== 'probation')
+    throw new ScenarioError(`${p}.stage`, `must be shadow or probation (got ${describe(stage)})`)
   const falseReporters = {
     count: num(fr, p, 'count', 0, 1_000_000, 0, { integer: true }),
     delayMinutes: num(fr, p, 'delayMinutes', 0, 100_000, 0),
     versions: targets,
+    established,
+    verdict: verdict as 'pass' | 'fail',
+    stage: stage as 'shadow' | 'probation',
   }
   const e = object(o.eclipse ?? {}, 'adversaries.eclipse', [
     'fraction',

@@ -81,7 +81,19 @@ export interface Scenario {
   shadow: { mode: 'judge' | 'skip'; sampleSeconds: number }
   releases: ReleaseSpec[]
   adversaries: {
-    falseReporters: { count: number; delayMinutes: number; versions: string[] | undefined }
+    falseReporters: {
+      count: number
+      delayMinutes: number
+      versions: string[] | undefined
+      /**
+       * True: the identities were known to every node before the release (introduced earlier,
+       * the Sybil bound admission leaves); false: made after it, so admission counts none.
+       */
+      established: boolean
+      /** What they claim. */
+      verdict: 'pass' | 'fail'
+      stage: 'shadow' | 'probation'
+    }
     eclipse: { fraction: number; honestContactsPerDay: number; directFetchSuccess: number }
     versionLiars: {
       count: number

@@ -211,6 +211,7 @@ describe('the nodes run the shipped logic', () => {
           failing: e.failing as number,
           probationPassing: e.probationPassing as number,
           probationFailing: e.probationFailing as number,
+          electorate: e.electorate as number,
         },
         p,
       )

@@ -4,9 +4,10 @@
  *   GET  /health                 a small, cheap liveness answer (JSON, {@link Health})
  *   GET  /status                 the node's status (JSON, {@link NodeStatus})
  *   GET  /metrics                Prometheus text format
- *   GET  /reports?release=HEX    `{ release, reports: Report[], held, notCounted }`: the
- *                                verified reports that count (reporter admission), how many
- *                                are held, and why the others do not count
+ *   GET  /reports?release=HEX    `{ release, reports: Report[], held, electorate,
+ *                                notCounted }`: the verified reports that count (reporter
+ *                                admission), how many are held, how many reporters the node
+ *                                knew before the release, and why the others do not count
  *   POST /reports                one signed report (JSON, at most 4 KiB): 202 when accepted or
  *                                already held, 400 with the one-line reason when refused, 413
  *                                over the cap
@@ -41,7 +42,11 @@ export interface ReportsApi {
   /** The verified reports that count on a release digest. */
   reportsFor(digest: string): Report[]
   /** How many are held and why the others do not count (core/rollout/admission.ts). */
-  notCounted?(digest: string): { held: number; notCounted: Record<string, number> }
+  notCounted?(digest: string): {
+    held: number
+    electorate: number
+    notCounted: Record<string, number>
+  }
 }
 
 /** What `/health` answers: enough to tell the node runs and who it is, built in microseconds. */

@@ -45,6 +45,8 @@ export interface AdmissionHost {
 export interface CountedReports {
   counted: Report[]
   held: number
+  /** Reporters the node knew before it saw the release, itself included (evidence.ts). */
+  electorate: number
   /** By reason; `unknown-release`: the node has not verified the release, so nothing counts. */
   notCounted: Partial<Record<AdmissionRefusal | 'unknown-release', number>>
 }
@@ -138,6 +140,7 @@ export class NodeAdmission {
       return {
         counted: [],
         held: held.length,
+        electorate: 0,
         notCounted: held.length > 0 ? { 'unknown-release': held.length } : {},
       }
     const now = this.host.now()
@@ -151,10 +154,11 @@ export class NodeAdmission {
       ...(sighting?.waveStart !== undefined ? { waveStart: sighting.waveStart } : {}),
       now,
     })
-    if (sighting?.waveStart === undefined && summarize(a.counted, policy).proceed) {
+    const electorate = this.book.electorate(digest) + (this.book.known(this.host.self) ? 0 : 1)
+    if (sighting?.waveStart === undefined && summarize(a.counted, policy, electorate).proceed) {
       if (this.book.openWave(digest, now)) this.schedule()
     }
-    return { counted: a.counted, held: held.length, notCounted: a.refused }
+    return { counted: a.counted, held: held.length, electorate, notCounted: a.refused }
   }
 
   /** Book size and refusals, for status. */

@@ -353,8 +353,8 @@ export class ConvoyNode {
     for (const r of this.state.trust.channels[this.channel]?.releases ?? []) {
       const policy = this.parts.admission.policyOf(r.digest)
       if (policy === undefined) continue
-      const { counted } = this.countedReports(r.digest)
-      if (counted.length > 0 && summarize(counted, policy).halt) next.add(r.digest)
+      const { counted, electorate } = this.countedReports(r.digest)
+      if (counted.length > 0 && summarize(counted, policy, electorate).halt) next.add(r.digest)
     }
     const changed =
       next.size !== this.peerTable.halted.size ||

@@ -67,19 +67,27 @@ export async function runningVersion(dataDir: string): Promise<string | undefine
   return (await fetchStatus(r.api))?.version
 }
 
-/** GET /reports?release=DIGEST: the verified reports the node holds for one release. */
+/**
+ * GET /reports?release=DIGEST: the verified reports that count on one release at the node, and
+ * the electorate their shares are taken over (0 from a node that predates admission).
+ */
 export async function fetchReports(
   api: string,
   digest: string,
   timeoutMs = 2000,
-): Promise<Report[] | undefined> {
+): Promise<{ reports: Report[]; electorate: number } | undefined> {
   try {
     const res = await fetch(url(api, `/reports?release=${digest}`), {
       signal: AbortSignal.timeout(timeoutMs),
     })
     if (!res.ok) return undefined
-    const body = (await res.json()) as { reports?: Report[] }
-    return Array.isArray(body.reports) ? body.reports : undefined
+    const body = (await res.json()) as { reports?: Report[]; electorate?: unknown }
+    if (!Array.isArray(body.reports)) return undefined
+    const e = body.electorate
+    return {
+      reports: body.reports,
+      electorate: Number.isSafeInteger(e) && (e as number) >= 0 ? (e as number) : 0,
+    }
   } catch {
     return undefined
   }

@@ -88,9 +88,9 @@ export class NodeWatch {
 
   async readEvidence(api: string): Promise<void> {
     const t = this.state.target!
-    const reports = await fetchReports(api, t.digest)
-    if (reports === undefined) return
-    const summary: EvidenceSummary = summarize(reports, t.policy)
+    const got = await fetchReports(api, t.digest)
+    if (got === undefined) return
+    const summary: EvidenceSummary = summarize(got.reports, t.policy, got.electorate)
     const key = `${t.digest}:${JSON.stringify(summary)}`
     if (key === this.lastEvidence) return
     this.lastEvidence = key

@@ -132,7 +132,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
         reportsFor: (digest) => node.reportsFor(digest),
         notCounted: (digest) => {
           const c = node.countedReports(digest)
-          return { held: c.held, notCounted: c.notCounted }
+          return { held: c.held, electorate: c.electorate, notCounted: c.notCounted }
         },
       },
     })

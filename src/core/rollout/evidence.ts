@@ -50,6 +50,12 @@ export interface EvidenceCounts {
   /** Of those, the ones whose latest report is a probation result. @default 0 */
   probationPassing?: number
   probationFailing?: number
+  /**
+   * Reporters the counting node knew before it saw the release (admission's electorate). The
+   * failure share over all reports is taken over at least this many, so established liars weigh
+   * their share of the network, not of the few reports that exist in the first minutes. @default 0
+   */
+  electorate?: number
 }
 
 /**
@@ -78,9 +84,16 @@ export function addReport(reports: ReadonlyMap<string, Report>, r: Report): Map<
   return out
 }
 
-/** Applies the release's thresholds to the reports held (one per reporter: its latest). */
-export function summarize(reports: Iterable<Report>, policy: RolloutPolicy): EvidenceSummary {
-  const c = { passing: 0, failing: 0, probationPassing: 0, probationFailing: 0 }
+/**
+ * Applies the release's thresholds to the reports that count (one per reporter: its latest),
+ * with the counting node's electorate ({@link EvidenceCounts.electorate}) when it has one.
+ */
+export function summarize(
+  reports: Iterable<Report>,
+  policy: RolloutPolicy,
+  electorate = 0,
+): EvidenceSummary {
+  const c = { passing: 0, failing: 0, probationPassing: 0, probationFailing: 0, electorate }
   for (const r of reports) {
     if (r.verdict === 'pass') c.passing++
     else c.failing++
@@ -104,18 +117,29 @@ export function summarize(reports: Iterable<Report>, policy: RolloutPolicy): Evi
  * the release would creep past the canary share until `maxFailureShare` stalls it. Compared
  * with the other probation results, they halt it. `haltMinFailures` applies to each count on its
  * own, so a single crashing canary never halts a release alone (unless the policy says 1).
+ *
+ * A halt weighs failures over at least the electorate (every report) and the canaries the
+ * electorate implies (`canaryFraction` of it; probation reports): reports told early, before
+ * the honest ones arrive, are then weighed as the share of the network their reporters are, so
+ * established liars cannot halt a release they are a small part of. Proceeding reads the shares
+ * of the reports that exist, which only ever makes it more cautious.
  */
 export function summarizeCounts(counts: EvidenceCounts, policy: RolloutPolicy): EvidenceSummary {
   const { passing, failing } = counts
   const probationPassing = counts.probationPassing ?? 0
   const probationFailing = counts.probationFailing ?? 0
-  const total = passing + failing
-  const failShare = total === 0 ? 0 : failing / total
+  const electorate = counts.electorate ?? 0
+  const reported = passing + failing
+  const failShare = reported === 0 ? 0 : failing / reported
   const probTotal = probationPassing + probationFailing
   const probationFailShare = probTotal === 0 ? 0 : probationFailing / probTotal
-  const haltAll = failing >= policy.haltMinFailures && failShare > policy.haltFailureShare
+  const total = Math.max(reported, electorate)
+  const haltShare = total === 0 ? 0 : failing / total
+  const probFloor = Math.max(probTotal, Math.floor(electorate * policy.canaryFraction))
+  const probHaltShare = probFloor === 0 ? 0 : probationFailing / probFloor
+  const haltAll = failing >= policy.haltMinFailures && haltShare > policy.haltFailureShare
   const haltProbation =
-    probationFailing >= policy.haltMinFailures && probationFailShare > policy.haltFailureShare
+    probationFailing >= policy.haltMinFailures && probHaltShare > policy.haltFailureShare
   const halt = haltAll || haltProbation
   const needProbation = probationPassesNeeded(policy)
   const proceed =
@@ -127,9 +151,9 @@ export function summarizeCounts(counts: EvidenceCounts, policy: RolloutPolicy): 
     // claims), as they are for halting: they hold nobody back.
     (probationFailing < policy.haltMinFailures || probationFailShare <= policy.maxFailureShare)
   const reason = haltAll
-    ? `halted: ${failing} of ${total} reporters failed the release (${pct(failShare)} > ${pct(policy.haltFailureShare)})`
+    ? `halted: ${failing} of ${total} reporters failed the release (${pct(haltShare)} > ${pct(policy.haltFailureShare)})`
     : haltProbation
-      ? `halted: ${probationFailing} of ${probTotal} nodes that ran it failed their probation (${pct(probationFailShare)} > ${pct(policy.haltFailureShare)})`
+      ? `halted: ${probationFailing} of ${probFloor} nodes that ran it failed their probation (${pct(probHaltShare)} > ${pct(policy.haltFailureShare)})`
       : proceed
         ? `evidence good: ${probationPassing} probation passes, ${passing} passing, ${failing} failing`
         : probationPassing < needProbation

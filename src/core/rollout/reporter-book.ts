@@ -98,6 +98,17 @@ export class ReporterBook {
   }
   private lastSweep = Number.NEGATIVE_INFINITY
 
+  /**
+   * Reporters known before the node saw release `digest` (none of them introduced by a report on
+   * it): the electorate its evidence shares are taken over.
+   */
+  electorate(digest: string): number {
+    const seenAt = this.releases.get(digest)?.seenAt ?? Number.POSITIVE_INFINITY
+    let n = 0
+    for (const e of this.reporters.values()) if (e.via !== digest && e.firstSeen <= seenAt) n++
+    return n
+  }
+
   /** When the node first saw release `digest`, if it recorded it. */
   sighting(digest: string): ReleaseSighting | undefined {
     const s = this.releases.get(digest)
