@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { startApi } from '../../src/adapters/http/api.ts'
 import type { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
 import { readIdentityKey, signReport } from '../../src/adapters/libp2p/reports.ts'
 import { decodeRelease } from '../../src/core/manifest/release.ts'
@@ -68,24 +69,48 @@ describe('halted releases and deranking', { timeout: 120_000 }, () => {
       )
       assert.ok(r.ok, JSON.stringify(r))
     }
-    // A key nobody knew before the release counts for nothing, whatever it claims.
-    const stranger = await generateKeyPair('Ed25519')
-    const forged = judge.submitReport(
-      signReport(stranger, {
-        network: NETWORK,
-        release: documentDigest(d.value.signed),
-        version: '1.1.0',
-        stage: 'probation',
-        verdict: 'pass',
-        at: Date.now(),
-        reason: 'all good',
-      }),
-    )
-    assert.ok(forged.ok, JSON.stringify(forged))
-    const counted = judge.countedReports(documentDigest(d.value.signed))
-    assert.equal(counted.held, 3)
-    assert.equal(counted.counted.length, 2)
-    assert.deepEqual(counted.notCounted, { newcomer: 1 })
+    // Keys nobody knew before the release, posted to the node's API as a local process would:
+    // held (they verify), counted for nothing, whatever they claim.
+    const digest = documentDigest(d.value.signed)
+    const api = await startApi({ host: '127.0.0.1', port: 0 }, () => judge.status(), {
+      reports: {
+        submit: (bytes) => judge.submitReport(bytes),
+        reportsFor: (x) => judge.reportsFor(x),
+        notCounted: (x) => judge.countedReports(x),
+      },
+    })
+    try {
+      const base = `http://127.0.0.1:${api.address.port}`
+      for (const verdict of ['pass', 'pass', 'pass', 'fail'] as const) {
+        const stranger = await generateKeyPair('Ed25519')
+        const post = await fetch(`${base}/reports`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: signReport(stranger, {
+            network: NETWORK,
+            release: digest,
+            version: '1.1.0',
+            stage: 'probation',
+            verdict,
+            at: Date.now(),
+            reason: 'forged',
+          }),
+        })
+        assert.equal(post.status, 202)
+      }
+      const got = (await (await fetch(`${base}/reports?release=${digest}`)).json()) as {
+        reports: unknown[]
+        held: number
+        electorate: number
+        notCounted: Record<string, number>
+      }
+      assert.equal(got.held, 6)
+      assert.equal(got.reports.length, 2, 'only the two known reporters count')
+      assert.deepEqual(got.notCounted, { newcomer: 4 })
+      assert.equal(got.electorate, 4, 'the judge, the laggard and the two reporters')
+    } finally {
+      await api.close()
+    }
     await judge.refreshHalted()
     const p = await peerIn(judge, laggard)
     assert.equal(p?.rank, 'normal', JSON.stringify(p))
