@@ -113,6 +113,15 @@ export class NodeAdmission {
     if (this.book.see(id, this.host.now(), subnet !== undefined ? { subnet } : {})) this.schedule()
   }
 
+  /**
+   * A peer the peer store learned of (a DHT answer, identify): known from now on, without an
+   * observed subnet. On a network's first release this is how a node knows the canaries it never
+   * connected to before their reports reach it.
+   */
+  heardOfPeer(id: string): void {
+    if (this.book.see(id, this.host.now(), {})) this.schedule()
+  }
+
   /** A verified report was accepted. */
   sawReport(r: Report): void {
     if (this.book.see(r.reporter, this.host.now(), { via: r.release })) this.schedule()

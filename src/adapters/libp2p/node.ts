@@ -309,6 +309,10 @@ export class ConvoyNode {
       entry.agent = evt.detail.agentVersion
       this.peerTable.rerank(entry)
     })
+    // Peers the DHT or identify told of are known reporters from then on (admission, rule 2).
+    lp.addEventListener('peer:update', (evt) => {
+      if (this.role === 'node') this.parts.admission.heardOfPeer(evt.detail.peer.id.toString())
+    })
     lp.addEventListener('peer:disconnect', (evt) => {
       const peer = evt.detail.toString()
       for (const c of this.lookups.claims.values()) c.byPeer.delete(peer)
