@@ -12,6 +12,8 @@ import { subnetOf } from '../../src/core/net/subnet.ts'
 import {
   type AdmissionView,
   admitReports,
+  JOIN_GRACE_MS,
+  judgesFirstSight,
   type KnownReporter,
   LOWEST_SLOT_TOLERANCE,
   MAX_REPORTERS_PER_SUBNET,
@@ -72,16 +74,31 @@ describe('reporter admission: the rules', () => {
     assert.deepEqual(a.refused, { newcomer: 3 })
   })
 
-  it('waives first sight for a release seen before the node kept a book', () => {
-    const [a] = idsWhere(1, false)
-    const book = new Map([[a!, { firstSeen: SEEN + 5 }]])
+  it('waives first sight where the node cannot judge it (no book then, or it had just joined)', () => {
+    const [a, b] = idsWhere(2, false)
+    const book = new Map<string, KnownReporter>([
+      [a!, { firstSeen: SEEN + 5 }],
+      [b!, { firstSeen: SEEN + 5, via: DIGEST }],
+    ])
     const r = admitReports(
-      [rep(a!, 'shadow', 'fail')],
+      [rep(a!, 'shadow', 'fail'), rep(b!, 'shadow', 'pass'), rep('never-seen', 'shadow', 'pass')],
       POLICY,
       DIGEST,
       view(book, { releaseSeenAt: undefined }),
     )
-    assert.equal(r.counted.length, 1)
+    assert.equal(r.counted.length, 3)
+    // Who decides: a node that met its network JOIN_GRACE_MS or more before it saw the release.
+    assert.equal(judgesFirstSight(undefined, SEEN), false)
+    assert.equal(judgesFirstSight(SEEN - JOIN_GRACE_MS + 1, SEEN), false)
+    assert.equal(judgesFirstSight(SEEN - JOIN_GRACE_MS, SEEN), true)
+    const book2 = new ReporterBook()
+    book2.sawRelease(OTHER, SEEN)
+    book2.join(SEEN)
+    book2.sawRelease(DIGEST, SEEN + JOIN_GRACE_MS)
+    book2.sawRelease('ef'.repeat(32), SEEN + JOIN_GRACE_MS, true)
+    assert.equal(book2.sighting(OTHER)?.waived, true, 'seen before the node met anyone')
+    assert.equal(book2.sighting(DIGEST)?.waived, undefined)
+    assert.equal(book2.sighting('ef'.repeat(32))?.waived, true)
   })
 
   it('a permissioned network counts only its listed reporters, known or not', () => {
@@ -358,7 +375,7 @@ describe('the reporter book', () => {
     assert.ok(!book.sawRelease(DIGEST, 200))
     assert.ok(book.openWave(DIGEST, 300))
     assert.ok(!book.openWave(DIGEST, 400))
-    assert.deepEqual(book.sighting(DIGEST), { seenAt: 100, waveStart: 300 })
+    assert.deepEqual(book.sighting(DIGEST), { seenAt: 100, waveStart: 300, waived: true })
     assert.ok(!book.openWave(OTHER, 1), 'no wave on a release never seen')
     for (let i = 0; i < MAX_BOOK_RELEASES; i++)
       book.sawRelease(i.toString(16).padStart(64, '0'), 1000 + i)

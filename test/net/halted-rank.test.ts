@@ -11,6 +11,7 @@ import type { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
 import { readIdentityKey, signReport } from '../../src/adapters/libp2p/reports.ts'
 import { decodeRelease } from '../../src/core/manifest/release.ts'
 import { documentDigest } from '../../src/core/manifest/signing.ts'
+import { JOIN_GRACE_MS } from '../../src/core/rollout/admission.ts'
 import { buildHistory, releasesBehind, withoutReleases } from '../../src/core/version/history.ts'
 import { NETWORK, peerIn, release, TestNet, waitFor } from './harness.ts'
 
@@ -32,7 +33,10 @@ describe('halted releases and deranking', { timeout: 120_000 }, () => {
   })
 
   it('a peer that stayed off a halted release is not deranked for it', async () => {
-    const judge = await net.add()
+    // The judge's clock jumps once it met its network: admission's first-sight rule applies only
+    // to releases a node sees JOIN_GRACE_MS or more after it joined.
+    let skew = 0
+    const judge = await net.add({ now: () => Date.now() + skew })
     const laggard = await net.add({ version: '1.0.0' })
     // Two reporters the judge meets before the releases exist: only known reporters count.
     const reporters = [await net.add(), await net.add()]
@@ -42,6 +46,7 @@ describe('halted releases and deranking', { timeout: 120_000 }, () => {
       async () => (await Promise.all(reporters.map((r) => saidHello(judge, r)))).every(Boolean),
       30_000,
     )
+    skew = JOIN_GRACE_MS + 1000
     await judge.publish(release('1.0.0', 1))
     const halted = release('1.1.0', 2)
     await judge.publish(halted)

@@ -70,12 +70,12 @@ export class NodeAdmission {
   /**
    * Reads the book. `trusted` are the digests the node trusts at start: with a book on disk, any
    * of them it has no sighting of (a crash between verifying and writing) is seen now; without
-   * one, they are recorded as seen at the end of time: the first-sight rule is waived for them.
+   * one, they are recorded with the first-sight rule waived.
    */
   async load(trusted: readonly string[]): Promise<void> {
     const text = await readFile(this.path, 'utf8').catch(() => undefined)
     if (text === undefined) {
-      for (const d of trusted) this.book.sawRelease(d, Number.MAX_SAFE_INTEGER)
+      for (const d of trusted) this.book.sawRelease(d, this.host.now(), true)
       if (trusted.length > 0) this.schedule()
       return
     }
@@ -110,7 +110,9 @@ export class NodeAdmission {
   sawPeer(id: string, addr: Multiaddr): void {
     const ip = addr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
     const subnet = ip === undefined ? undefined : subnetOf(ip)
-    if (this.book.see(id, this.host.now(), subnet !== undefined ? { subnet } : {})) this.schedule()
+    const now = this.host.now()
+    const joined = this.book.join(now)
+    if (this.book.see(id, now, subnet !== undefined ? { subnet } : {}) || joined) this.schedule()
   }
 
   /**
@@ -134,8 +136,14 @@ export class NodeAdmission {
       r.release,
       this.policies.get(r.release),
       this.book.known(r.reporter),
-      this.book.sighting(r.release)?.seenAt,
+      this.seenAt(r.release),
     )
+  }
+
+  /** First sight of a release as admission reads it: undefined when the rule is waived there. */
+  private seenAt(digest: string): number | undefined {
+    const s = this.book.sighting(digest)
+    return s === undefined || s.waived ? undefined : s.seenAt
   }
 
   /**
@@ -156,7 +164,7 @@ export class NodeAdmission {
     const sighting = this.book.sighting(digest)
     const a: Admission = admitReports(held, policy, digest, {
       self: this.host.self,
-      releaseSeenAt: sighting?.seenAt,
+      releaseSeenAt: this.seenAt(digest),
       known: (id) => this.book.known(id),
       knownNodes: this.host.knownNodes(),
       ...(this.host.reporterSet ? { reporterSet: this.host.reporterSet } : {}),

@@ -6,7 +6,8 @@
  *
  * 1. A permissioned network (one that names its reporters in the network file) counts only them.
  * 2. Otherwise a reporter counts only if the node knew it before it first saw the release: from a
- *    hello, or from a report on another release. A report on the release itself never makes its
+ *    hello, from its peer store, or from a report on another release. A node that saw the release
+ *    within {@link JOIN_GRACE_MS} of first meeting its network cannot apply this rule to it. A report on the release itself never makes its
  *    reporter known for that release, so keys minted after the release cannot vote on it.
  * 3. A probation report (the one kind that says "I ran it live") counts only from a reporter
  *    that could have run it live by then: its slot makes it a canary (below the fraction, or
@@ -33,6 +34,21 @@ export const MAX_REPORTERS_PER_SUBNET = 3
 export const SLOT_GRACE_MS = 60_000
 /** A reporter with at most this many known nodes below its slot may be a lowest-slot canary. */
 export const LOWEST_SLOT_TOLERANCE = 1
+/**
+ * How long after it first met its network a node applies rule 2 to the releases it sees, ms.
+ * A node that sees a release sooner (a new node, or every node of a new network) cannot tell the
+ * reporters that were there before it from keys made since: it learned of all of them at once.
+ * Rule 2 is waived for that release, at that node only; the other rules still hold.
+ */
+export const JOIN_GRACE_MS: number = 10 * 60_000
+
+/**
+ * Whether a node that first met its network at `joinedAt` (undefined: not yet) applies rule 2
+ * to a release it first sees at `seenAt`.
+ */
+export function judgesFirstSight(joinedAt: number | undefined, seenAt: number): boolean {
+  return joinedAt !== undefined && seenAt >= joinedAt + JOIN_GRACE_MS
+}
 
 /** What a node remembers of a reporter it knows. */
 export interface KnownReporter {
@@ -49,8 +65,9 @@ export interface AdmissionView {
   /** The counting node's own peer id: its reports always count. */
   self: string
   /**
-   * When the counting node first saw the release, ms. Undefined for a release it verified before
-   * it kept a record of first sight: rule 2 cannot be applied to it and is waived.
+   * When the counting node first saw the release, ms. Undefined where rule 2 is waived: a release
+   * it verified before it kept a record of first sight, or saw within {@link JOIN_GRACE_MS} of
+   * first meeting its network.
    */
   releaseSeenAt: number | undefined
   /** What the node knows of a reporter; undefined for one it never met. */
@@ -110,10 +127,9 @@ export function refusal(
 ): AdmissionRefusal | undefined {
   if (facts.self) return undefined
   if (facts.listed === false) return 'not-listed'
-  if (facts.listed === undefined) {
+  if (facts.listed === undefined && release.releaseSeenAt !== undefined) {
     const k = facts.known
-    if (k === undefined || k.via === release.digest) return 'newcomer'
-    if (release.releaseSeenAt !== undefined && k.firstSeen > release.releaseSeenAt)
+    if (k === undefined || k.via === release.digest || k.firstSeen > release.releaseSeenAt)
       return 'newcomer'
   }
   if (report.stage === 'probation' && !mayHaveRunLive(facts, release)) return 'early-probation'
@@ -221,8 +237,7 @@ export function standing(
 ): 0 | 1 | 2 | 3 {
   const established =
     known !== undefined &&
-    known.via !== digest &&
-    (releaseSeenAt === undefined || known.firstSeen <= releaseSeenAt)
+    (releaseSeenAt === undefined || (known.via !== digest && known.firstSeen <= releaseSeenAt))
   const canary =
     policy !== undefined && isCanary(rolloutSlot(reporter, digest), policy.canaryFraction)
   return established ? (canary ? 0 : 1) : canary ? 2 : 3

@@ -6,7 +6,7 @@
  * out the reporters known longest. The adapter persists {@link ReporterBook.toJSON} and reads it
  * back with {@link ReporterBook.fromJSON}, which drops whatever does not parse.
  */
-import type { KnownReporter } from './admission.ts'
+import { judgesFirstSight, type KnownReporter } from './admission.ts'
 
 /** Reporters a book holds by default. */
 export const MAX_BOOK_REPORTERS = 10_000
@@ -19,6 +19,11 @@ export const REPORTER_TTL_MS: number = 30 * 24 * 3_600_000
 export interface ReleaseSighting {
   seenAt: number
   waveStart?: number
+  /**
+   * True when the first-sight rule is waived for the release at this node: it saw it too soon
+   * after it met its network (admission.ts `judgesFirstSight`), or before it kept a book.
+   */
+  waived?: boolean
 }
 
 interface Entry extends KnownReporter {
@@ -31,6 +36,8 @@ export interface ReporterBookJson {
   /** [peer id, first seen, last seen, via digest or "", subnet or ""] */
   reporters: [string, number, number, string, string][]
   releases: Record<string, ReleaseSighting>
+  /** When the node first completed a hello with a node of its network. */
+  joinedAt?: number
 }
 
 export class ReporterBook {
@@ -39,6 +46,8 @@ export class ReporterBook {
   private readonly maxReporters: number
   /** Newcomers refused because the book was full of live reporters. */
   refusedFull = 0
+  /** When the node first completed a hello with a node of its network; undefined: not yet. */
+  joinedAt?: number
 
   constructor(maxReporters: number = MAX_BOOK_REPORTERS) {
     this.maxReporters = maxReporters
@@ -103,9 +112,10 @@ export class ReporterBook {
    * it): the electorate its evidence shares are taken over.
    */
   electorate(digest: string): number {
-    const seenAt = this.releases.get(digest)?.seenAt ?? Number.POSITIVE_INFINITY
+    const s = this.releases.get(digest)
+    if (s === undefined || s.waived) return this.reporters.size
     let n = 0
-    for (const e of this.reporters.values()) if (e.via !== digest && e.firstSeen <= seenAt) n++
+    for (const e of this.reporters.values()) if (e.via !== digest && e.firstSeen <= s.seenAt) n++
     return n
   }
 
@@ -115,8 +125,18 @@ export class ReporterBook {
     return s === undefined ? undefined : { ...s }
   }
 
-  /** Records first sight of a release (a later call changes nothing). True when new. */
-  sawRelease(digest: string, now: number): boolean {
+  /** Notes that the node met a node of its network at `now` (only the first time counts). */
+  join(now: number): boolean {
+    if (this.joinedAt !== undefined) return false
+    this.joinedAt = now
+    return true
+  }
+
+  /**
+   * Records first sight of a release (a later call changes nothing), and whether the
+   * first-sight rule applies to it here (`waive` forces it off). True when new.
+   */
+  sawRelease(digest: string, now: number, waive = false): boolean {
     if (this.releases.has(digest)) return false
     if (this.releases.size >= MAX_BOOK_RELEASES) {
       let oldest: string | undefined
@@ -128,7 +148,10 @@ export class ReporterBook {
         }
       if (oldest !== undefined) this.releases.delete(oldest)
     }
-    this.releases.set(digest, { seenAt: now })
+    this.releases.set(digest, {
+      seenAt: now,
+      ...(waive || !judgesFirstSight(this.joinedAt, now) ? { waived: true } : {}),
+    })
     return true
   }
 
@@ -151,6 +174,7 @@ export class ReporterBook {
         e.subnet ?? '',
       ]),
       releases: Object.fromEntries(this.releases),
+      ...(this.joinedAt !== undefined ? { joinedAt: this.joinedAt } : {}),
     }
   }
 
@@ -177,6 +201,7 @@ export class ReporterBook {
         })
       }
     }
+    if (time(o.joinedAt)) book.joinedAt = o.joinedAt
     if (typeof o.releases === 'object' && o.releases !== null) {
       for (const [d, s] of Object.entries(o.releases)) {
         if (book.releases.size >= MAX_BOOK_RELEASES || !/^[0-9a-f]{64}$/.test(d)) continue
@@ -184,6 +209,7 @@ export class ReporterBook {
         book.releases.set(d, {
           seenAt: s.seenAt,
           ...(time(s.waveStart) ? { waveStart: s.waveStart } : {}),
+          ...(s.waived === true ? { waived: true } : {}),
         })
       }
     }
