@@ -358,6 +358,22 @@ describe('the reporter book', () => {
     assert.equal(book.size, 3)
   })
 
+  it('the electorate: reporters that spoke before the release, not those only heard of', () => {
+    const book = new ReporterBook()
+    book.join(0)
+    book.see('hello', 10, {})
+    book.see('reported', 20, { via: OTHER })
+    book.see('heard', 30, { hearsay: true })
+    book.see('heard-then-spoke', 30, { hearsay: true })
+    book.see('heard-then-spoke', 35, {})
+    book.see('introduced-by-it', 40, { via: DIGEST })
+    book.sawRelease(DIGEST, JOIN_GRACE_MS)
+    book.see('late', JOIN_GRACE_MS + 1, {})
+    assert.equal(book.electorate(DIGEST), 3)
+    assert.equal(book.known('heard')?.firstSeen, 30, 'heard of is still known (rule 2)')
+    assert.equal(book.electorate(OTHER), 5, 'a release never seen: everyone who spoke')
+  })
+
   it('forgets reporters unheard of for 30 days to make room', () => {
     const book = new ReporterBook(2)
     book.see('a', 0, {})
@@ -392,9 +408,11 @@ describe('the reporter book', () => {
     const back = ReporterBook.fromJSON(json)
     assert.deepEqual(back.toJSON(), book.toJSON())
     json.reporters.push(
-      ['bad id!', 1, 1, '', ''],
-      ['12D3KooWx', -1, 1, '', ''],
-      ['12D3KooWy', 1, 1, 'nothex', ''],
+      ['12D3KooWfive', 1, 1, '', ''],
+      ['bad id!', 1, 1, '', '', 1],
+      ['12D3KooWx', -1, 1, '', '', 1],
+      ['12D3KooWy', 1, 1, 'nothex', '', 1],
+      ['12D3KooWz', 1, 1, '', '', 2],
       'junk',
     )
     json.releases.zz = { seenAt: 1 }

@@ -121,7 +121,7 @@ export class NodeAdmission {
    * connected to before their reports reach it.
    */
   heardOfPeer(id: string): void {
-    if (this.book.see(id, this.host.now(), {})) this.schedule()
+    if (this.book.see(id, this.host.now(), { hearsay: true })) this.schedule()
   }
 
   /** A verified report was accepted. */

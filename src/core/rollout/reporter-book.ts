@@ -28,13 +28,15 @@ export interface ReleaseSighting {
 
 interface Entry extends KnownReporter {
   lastSeen: number
+  /** False while the node only heard of it (its peer store); true once it said hello or reported. */
+  spoke: boolean
 }
 
 /** The persisted form (version 1). */
 export interface ReporterBookJson {
   version: 1
-  /** [peer id, first seen, last seen, via digest or "", subnet or ""] */
-  reporters: [string, number, number, string, string][]
+  /** [peer id, first seen, last seen, via digest or "", subnet or "", 1 spoke / 0 heard of] */
+  reporters: [string, number, number, string, string, 0 | 1][]
   releases: Record<string, ReleaseSighting>
   /** When the node first completed a hello with a node of its network. */
   joinedAt?: number
@@ -70,18 +72,24 @@ export class ReporterBook {
 
   /**
    * Notes that `id` was heard from at `now`: over a connection (with its subnet, which replaces
-   * the one held: addresses change) or through a report on release `via`. First sight is kept.
-   * Returns true when the book changed in a way worth persisting (a new reporter or subnet).
+   * the one held: addresses change), through a report on release `via`, or only heard of
+   * (`hearsay`: its peer store named it). First sight is kept. Returns true when the book
+   * changed in a way worth persisting (a new reporter, a subnet, or first word from it).
    */
-  see(id: string, now: number, how: { via?: string; subnet?: string }): boolean {
+  see(id: string, now: number, how: { via?: string; subnet?: string; hearsay?: boolean }): boolean {
     const e = this.reporters.get(id)
     if (e !== undefined) {
       e.lastSeen = Math.max(e.lastSeen, now)
+      let changed = false
+      if (how.hearsay !== true && !e.spoke) {
+        e.spoke = true
+        changed = true
+      }
       if (how.subnet !== undefined && how.subnet !== e.subnet) {
         e.subnet = how.subnet
-        return true
+        changed = true
       }
-      return false
+      return changed
     }
     if (this.reporters.size >= this.maxReporters && !this.forgetStale(now)) {
       this.refusedFull++
@@ -90,6 +98,7 @@ export class ReporterBook {
     this.reporters.set(id, {
       firstSeen: now,
       lastSeen: now,
+      spoke: how.hearsay !== true,
       ...(how.via !== undefined && how.subnet === undefined ? { via: how.via } : {}),
       ...(how.subnet !== undefined ? { subnet: how.subnet } : {}),
     })
@@ -109,13 +118,16 @@ export class ReporterBook {
 
   /**
    * Reporters known before the node saw release `digest` (none of them introduced by a report on
-   * it): the electorate its evidence shares are taken over.
+   * it) that have said hello or reported, not only been heard of: the electorate its evidence
+   * shares are taken over. Peers the node only heard of may be shadows or publishers.
    */
   electorate(digest: string): number {
     const s = this.releases.get(digest)
-    if (s === undefined || s.waived) return this.reporters.size
     let n = 0
-    for (const e of this.reporters.values()) if (e.via !== digest && e.firstSeen <= s.seenAt) n++
+    for (const e of this.reporters.values()) {
+      if (!e.spoke) continue
+      if (s === undefined || s.waived || (e.via !== digest && e.firstSeen <= s.seenAt)) n++
+    }
     return n
   }
 
@@ -172,6 +184,7 @@ export class ReporterBook {
         e.lastSeen,
         e.via ?? '',
         e.subnet ?? '',
+        e.spoke ? 1 : 0,
       ]),
       releases: Object.fromEntries(this.releases),
       ...(this.joinedAt !== undefined ? { joinedAt: this.joinedAt } : {}),
@@ -186,8 +199,9 @@ export class ReporterBook {
     const time = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0
     if (Array.isArray(o.reporters)) {
       for (const r of o.reporters) {
-        if (!Array.isArray(r) || r.length !== 5 || book.reporters.size >= maxReporters) continue
-        const [id, first, last, via, subnet] = r as unknown[]
+        if (!Array.isArray(r) || r.length !== 6 || book.reporters.size >= maxReporters) continue
+        const [id, first, last, via, subnet, spoke] = r as unknown[]
+        if (spoke !== 0 && spoke !== 1) continue
         if (typeof id !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{1,128}$/.test(id)) continue
         if (!time(first) || !time(last) || typeof via !== 'string' || typeof subnet !== 'string')
           continue
@@ -196,6 +210,7 @@ export class ReporterBook {
         book.reporters.set(id, {
           firstSeen: first,
           lastSeen: last,
+          spoke: spoke === 1,
           ...(via !== '' ? { via } : {}),
           ...(subnet !== '' ? { subnet } : {}),
         })
