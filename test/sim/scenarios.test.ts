@@ -34,6 +34,7 @@ describe('shipped scenarios', () => {
       'false-reports',
       'manual-baseline',
       'convoy-network',
+      'slow-canaries',
       'bench-100k',
       'bench-1m',
     ])
@@ -184,6 +185,35 @@ describe('shipped scenarios', () => {
       },
     })
     assert.ok(s.releases[0]!.haltedRegions > 0)
+  })
+
+  it('slow-canaries: switch and probation longer than the window; a live fault stays with the canaries', () => {
+    const s = run('slow-canaries')
+    const r = s.releases[0]!
+    const p = s.policy
+    assert.ok(p.probationSeconds > p.windowSeconds, 'probation outlasts the window')
+    assert.ok(r.nodesSwitched > 0, 'the canaries tried it')
+    assert.ok(
+      r.nodesSwitched <= p.canaryFraction * s.nodes,
+      `blast radius ${r.nodesSwitched} nodes; the canary share is ${p.canaryFraction * s.nodes}`,
+    )
+    assert.ok(r.haltedRegions > 0)
+    assert.equal(r.finalShare, 0)
+  })
+
+  it('slow-canaries: a good release still reaches 99% within the window plus two waves', () => {
+    const s = run('slow-canaries', {
+      releases: [{ version: '1.1.0', atHours: 1, quality: 'good' }],
+    })
+    const r = s.releases[0]!
+    const p = s.policy
+    // Shadow run, the canaries' switch and probation (the wave's start), then the window, each
+    // non-canary's own switch and probation; an hour of slack for gossip and heartbeats.
+    const boundHours =
+      (p.shadowSeconds + 2 * (5400 + p.probationSeconds) + p.windowSeconds) / 3600 + 1
+    assert.ok(r.autoUpgradeHours['99%'] !== null, 'reached 99%')
+    assert.ok(r.autoUpgradeHours['99%']! <= boundHours, `99% at ${r.autoUpgradeHours['99%']} h`)
+    assert.equal(r.haltedRegions, 0)
   })
 
   it('manual-baseline: reproduces the published Ethereum readiness figures within tolerance', () => {
