@@ -136,7 +136,11 @@ export class Simulation {
   readonly pendingInput: Array<RolloutInput | undefined>
   readonly tickAt: Float64Array
   readonly jitter: Float32Array
-  readonly approveMask: Int32Array
+  /**
+   * Per offline node, the releases (by index) its operator approved while it was down, applied
+   * when it comes back. A map of lists, not a bit mask: a scenario may hold 64 releases.
+   */
+  readonly pendingApprovals = new Map<number, number[]>()
   readonly churnCount: Int32Array
   readonly probationStart: Float64Array
   readonly regionMembers: Int32Array[]
@@ -231,7 +235,6 @@ export class Simulation {
     this.pendingInput = new Array<RolloutInput | undefined>(N)
     this.tickAt = new Float64Array(N).fill(Number.NaN)
     this.jitter = new Float32Array(N)
-    this.approveMask = new Int32Array(N)
     this.churnCount = new Int32Array(N)
     this.probationStart = new Float64Array(N)
     this.phaseAll = new Float64Array(PHASES.length)

@@ -72,11 +72,10 @@ export function onJoin(sim: Simulation, i: number): void {
   if (sim.logged[i] === 1) sim.log({ t: sim.t(), type: 'online', node: st.nodeId })
   // The supervisor starts again: the machine re-issues whatever its phase was doing.
   sim.apply(i, RESUME)
-  const mask = sim.approveMask[i]!
-  if (mask !== 0) {
-    sim.approveMask[i] = 0
-    for (let v = 1; v < sim.versions.length; v++)
-      if ((mask >> v) & 1) sim.apply(i, sim.rels[v]!.approveInput)
+  const pending = sim.pendingApprovals.get(i)
+  if (pending !== undefined) {
+    sim.pendingApprovals.delete(i)
+    for (const v of pending.sort((a, b) => a - b)) sim.apply(i, sim.rels[v]!.approveInput)
   }
   const t = sim.states[i]!.target
   if (t !== undefined) {
@@ -125,7 +124,7 @@ export function replace(sim: Simulation, i: number): void {
   sim.suspected[i] = 0
   sim.contacted[i] = 0
   sim.falseSuspect[i] = 0
-  sim.approveMask[i] = 0
+  sim.pendingApprovals.delete(i)
   sim.churnCount[i] = 0
   sim.states[i] = sim.fresh(i, sim.versions[best]!)
   if (sim.op[i] === MANUAL) {

@@ -58,7 +58,9 @@ export function onDiscover(sim: Simulation, i: number): void {
 
 export function onApprove(sim: Simulation, i: number, v: number): void {
   if (sim.online[i] === 0) {
-    sim.approveMask[i]! |= 1 << v
+    const pending = sim.pendingApprovals.get(i)
+    if (pending === undefined) sim.pendingApprovals.set(i, [v])
+    else pending.push(v)
     return
   }
   if (!sim.apply(i, sim.rels[v]!.approveInput)) sim.scheduleWake(i, false)
