@@ -4,9 +4,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { helloProtocol } from '../../src/adapters/libp2p/hello.ts'
 import { latestKey, routingTableSize } from '../../src/adapters/libp2p/node.ts'
+import { utf8 } from '../../src/core/bytes.ts'
 import {
   latestSeq,
   MAINTAINERS,
@@ -64,6 +66,28 @@ describe('a 10-node network', { timeout: 600_000 }, () => {
     )
     assert.ok(rejectedAfter > rejectedBefore)
     for (const n of nodes) assert.equal(latestSeq(n), 1)
+    await attacker.stop()
+  })
+
+  it('the /pk/ namespace is closed: a public-key record is refused at PUT', async () => {
+    const attacker = await net.rawNode()
+    await attacker.dial(nodes[2]!.libp2p.getMultiaddrs()[0]!)
+    await waitFor('attacker routing table', () => routingTableSize(attacker.services.dht) > 0)
+    // A record kad-dht's own /pk/ validator would take: the attacker's real key under its id.
+    const key = new Uint8Array([...utf8('/pk/'), ...attacker.peerId.toMultihash().bytes])
+    const value = publicKeyToProtobuf(attacker.peerId.publicKey!)
+    let accepted = 0
+    let refused = 0
+    try {
+      for await (const ev of attacker.services.dht.put(key, value, {
+        signal: AbortSignal.timeout(15_000),
+      })) {
+        if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') accepted++
+        if (ev.name === 'QUERY_ERROR') refused++
+      }
+    } catch {}
+    assert.equal(accepted, 0, 'no honest node stored it')
+    assert.ok(refused >= 1, 'honest nodes refused the PUT')
     await attacker.stop()
   })
 

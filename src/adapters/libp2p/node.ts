@@ -31,6 +31,7 @@ import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type CountedReports, NodeAdmission } from './admission.ts'
 import { artifacts } from './artifacts.ts'
+import { RecordRejectedError } from './errors.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
 import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
@@ -210,6 +211,11 @@ export class ConvoyNode {
           validators: {
             'convoy-rel': async (key, value) => self().validateReleaseRecord(key, value),
             'convoy-root': async (key, value) => self().validateRootRecord(key, value),
+            // kad-dht's default /pk/ namespace (public keys by peer id) serves convoy nothing:
+            // Ed25519 peer ids embed their key. Refused, so nobody can store records in it.
+            pk: async () => {
+              throw new RecordRejectedError('a convoy network stores no /pk/ records')
+            },
           },
           selectors: {
             'convoy-rel': (key, records) => self().selectReleaseRecord(key, records),
