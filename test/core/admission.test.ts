@@ -374,6 +374,17 @@ describe('the reporter book', () => {
     assert.equal(book.electorate(OTHER), 5, 'a release never seen: everyone who spoke')
   })
 
+  it('a full book gives up a peer it only heard of for one that spoke, never the reverse', () => {
+    const book = new ReporterBook(2)
+    book.see('heard', 1, { hearsay: true })
+    book.see('spoke', 2, {})
+    assert.ok(!book.see('heard-2', 3, { hearsay: true }), 'hearsay does not push out anyone')
+    assert.ok(book.see('new-node', 4, {}))
+    assert.equal(book.known('heard'), undefined)
+    assert.ok(book.known('spoke') && book.known('new-node'))
+    assert.ok(!book.see('another', 5, {}), 'full of reporters that spoke: refused')
+  })
+
   it('forgets reporters unheard of for 30 days to make room', () => {
     const book = new ReporterBook(2)
     book.see('a', 0, {})

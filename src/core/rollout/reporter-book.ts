@@ -2,8 +2,8 @@
  * What a node remembers for reporter admission (admission.ts): the reporters it knows, with when
  * and how it first learned of each, and per release when it first saw it and when its own
  * non-canary wave opened. Bounded: past `maxReporters` the book first forgets reporters not heard
- * from for {@link REPORTER_TTL_MS}, then refuses newcomers, so a flood of new keys never pushes
- * out the reporters known longest. The adapter persists {@link ReporterBook.toJSON} and reads it
+ * from for {@link REPORTER_TTL_MS}, then (for a reporter that spoke) one it only heard of, then
+ * refuses newcomers, so a flood of new keys never pushes out the reporters known longest. The adapter persists {@link ReporterBook.toJSON} and reads it
  * back with {@link ReporterBook.fromJSON}, which drops whatever does not parse.
  */
 import { judgesFirstSight, type KnownReporter } from './admission.ts'
@@ -91,7 +91,11 @@ export class ReporterBook {
       }
       return changed
     }
-    if (this.reporters.size >= this.maxReporters && !this.forgetStale(now)) {
+    if (
+      this.reporters.size >= this.maxReporters &&
+      !this.forgetStale(now) &&
+      !(how.hearsay !== true && this.forgetHearsay())
+    ) {
       this.refusedFull++
       return false
     }
@@ -103,6 +107,19 @@ export class ReporterBook {
       ...(how.subnet !== undefined ? { subnet: how.subnet } : {}),
     })
     return true
+  }
+
+  /**
+   * Forgets the reporter heard of longest ago that never spoke, to make room for one that did: a
+   * DHT peer naming made-up peers cannot crowd out nodes that say hello or report.
+   */
+  private forgetHearsay(): boolean {
+    for (const [id, e] of this.reporters) {
+      if (e.spoke) continue
+      this.reporters.delete(id)
+      return true
+    }
+    return false
   }
 
   /** Forgets reporters unheard of for the TTL (a sweep a minute at most); true when room was made. */
