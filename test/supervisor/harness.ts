@@ -1,4 +1,8 @@
+import assert from 'node:assert/strict'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Home } from '../../src/adapters/fs/home.ts'
 import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
 import { runningVersion as nodeRunningVersion } from '../../src/adapters/process/node-api.ts'
@@ -6,6 +10,7 @@ import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/relea
 import { documentDigest } from '../../src/core/manifest/signing.ts'
 import { encodeNetworkConfig } from '../../src/core/net/network-config.ts'
 import type { RolloutState } from '../../src/core/rollout/machine.ts'
+import { rolloutSlot } from '../../src/core/rollout/slot.ts'
 import { makeTempDir, removeDir, type Started, startConvoy } from '../cli/helpers.ts'
 import { anchorBytes, NETWORK, networkConfig, release, waitFor } from '../net/harness.ts'
 import type { Build } from './builds.ts'
@@ -161,4 +166,59 @@ export async function waitState(
 /** The version the node of a home reports through its API (proves which build really runs). */
 export function runningVersion(home: string): Promise<string | undefined> {
   return nodeRunningVersion(join(home, 'data'))
+}
+
+/** A signed manifest of `build` and its digest, signed before any node exists (slots known). */
+export function manifest(build: Build, sequence: number, policy: RolloutPolicy) {
+  const bytes = release(build.version, sequence, undefined, {
+    artifacts: { node: build.pin },
+    rollout: policy,
+  })
+  const d = decodeRelease(bytes)
+  assert.ok(d.ok)
+  return { bytes, digest: documentDigest(d.value.signed) }
+}
+
+/**
+ * Identities whose slots for `digest` give exactly `canaries` canaries among `n` nodes, the
+ * others no earlier than `minSlot` of the window.
+ */
+export async function identities(
+  digest: string,
+  n: number,
+  canaries: number,
+  policy: RolloutPolicy,
+  minSlot = 0,
+) {
+  const out: Array<{ key: Uint8Array; id: string; slot: number }> = []
+  let c = 0
+  while (out.length < n) {
+    const k = await generateKeyPair('Ed25519')
+    const id = peerIdFromPrivateKey(k).toString()
+    const slot = rolloutSlot(id, digest)
+    const canary = slot < policy.canaryFraction
+    if (!canary && slot < minSlot) continue
+    if (canary && c >= canaries) continue
+    if (!canary && out.length - c >= n - canaries) continue
+    if (canary) c++
+    out.push({ key: privateKeyToProtobuf(k), id, slot })
+  }
+  return out
+}
+
+/** Starts a supervisor per identity in `network`, each first on `initial`. */
+export async function startWithIdentities(
+  network: SupNet,
+  prefix: string,
+  ids: Array<{ key: Uint8Array }>,
+  initial: Build,
+): Promise<Sup[]> {
+  const sups: Sup[] = []
+  for (const [i, id] of ids.entries()) {
+    const home = join(network.dir, `${prefix}${i}`)
+    await mkdir(join(home, 'data'), { recursive: true })
+    await writeFile(join(home, 'data', 'identity.key'), id.key, { mode: 0o600 })
+    sups.push(network.resume(`${prefix}${i}`, home, ['--release', initial.path]))
+  }
+  return sups
 }

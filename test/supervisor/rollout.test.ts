@@ -5,19 +5,23 @@
  * A node with auto-upgrade off waits until the operator approves.
  */
 import assert from 'node:assert/strict'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/release.ts'
-import { documentDigest } from '../../src/core/manifest/signing.ts'
 import type { Phase } from '../../src/core/rollout/machine.ts'
-import { rolloutSlot } from '../../src/core/rollout/slot.ts'
 import { convoyOk, makeTempDir, removeDir } from '../cli/helpers.ts'
-import { release, waitFor } from '../net/harness.ts'
+import { waitFor } from '../net/harness.ts'
 import { type Build, packBuild } from './builds.ts'
-import { runningVersion, type Sup, SupNet, stateOf, testPolicy, waitState } from './harness.ts'
+import {
+  identities,
+  manifest,
+  runningVersion,
+  SupNet,
+  startWithIdentities,
+  stateOf,
+  testPolicy,
+  waitState,
+} from './harness.ts'
 
 const POLICY = testPolicy({
   // Short: non-canaries wait for the canary's probation pass whatever their slot.
@@ -51,66 +55,16 @@ after(async () => {
   await removeDir(dir)
 })
 
-/**
- * Identities whose slots for `digest` give exactly `canaries` canaries among `n` nodes, the
- * others no earlier than `minSlot` of the window.
- */
-async function identities(
-  digest: string,
-  n: number,
-  canaries: number,
-  policy: RolloutPolicy = POLICY,
-  minSlot = 0,
-) {
-  const out: Array<{ key: Uint8Array; id: string; slot: number }> = []
-  let c = 0
-  while (out.length < n) {
-    const k = await generateKeyPair('Ed25519')
-    const id = peerIdFromPrivateKey(k).toString()
-    const slot = rolloutSlot(id, digest)
-    const canary = slot < policy.canaryFraction
-    if (!canary && slot < minSlot) continue
-    if (canary && c >= canaries) continue
-    if (!canary && out.length - c >= n - canaries) continue
-    if (canary) c++
-    out.push({ key: privateKeyToProtobuf(k), id, slot })
-  }
-  return out
-}
-
-/** A signed manifest of `build` and its digest. */
-function manifest(build: Build, sequence: number, policy: RolloutPolicy) {
-  const bytes = release(build.version, sequence, undefined, {
-    artifacts: { node: build.pin },
-    rollout: policy,
-  })
-  const d = decodeRelease(bytes)
-  assert.ok(d.ok)
-  return { bytes, digest: documentDigest(d.value.signed) }
-}
-
 /** Starts a supervisor per identity in `network`, each on 0.5.0. */
-async function startNodes(
-  network: SupNet,
-  prefix: string,
-  ids: Array<{ key: Uint8Array }>,
-): Promise<Sup[]> {
-  const sups: Sup[] = []
-  for (const [i, id] of ids.entries()) {
-    const home = join(network.dir, `${prefix}${i}`)
-    await mkdir(join(home, 'data'), { recursive: true })
-    await writeFile(join(home, 'data', 'identity.key'), id.key, { mode: 0o600 })
-    sups.push(network.resume(`${prefix}${i}`, home, ['--release', v5.path]))
-  }
-  return sups
-}
+const startNodes = (network: SupNet, prefix: string, ids: Array<{ key: Uint8Array }>) =>
+  startWithIdentities(network, prefix, ids, v5)
 
 describe('releases across a real network', { timeout: 300_000 }, () => {
   it('a good release is adopted by every node, canary first, each after its own shadow run', async () => {
     // The manifest is signed before the nodes start, so their slots can be chosen to include
     // exactly one canary; the nodes still learn it only from the network.
     const { bytes, digest } = manifest(v6, 1, POLICY)
-    const ids = await identities(digest, 4, 1)
+    const ids = await identities(digest, 4, 1, POLICY)
     const sups = await startNodes(net, 'n', ids)
     // A fifth node whose operator approves upgrades by hand.
     const manual = net.resume('manual', join(net.dir, 'manual'), [
