@@ -106,9 +106,15 @@ export interface Started {
 /** Starts `convoy ...args` without waiting for it; the test stops it. */
 export function startConvoy(
   args: readonly string[],
-  options: { cwd: string; stdin?: 'pipe' | 'ignore'; env?: Record<string, string | undefined> },
+  options: {
+    cwd: string
+    stdin?: 'pipe' | 'ignore'
+    env?: Record<string, string | undefined>
+    /** Another convoy CLI to run (a previous release's convoy.mjs). @default this checkout's */
+    entry?: string
+  },
 ): Started {
-  const child = spawn(process.execPath, [CONVOY_BIN, ...args], {
+  const child = spawn(process.execPath, [options.entry ?? CONVOY_BIN, ...args], {
     cwd: options.cwd,
     env: cleanEnv(options.env),
     stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],

@@ -7,12 +7,10 @@
  * behind, this fails. test/compat/README.md says how the fixture is refreshed each release.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { gunzipCapped, readTar } from '../../src/adapters/build/tar.ts'
-import type { Started } from '../cli/helpers.ts'
 import { makeTempDir, removeDir } from '../cli/helpers.ts'
 import { waitFor } from '../net/harness.ts'
 import { type Build, packBuild } from '../supervisor/builds.ts'
@@ -53,34 +51,7 @@ after(async () => {
 
 /** Starts `convoy run` of the previous release, first release the fixture itself. */
 function startPrevious(name: string): Sup {
-  const home = join(net.dir, name)
-  const child = spawn(
-    process.execPath,
-    [
-      previousCli,
-      'run',
-      '--home',
-      home,
-      '--network',
-      net.networkPath,
-      '--listen',
-      '/ip4/127.0.0.1/tcp/0',
-      '--api',
-      '127.0.0.1:0',
-      '--lookup-interval',
-      '2s',
-      '--release',
-      FIXTURE.pathname,
-    ],
-    { cwd: net.dir, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let out = ''
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c))
-  const started: Started = { child, output: () => out }
-  const sup = { name, home, started, output: started.output }
-  net.sups.push(sup)
-  return sup
+  return net.resume(name, join(net.dir, name), ['--release', FIXTURE.pathname], {}, previousCli)
 }
 
 describe('the previous release upgrades to this one', { timeout: 300_000 }, () => {

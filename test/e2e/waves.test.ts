@@ -10,11 +10,9 @@ import { after, before, describe, it } from 'node:test'
 import { makeTempDir, removeDir } from '../cli/helpers.ts'
 import { type Build, packBuild } from '../supervisor/builds.ts'
 import {
-  identities,
-  manifest,
+  releaseToFreshNodes,
   runningVersion,
   SupNet,
-  startWithIdentities,
   stateOf,
   testPolicy,
   waitState,
@@ -45,13 +43,14 @@ describe('waves on real nodes', { timeout: 600_000 }, () => {
     const net = new SupNet()
     await net.start()
     try {
-      const { bytes, digest } = manifest(bad, 1, policy)
-      const ids = await identities(digest, 6, 1, policy)
-      const sups = await startWithIdentities(net, 'w', ids, v5)
-      for (const s of sups)
-        await waitState(s, `${s.name} on 0.5.0`, (x) => x.current === '0.5.0', 60_000)
-      await net.bootstrap.libp2p.services.artifacts.import(bad.path, bad.pin)
-      await net.bootstrap.publish(bytes)
+      const { sups, ids } = await releaseToFreshNodes(net, {
+        build: bad,
+        policy,
+        initial: v5,
+        n: 6,
+        canaries: 1,
+        prefix: 'w',
+      })
       const canary = sups[ids.findIndex((x) => x.slot < policy.canaryFraction)]!
       const c = await waitState(canary, 'the canary to fail it', (x) => x.phase === 'bad', 180_000)
       assert.match(c.bad['0.7.0']!, /probation failed/)
@@ -91,13 +90,14 @@ describe('waves on real nodes', { timeout: 600_000 }, () => {
     const net = new SupNet()
     await net.start()
     try {
-      const { bytes, digest } = manifest(v6, 1, policy)
-      const ids = await identities(digest, 4, 0, policy)
-      const sups = await startWithIdentities(net, 'c', ids, v5)
-      for (const s of sups)
-        await waitState(s, `${s.name} on 0.5.0`, (x) => x.current === '0.5.0', 60_000)
-      await net.bootstrap.libp2p.services.artifacts.import(v6.path, v6.pin)
-      await net.bootstrap.publish(bytes)
+      const { sups } = await releaseToFreshNodes(net, {
+        build: v6,
+        policy,
+        initial: v5,
+        n: 4,
+        canaries: 0,
+        prefix: 'c',
+      })
       const done = []
       for (const s of sups)
         done.push(

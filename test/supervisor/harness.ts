@@ -92,8 +92,14 @@ export class SupNet {
     return this.resume(name, home, ['--release', initial.path], env)
   }
 
-  /** (Re)starts `convoy run` on an existing home. */
-  resume(name: string, home: string, extra: string[] = [], env: Record<string, string> = {}): Sup {
+  /** (Re)starts `convoy run` on an existing home; `entry` runs another build's CLI. */
+  resume(
+    name: string,
+    home: string,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+    entry?: string,
+  ): Sup {
     const started = startConvoy(
       [
         'run',
@@ -109,7 +115,7 @@ export class SupNet {
         '2s',
         ...extra,
       ],
-      { cwd: this.dir, stdin: 'ignore', env },
+      { cwd: this.dir, stdin: 'ignore', env, ...(entry !== undefined ? { entry } : {}) },
     )
     const sup = { name, home, started, output: started.output }
     this.sups.push(sup)
@@ -204,6 +210,37 @@ export async function identities(
     out.push({ key: privateKeyToProtobuf(k), id, slot })
   }
   return out
+}
+
+/**
+ * Signs a release of `build` whose slots give `canaries` canaries among `n` fresh nodes (the
+ * others at `minSlot` of the window or later), starts them on `initial`, waits until each runs
+ * it, then seeds the artifact and publishes: the nodes learn the release only from the network.
+ */
+export async function releaseToFreshNodes(
+  network: SupNet,
+  o: {
+    build: Build
+    policy: RolloutPolicy
+    initial: Build
+    n: number
+    canaries: number
+    prefix: string
+    minSlot?: number
+  },
+) {
+  const { bytes, digest } = manifest(o.build, 1, o.policy)
+  const ids = await identities(digest, o.n, o.canaries, o.policy, o.minSlot ?? 0)
+  const sups = await startWithIdentities(network, o.prefix, ids, o.initial)
+  for (const s of sups)
+    await waitFor(
+      `${s.name} on ${o.initial.version}`,
+      async () => (await runningVersion(s.home)) === o.initial.version,
+      60_000,
+    )
+  await network.bootstrap.libp2p.services.artifacts.import(o.build.path, o.build.pin)
+  await network.bootstrap.publish(bytes)
+  return { sups, ids, digest }
 }
 
 /** Starts a supervisor per identity in `network`, each first on `initial`. */

@@ -15,6 +15,7 @@ import { type Build, packBuild } from './builds.ts'
 import {
   identities,
   manifest,
+  releaseToFreshNodes,
   runningVersion,
   SupNet,
   startWithIdentities,
@@ -183,18 +184,16 @@ describe('releases across a real network', { timeout: 300_000 }, () => {
     const other = new SupNet()
     await other.start()
     try {
-      const { bytes, digest } = manifest(bad, 1, policy)
       // Non-canary slots late in the window: the canary's verdict is in long before them.
-      const ids = await identities(digest, 4, 1, policy, 0.6)
-      const sups = await startNodes(other, 'h', ids)
-      for (const s of sups)
-        await waitFor(
-          `${s.name} on 0.5.0`,
-          async () => (await runningVersion(s.home)) === '0.5.0',
-          30_000,
-        )
-      await other.bootstrap.libp2p.services.artifacts.import(bad.path, bad.pin)
-      await other.bootstrap.publish(bytes)
+      const { sups, ids } = await releaseToFreshNodes(other, {
+        build: bad,
+        policy,
+        initial: v5,
+        n: 4,
+        canaries: 1,
+        prefix: 'h',
+        minSlot: 0.6,
+      })
       const canary = sups[ids.findIndex((x) => x.slot < policy.canaryFraction)]!
       const c = await waitState(
         canary,
