@@ -333,6 +333,68 @@ describe('the rollout state machine', () => {
     assert.deepEqual(manual.kinds(manual.send({ type: 'approve', version: '1.1.0' })), ['fetch'])
   })
 
+  it('a manual node that committed one release takes the next once approved, behind its canaries', () => {
+    const a = target('1.1.0', 2)
+    const b = target('1.2.0', 3)
+    // Not a canary for either release, so it must wait for each release's own wave.
+    let id = ''
+    for (let i = 0; ; i++) {
+      id = `manual-${i}`
+      const ok = (t: Target) => !isCanary(rolloutSlot(id, t.digest), t.policy.canaryFraction)
+      if (ok(a) && ok(b)) break
+    }
+    const d = new Driver(initialRollout(id, '1.0.0', { autoUpgrade: false }))
+    d.send({ type: 'approve', version: '1.1.0' })
+    throughShadow(d, a)
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    const good = (t: Target) =>
+      summarize(
+        [
+          { reporter: 'c1', release: t.digest, stage: 'probation', verdict: 'pass', at: d.now },
+          { reporter: 'c2', release: t.digest, stage: 'probation', verdict: 'pass', at: d.now },
+        ],
+        t.policy,
+      )
+    d.send({ type: 'evidence', digest: a.digest, summary: good(a) })
+    d.advance(policy.windowSeconds * 1000)
+    d.send({ type: 'switched', ok: true })
+    d.send({ type: 'health', ok: true, reason: 'ready' })
+    d.advance(policy.probationSeconds * 1000)
+    assert.equal(d.state.phase, 'committed')
+    assert.equal(d.state.current, '1.1.0')
+    // 1.2.0 arrives unapproved: nothing starts, and nothing of 1.1.0's wave carries over.
+    d.advance(60_000)
+    assert.deepEqual(d.kinds(d.send({ type: 'manifest', target: b })), [])
+    assert.match(d.state.reason, /convoy upgrade approve 1.2.0/)
+    assert.equal(d.state.waveStart, undefined)
+    assert.equal(d.state.evidence, undefined)
+    // Approved: it starts, and after its shadow pass it waits for 1.2.0's canaries.
+    assert.deepEqual(d.kinds(d.send({ type: 'approve', version: '1.2.0' })), ['fetch'])
+    d.send({ type: 'fetched', ok: true })
+    d.send({ type: 'staged', ok: true })
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    assert.equal(d.state.phase, 'scheduled')
+    assert.deepEqual(d.kinds(d.advance(policy.windowSeconds * 1000)), [])
+    assert.equal(d.state.phase, 'scheduled', 'no switch without 1.2.0 evidence')
+    // The network halts 1.2.0; 1.3.0 arrives unapproved, then is approved: it starts.
+    const halt = summarize(
+      ['x', 'y', 'z'].map((r) => ({
+        reporter: r,
+        release: b.digest,
+        stage: 'shadow' as const,
+        verdict: 'fail' as const,
+        at: d.now,
+      })),
+      b.policy,
+    )
+    d.send({ type: 'evidence', digest: b.digest, summary: halt })
+    assert.equal(d.state.phase, 'halted')
+    const c = target('1.3.0', 4)
+    d.send({ type: 'manifest', target: c })
+    assert.match(d.state.reason, /convoy upgrade approve 1.3.0/)
+    assert.deepEqual(d.kinds(d.send({ type: 'approve', version: '1.3.0' })), ['fetch'])
+  })
+
   it('a restart during a switch re-issues it; one during probation redoes the switch once, a second fails', () => {
     const t = target('1.1.0', 2)
     const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))

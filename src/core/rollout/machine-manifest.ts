@@ -35,6 +35,27 @@ function refusal(s: RolloutState, t: Target): string | undefined {
   return undefined
 }
 
+/** `s` with every field that belonged to its previous target dropped. */
+function forNewTarget(s: RolloutState): RolloutState {
+  const state = { ...s }
+  for (const k of PER_TARGET) delete state[k]
+  return state
+}
+
+/** The fields of a rollout state that describe one target, not the node. */
+const PER_TARGET = [
+  'windowStart',
+  'slot',
+  'canary',
+  'waveStart',
+  'evidence',
+  'shadowPassed',
+  'probationRestarts',
+  'attempts',
+  'retryAt',
+  'deadline',
+] as const satisfies readonly (keyof RolloutState)[]
+
 export function onManifest(
   s: RolloutState,
   t: Target,
@@ -42,16 +63,31 @@ export function onManifest(
   peers?: readonly string[],
 ): StepResult {
   if (s.target?.digest === t.digest && !RESTING.has(s.phase)) return { state: s, effects: [] }
+  // Done with this target: it runs (committed), was marked bad, or the network halted it. A
+  // node committed on the version before, holding this target only to await approval, is not.
   if (
     s.target?.digest === t.digest &&
-    (s.phase === 'bad' || s.phase === 'halted' || s.phase === 'committed')
+    (s.phase === 'bad' ||
+      s.phase === 'halted' ||
+      (s.phase === 'committed' && s.current === t.version))
   ) {
     return { state: s, effects: [] }
   }
   if (s.target !== undefined && s.target.sequence > t.sequence) return { state: s, effects: [] }
   const why = refusal(s, t)
   if (why !== undefined) {
-    const state = { ...s, reason: why, ...(s.settings.autoUpgrade ? {} : { target: t }) }
+    // A manual node keeps the release it awaits approval for as its target; nothing of the
+    // previous target (its wave, its evidence, its first sight) may carry over to it.
+    const state: RolloutState =
+      s.settings.autoUpgrade || s.target?.digest === t.digest
+        ? { ...s, reason: why }
+        : forNewTarget({
+            ...s,
+            reason: why,
+            target: t,
+            // `bad` and `halted` speak of the target they were reached on, not this one.
+            phase: s.phase === 'bad' || s.phase === 'halted' ? 'idle' : s.phase,
+          })
     return { state, effects: [log(why)] }
   }
   if (s.phase === 'switching' || s.phase === 'probation' || s.phase === 'rolled-back') {
