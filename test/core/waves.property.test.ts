@@ -171,6 +171,153 @@ describe('evidence-gated waves', () => {
     assert.ok(nonCanarySwitches >= 10, `non-canaries switched ${nonCanarySwitches} times in all`)
   })
 
+  it('across two releases and manual approvals, a non-canary switches only on its target own evidence', () => {
+    // Found by the simulator (2026-12-06): a manual node awaiting approval of the next release
+    // kept the previous release's wave and evidence, so once approved it could switch at once.
+    type Multi =
+      | Action
+      | { kind: 'approve'; node: number; which: number }
+      | { kind: 'publish' }
+      | { kind: 'resume'; node: number }
+    const multi: fc.Arbitrary<Multi> = fc.oneof(
+      { weight: 30, arbitrary: action },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          kind: fc.constant('approve' as const),
+          node: fc.nat(15),
+          which: fc.nat(1),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('publish' as const) }) },
+      // The supervisor restarts: the machine re-issues what its phase was doing.
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant('resume' as const), node: fc.nat(15) }),
+      },
+    )
+    let nonCanarySwitches = 0
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 7 }),
+        fc.constantFrom(0.05, 0.25, 0.5),
+        fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }),
+        fc.array(multi, { minLength: 100, maxLength: 1200 }),
+        hexDigest,
+        hexDigest,
+        (n, canaryFraction, manual, actions, da, db) => {
+          fc.pre(da !== db)
+          const policy: RolloutPolicy = {
+            ...DEFAULT_ROLLOUT,
+            windowSeconds: 3600,
+            canaryFraction,
+            shadowSeconds: 60,
+            probationSeconds: 120,
+            minPassReports: 1,
+            haltMinFailures: 2,
+          }
+          const targets: Target[] = [
+            { version: '1.1.0', sequence: 2, digest: da, minVersion: '0.0.0', policy },
+            { version: '1.2.0', sequence: 3, digest: db, minVersion: '0.0.0', policy },
+          ]
+          const ids = Array.from({ length: n }, (_, i) => `node-${i}`)
+          let now = T0
+          let published = 1
+          const nodes = ids.map((id, i) =>
+            initialRollout(id, '1.0.0', manual[i] ? { autoUpgrade: false } : {}),
+          )
+          const reports = targets.map(() => new Map<string, Report>())
+          const passed = targets.map(() => new Set<string>())
+          const heard = ids.map(() => new Map<string, ReturnType<typeof summarize>>())
+          const feed = (i: number, input: RolloutInput) => {
+            // A restart during a switch re-issues it, and one during probation redoes it: the
+            // decision was taken before, on the evidence then. Only a move from another phase
+            // into `switching` is a decision to check.
+            const deciding = nodes[i]!.phase !== 'switching' && nodes[i]!.phase !== 'probation'
+            const r = step(nodes[i]!, input, now)
+            nodes[i] = r.state
+            if (input.type === 'evidence') heard[i]!.set(input.digest, input.summary)
+            for (const e of r.effects) {
+              if (e.type === 'report') {
+                const k = targets.findIndex((x) => x.digest === e.target.digest)
+                reports[k]!.set(ids[i]!, {
+                  reporter: ids[i]!,
+                  release: e.target.digest,
+                  stage: e.stage,
+                  verdict: e.verdict,
+                  at: now,
+                })
+                if (e.stage === 'probation' && e.verdict === 'pass') passed[k]!.add(ids[i]!)
+              }
+              if (e.type === 'switch' && r.state.canary !== true && deciding) {
+                const own = heard[i]!.get(e.target.digest)
+                const k = targets.findIndex((x) => x.digest === e.target.digest)
+                assert.ok(
+                  own !== undefined && own.probationPassing >= 1 && !own.halt,
+                  `${ids[i]} (non-canary) switched to ${e.target.version} on its evidence ${JSON.stringify(own)}`,
+                )
+                assert.ok(passed[k]!.size >= 1, `no probation pass on ${e.target.version} existed`)
+                nonCanarySwitches++
+              }
+            }
+          }
+          const announce = (k: number) => {
+            for (let i = 0; i < n; i++)
+              feed(i, { type: 'manifest', target: targets[k]!, peers: ids })
+          }
+          announce(0)
+          for (const a of actions) {
+            if (a.kind === 'advance') {
+              now += a.ms
+              continue
+            }
+            if (a.kind === 'publish') {
+              if (published === 1) {
+                published = 2
+                announce(1)
+              }
+              continue
+            }
+            const i = a.node % n
+            const s = nodes[i]!
+            if (a.kind === 'resume') {
+              feed(i, { type: 'resume' })
+              continue
+            }
+            if (a.kind === 'approve') {
+              feed(i, {
+                type: 'approve',
+                version: targets[Math.min(a.which, published - 1)]!.version,
+              })
+              continue
+            }
+            if (a.kind === 'tick') feed(i, { type: 'tick' })
+            else if (a.kind === 'evidence') {
+              const k = (a.mask & 1) === 1 && published === 2 ? 1 : 0
+              const held = [...reports[k]!.values()].filter(
+                (_, j) => ((a.mask >> (j + 1)) & 1) === 1,
+              )
+              feed(i, {
+                type: 'evidence',
+                digest: targets[k]!.digest,
+                summary: summarize(held, policy),
+              })
+            } else if (s.phase === 'fetching') feed(i, { type: 'fetched', ok: true })
+            else if (s.phase === 'staged') feed(i, { type: 'staged', ok: true })
+            else if (s.phase === 'shadow')
+              feed(i, { type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+            else if (s.phase === 'switching') feed(i, { type: 'switched', ok: true })
+            else if (s.phase === 'probation') feed(i, { type: 'health', ok: true, reason: 'up' })
+            else if (s.phase === 'rolled-back') feed(i, { type: 'rolled-back', ok: true })
+            else feed(i, { type: 'tick' })
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    )
+    assert.ok(nonCanarySwitches >= 10, `non-canaries switched ${nonCanarySwitches} times in all`)
+  })
+
   it('with the peers it knows, every release has a canary in a network of two or more', () => {
     fc.assert(
       fc.property(

@@ -76,18 +76,20 @@ export function onManifest(
   if (s.target !== undefined && s.target.sequence > t.sequence) return { state: s, effects: [] }
   const why = refusal(s, t)
   if (why !== undefined) {
-    // A manual node keeps the release it awaits approval for as its target; nothing of the
-    // previous target (its wave, its evidence, its first sight) may carry over to it.
-    const state: RolloutState =
-      s.settings.autoUpgrade || s.target?.digest === t.digest
-        ? { ...s, reason: why }
-        : forNewTarget({
-            ...s,
-            reason: why,
-            target: t,
-            // `bad` and `halted` speak of the target they were reached on, not this one.
-            phase: s.phase === 'bad' || s.phase === 'halted' ? 'idle' : s.phase,
-          })
+    if (s.settings.autoUpgrade || s.target?.digest === t.digest)
+      return { state: { ...s, reason: why }, effects: [log(why)] }
+    // A manual node keeps the release it awaits approval for, so the approval can start it. Mid
+    // rollout it is queued (the target in flight is never swapped under a running phase, which
+    // a restart would re-issue for the new one); at rest it becomes the target, with nothing of
+    // the previous target (its wave, its evidence, its first sight) carried over.
+    if (!RESTING.has(s.phase)) return { state: { ...s, pending: t }, effects: [log(why)] }
+    const state = forNewTarget({
+      ...s,
+      reason: why,
+      target: t,
+      // `bad` and `halted` speak of the target they were reached on, not this one.
+      phase: s.phase === 'bad' || s.phase === 'halted' ? 'idle' : s.phase,
+    })
     return { state, effects: [log(why)] }
   }
   if (s.phase === 'switching' || s.phase === 'probation' || s.phase === 'rolled-back') {

@@ -4,10 +4,11 @@
  * transition past every deadline. Pure.
  */
 
+import { onManifest } from './machine-manifest.ts'
 import { onResult, settle } from './machine-results.ts'
 import { trySwitch } from './machine-schedule.ts'
 import { log, rest, startFetch, startRollback, startShadow } from './machine-transitions.ts'
-import type { RolloutEffect, RolloutState, StepResult } from './machine-types.ts'
+import { RESTING, type RolloutEffect, type RolloutState, type StepResult } from './machine-types.ts'
 
 export function onResume(s: RolloutState, now: number): StepResult {
   const r = resumePhase(s, now)
@@ -94,6 +95,13 @@ function resumePhase(s: RolloutState, now: number): StepResult {
 }
 
 export function onTick(s: RolloutState, now: number): StepResult {
+  // A release queued while another was in flight, once that one came to rest by a way other
+  // than a switch settling (a failed shadow run, a halt): take it up now.
+  if (RESTING.has(s.phase) && s.pending !== undefined) {
+    const state = { ...s }
+    delete state.pending
+    return onManifest(state, s.pending, now)
+  }
   if (s.phase === 'idle' && s.target !== undefined && s.retryAt !== undefined && now >= s.retryAt) {
     return startFetch(s, s.target, now, `retrying ${s.target.version} (attempt ${s.attempts + 1})`)
   }

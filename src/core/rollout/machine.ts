@@ -96,6 +96,13 @@ function stepInner(s: RolloutState, input: RolloutInput, now: number): StepResul
       ) {
         return onManifest(state, s.target, now)
       }
+      // A release queued while another was in flight, now at rest: take it up.
+      if (RESTING.has(s.phase) && s.pending?.version === input.version) {
+        const pending = s.pending
+        const rest = { ...state }
+        delete rest.pending
+        return onManifest(rest, pending, now)
+      }
       return { state, effects: [log(`approved ${input.version}`)] }
     }
     case 'manifest':
