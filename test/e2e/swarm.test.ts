@@ -140,7 +140,19 @@ describe('artifact swarm: a seeder with a budget of 2 copies', { timeout: 1_800_
             `budget charged ${(stats.budgetChargedBytes / art.pin.length).toFixed(2)}`,
         )
         assert.ok(stats.budgetChargedBytes <= 2 * art.pin.length, 'the budget held')
-        for (const n of fetchers) assert.deepEqual((await n.status()).fetching, [])
+        // A fetch's entry goes once the node has announced itself a provider (a DHT provide of
+        // at most 30 s) after the bytes are held: it must go, not linger.
+        await waitFor(
+          'every fetcher has cleared its fetch',
+          async () => {
+            for (const n of fetchers) if ((await n.status()).fetching.length > 0) return false
+            return true
+          },
+          40_000,
+        ).catch(async (e) => {
+          for (const n of fetchers) assert.deepEqual((await n.status()).fetching, [])
+          throw e
+        })
       } finally {
         await net.remove(seeder)
       }
