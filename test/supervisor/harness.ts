@@ -227,10 +227,20 @@ export async function releaseToFreshNodes(
     canaries: number
     prefix: string
     minSlot?: number
+    /**
+     * A peer that never upgrades (the harness's bootstrap): one of the nodes gets a lower slot
+     * than it, so the lowest-slot canary rule names a node that does upgrade.
+     */
+    lowestBelow?: string
   },
 ) {
   const { bytes, digest } = manifest(o.build, 1, o.policy)
-  const ids = await identities(digest, o.n, o.canaries, o.policy, o.minSlot ?? 0)
+  let ids = await identities(digest, o.n, o.canaries, o.policy, o.minSlot ?? 0)
+  if (o.lowestBelow !== undefined) {
+    const floor = rolloutSlot(o.lowestBelow, digest)
+    while (!ids.some((x) => x.slot < floor))
+      ids = await identities(digest, o.n, o.canaries, o.policy, o.minSlot ?? 0)
+  }
   const sups = await startWithIdentities(network, o.prefix, ids, o.initial)
   for (const s of sups)
     await waitFor(
