@@ -4,6 +4,7 @@ import { decodeRelease } from '../../core/manifest/release.ts'
 import { channelHistory, currentRoot } from '../../core/trust/trust.ts'
 import { latestRelease } from '../../core/version/history.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
+import { recentlySeen } from './peer-table.ts'
 import type { ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
 
 /** Most entries of {@link NodeStatus.knownAddrs}. */
@@ -37,8 +38,7 @@ export async function nodeStatus(
     const isConnected = connected.has(id)
     // Disconnected peers stay listed for a while with their last rank: a runner can see who was
     // pruned or refused, and why.
-    const recent = e.lastSeen !== undefined && now - e.lastSeen < 10 * 60_000
-    if (!isConnected && e.misbehaviour === 0 && !recent) continue
+    if (!isConnected && e.misbehaviour === 0 && !recentlySeen(e, now)) continue
     if (e.verdictOnUs && isConnected)
       toldWeAre[e.verdictOnUs.status] = (toldWeAre[e.verdictOnUs.status] ?? 0) + 1
     peers.push({

@@ -27,6 +27,14 @@ export interface PeerEntry {
   lastSeen?: number
 }
 
+/** How long a disconnected peer stays listed (status, the canary rule, admission), ms. */
+export const RECENT_PEER_MS: number = 10 * 60_000
+
+/** True for a peer heard from within {@link RECENT_PEER_MS} of `now`. */
+export function recentlySeen(e: { lastSeen?: number }, now: number): boolean {
+  return e.lastSeen !== undefined && now - e.lastSeen < RECENT_PEER_MS
+}
+
 /** The peer table of a node: hello, ranking and pruning. */
 export class PeerTable {
   /** Every peer remembered, by peer id. */
@@ -133,8 +141,7 @@ export class PeerTable {
     const out: string[] = []
     for (const [id, e] of this.peers) {
       if (e.hello?.role !== 'node') continue
-      if (connected.has(id) || (e.lastSeen !== undefined && now - e.lastSeen < 10 * 60_000))
-        out.push(id)
+      if (connected.has(id) || recentlySeen(e, now)) out.push(id)
     }
     return out
   }

@@ -82,6 +82,21 @@ export interface AdmissionView {
   now: number
 }
 
+/**
+ * Rule 2 for one reporter: known before the node first saw release `digest` at `releaseSeenAt`,
+ * and not introduced by a report on that release. With `releaseSeenAt` undefined (the rule is
+ * waived there) any reporter the node knows is. Admission, the report store's standing and the
+ * electorate all read this one rule.
+ */
+export function knownBefore(
+  known: KnownReporter | undefined,
+  digest: string,
+  releaseSeenAt: number | undefined,
+): boolean {
+  if (known === undefined) return false
+  return releaseSeenAt === undefined || (known.via !== digest && known.firstSeen <= releaseSeenAt)
+}
+
 /** Why a held report does not count. */
 export type AdmissionRefusal = 'not-listed' | 'newcomer' | 'early-probation' | 'subnet'
 
@@ -127,11 +142,12 @@ export function refusal(
 ): AdmissionRefusal | undefined {
   if (facts.self) return undefined
   if (facts.listed === false) return 'not-listed'
-  if (facts.listed === undefined && release.releaseSeenAt !== undefined) {
-    const k = facts.known
-    if (k === undefined || k.via === release.digest || k.firstSeen > release.releaseSeenAt)
-      return 'newcomer'
-  }
+  if (
+    facts.listed === undefined &&
+    release.releaseSeenAt !== undefined &&
+    !knownBefore(facts.known, release.digest, release.releaseSeenAt)
+  )
+    return 'newcomer'
   if (report.stage === 'probation' && !mayHaveRunLive(facts, release)) return 'early-probation'
   return undefined
 }
@@ -235,9 +251,7 @@ export function standing(
   known: KnownReporter | undefined,
   releaseSeenAt: number | undefined,
 ): 0 | 1 | 2 | 3 {
-  const established =
-    known !== undefined &&
-    (releaseSeenAt === undefined || (known.via !== digest && known.firstSeen <= releaseSeenAt))
+  const established = knownBefore(known, digest, releaseSeenAt)
   const canary =
     policy !== undefined && isCanary(rolloutSlot(reporter, digest), policy.canaryFraction)
   return established ? (canary ? 0 : 1) : canary ? 2 : 3

@@ -6,7 +6,9 @@
  * refuses newcomers, so a flood of new keys never pushes out the reporters known longest. The adapter persists {@link ReporterBook.toJSON} and reads it
  * back with {@link ReporterBook.fromJSON}, which drops whatever does not parse.
  */
-import { judgesFirstSight, type KnownReporter } from './admission.ts'
+import { isHexOfLength } from '../bytes.ts'
+import { judgesFirstSight, type KnownReporter, knownBefore } from './admission.ts'
+import { PEER_ID_RE } from './report.ts'
 
 /** Reporters a book holds by default. */
 export const MAX_BOOK_REPORTERS = 10_000
@@ -143,7 +145,7 @@ export class ReporterBook {
     let n = 0
     for (const e of this.reporters.values()) {
       if (!e.spoke) continue
-      if (s === undefined || s.waived || (e.via !== digest && e.firstSeen <= s.seenAt)) n++
+      if (s === undefined || s.waived || knownBefore(e, digest, s.seenAt)) n++
     }
     return n
   }
@@ -219,10 +221,10 @@ export class ReporterBook {
         if (!Array.isArray(r) || r.length !== 6 || book.reporters.size >= maxReporters) continue
         const [id, first, last, via, subnet, spoke] = r as unknown[]
         if (spoke !== 0 && spoke !== 1) continue
-        if (typeof id !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{1,128}$/.test(id)) continue
+        if (typeof id !== 'string' || !PEER_ID_RE.test(id)) continue
         if (!time(first) || !time(last) || typeof via !== 'string' || typeof subnet !== 'string')
           continue
-        if (via !== '' && !/^[0-9a-f]{64}$/.test(via)) continue
+        if (via !== '' && !isHexOfLength(via, 32)) continue
         if (subnet.length > 64) continue
         book.reporters.set(id, {
           firstSeen: first,
@@ -236,7 +238,7 @@ export class ReporterBook {
     if (time(o.joinedAt)) book.joinedAt = o.joinedAt
     if (typeof o.releases === 'object' && o.releases !== null) {
       for (const [d, s] of Object.entries(o.releases)) {
-        if (book.releases.size >= MAX_BOOK_RELEASES || !/^[0-9a-f]{64}$/.test(d)) continue
+        if (book.releases.size >= MAX_BOOK_RELEASES || !isHexOfLength(d, 32)) continue
         if (typeof s !== 'object' || s === null || !time(s.seenAt)) continue
         book.releases.set(d, {
           seenAt: s.seenAt,
