@@ -15,6 +15,12 @@ const key: fc.Arbitrary<DhtKey> = fc.oneof(
     sequence: uint,
   }),
   fc.record({ kind: fc.constant('root' as const), network: name, version: uint }),
+  fc.record({
+    kind: fc.constant('revocation' as const),
+    network: name,
+    channel: name,
+    sequence: uint,
+  }),
 )
 
 describe('DHT keys', () => {

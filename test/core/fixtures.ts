@@ -11,6 +11,7 @@ import {
 } from '../../src/core/manifest/draft.ts'
 import { type Envelope, encodeEnvelope } from '../../src/core/manifest/envelope.ts'
 import type { ArtifactPin, ReleaseSigned } from '../../src/core/manifest/release.ts'
+import type { RevocationSigned } from '../../src/core/manifest/revocation.ts'
 import type { RootSigned } from '../../src/core/manifest/root.ts'
 import { publicKeyOf } from '../../src/core/manifest/signing.ts'
 
@@ -36,7 +37,7 @@ export function keys(prefix: string, n: number): TestKey[] {
   return Array.from({ length: n }, (_, i) => testKey(`${prefix}${i}`))
 }
 
-export function signWith<T extends RootSigned | ReleaseSigned>(
+export function signWith<T extends RootSigned | ReleaseSigned | RevocationSigned>(
   env: Envelope<T>,
   signers: readonly TestKey[],
 ): Envelope<T> {

@@ -166,6 +166,65 @@ describe('the rollout state machine', () => {
     assert.equal(d.state.lastGood, '1.1.0')
   })
 
+  it('a revocation takes a committed node back to the release before and skips the version for good', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+    throughShadow(d, t)
+    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+    if (d.state.phase === 'scheduled') d.advance(policy.windowSeconds * 500)
+    d.send({ type: 'switched', ok: true })
+    d.advance(policy.probationSeconds * 1000)
+    assert.equal(d.state.phase, 'committed')
+    // Network evidence against a committed release only halts it for others...
+    const back = d.send({ type: 'revoked', version: '1.1.0', reason: 'corrupts the store' })
+    // ...a revocation takes it off this node: no report, it is the maintainers' word, not evidence.
+    assert.deepEqual(d.kinds(back), ['rollback'])
+    assert.deepEqual(
+      back.find((e) => e.type === 'rollback'),
+      {
+        type: 'rollback',
+        from: '1.1.0',
+        to: '1.0.0',
+        reason: 'revoked by the maintainers: corrupts the store',
+      },
+    )
+    assert.equal(d.state.phase, 'rolled-back')
+    assert.equal(d.state.lastGood, '1.0.0')
+    d.send({ type: 'rolled-back', ok: true })
+    assert.equal(d.state.phase, 'bad')
+    assert.equal(d.state.current, '1.0.0')
+    // The same revocation again changes nothing; the version never starts again.
+    assert.deepEqual(
+      d.kinds(d.send({ type: 'revoked', version: '1.1.0', reason: 'corrupts the store' })),
+      [],
+    )
+    d.state = { ...d.state, phase: 'idle' }
+    assert.deepEqual(d.kinds(d.send({ type: 'manifest', target: t })), [])
+    assert.match(d.state.reason, /revoked by the maintainers/)
+  })
+
+  it('a revocation of the target in flight stops it before the switch, and of a version not run here only marks it', () => {
+    const t = target('1.1.0', 2)
+    const d = new Driver(initialRollout(nodeFor(t, false), '1.0.0'))
+    throughShadow(d, t)
+    assert.deepEqual(d.kinds(d.send({ type: 'revoked', version: '1.1.0', reason: 'x' })), [
+      'stop-shadow',
+    ])
+    assert.equal(d.state.phase, 'bad')
+    assert.equal(d.state.current, '1.0.0')
+    const other = new Driver(initialRollout('n', '1.0.0'))
+    assert.deepEqual(
+      other.kinds(other.send({ type: 'revoked', version: '2.0.0', reason: 'x' })),
+      [],
+    )
+    assert.equal(other.state.phase, 'idle')
+    assert.match(other.state.bad['2.0.0'] ?? '', /revoked/)
+    // A node first installed at a revoked version has nothing to go back to: it says so.
+    const lone = new Driver(initialRollout('n', '1.1.0'))
+    assert.deepEqual(lone.kinds(lone.send({ type: 'revoked', version: '1.1.0', reason: 'x' })), [])
+    assert.match(lone.state.reason, /no earlier release is installed/)
+  })
+
   it('a non-canary waits for the canaries: its slot counts from the start of its wave', () => {
     const t = target('1.1.0', 2)
     const d = new Driver(initialRollout(nodeFor(t, false), '1.0.0'))

@@ -56,7 +56,11 @@ export class Records {
    */
   private releaseRecordVerdict(key: Uint8Array, value: Uint8Array): Result<VerifiedRelease> {
     const k = parseDhtKey(new TextDecoder().decode(key))
-    if (k === undefined || k.kind === 'root' || k.network !== this.state.network.network) {
+    if (
+      k === undefined ||
+      (k.kind !== 'latest' && k.kind !== 'sequence') ||
+      k.network !== this.state.network.network
+    ) {
       return fail('malformed', 'record key is not a canonical convoy release key of this network')
     }
     return checkReleaseRecord(this.state.trust, value, {

@@ -12,6 +12,7 @@ import {
   type ReleaseSigned,
   type RolloutPolicy,
 } from './release.ts'
+import { parseRevocationSigned, REVOCATION_TYPE, type RevocationSigned } from './revocation.ts'
 import { parseRootSigned, ROOT_TYPE, type RootSigned } from './root.ts'
 import {
   type Attestation,
@@ -133,6 +134,31 @@ export function draftRelease(d: ReleaseDraft): Envelope<ReleaseSigned> {
   return { signed, signatures: [] }
 }
 
+/** What a maintainer says to revoke one release: the manifest itself names what is revoked. */
+export interface RevocationDraft {
+  /** The revoked manifest's signed part (already verified by the caller). */
+  release: ReleaseSigned
+  reason: string
+  /** ms since the epoch. */
+  issued: number
+}
+
+/** The unsigned revocation of a release. */
+export function draftRevocation(d: RevocationDraft): Envelope<RevocationSigned> {
+  const signed = parseRevocationSigned({
+    type: REVOCATION_TYPE,
+    specVersion: 1,
+    network: d.release.network,
+    channel: d.release.channel,
+    version: d.release.version,
+    sequence: d.release.sequence,
+    release: documentDigest(d.release),
+    reason: d.reason,
+    issued: formatTime(d.issued),
+  })
+  return { signed, signatures: [] }
+}
+
 /** Options for {@link signDocument}. */
 export interface SignOptions {
   /**
@@ -149,7 +175,7 @@ export interface SignOptions {
  * replaces that key's plain entry with the attested one, and signing without it never removes an
  * attestation already there.
  */
-export function signDocument<T extends RootSigned | ReleaseSigned>(
+export function signDocument<T extends RootSigned | ReleaseSigned | RevocationSigned>(
   env: Envelope<T>,
   secretKey: Uint8Array,
   options: SignOptions = {},

@@ -4,6 +4,7 @@
  * - `/convoy-rel/<network>/<channel>`: the channel's latest manifest.
  * - `/convoy-rel/<network>/<channel>/<sequence>`: one manifest by sequence (history).
  * - `/convoy-root/<network>/<version>`: one root.
+ * - `/convoy-revoke/<network>/<channel>/<sequence>`: the revocation of one manifest.
  *
  * A number in a key is accepted only in its canonical decimal form (`0`, or a digit 1-9 then
  * digits, a safe integer): the key a node builds from the number. Reading numbers leniently
@@ -17,6 +18,7 @@ export type DhtKey =
   | { kind: 'latest'; network: string; channel: string }
   | { kind: 'sequence'; network: string; channel: string; sequence: number }
   | { kind: 'root'; network: string; version: number }
+  | { kind: 'revocation'; network: string; channel: string; sequence: number }
 
 const CANONICAL_UINT = /^(0|[1-9][0-9]{0,15})$/
 
@@ -35,6 +37,8 @@ export function formatDhtKey(key: DhtKey): string {
       return `/convoy-rel/${key.network}/${key.channel}/${key.sequence}`
     case 'root':
       return `/convoy-root/${key.network}/${key.version}`
+    case 'revocation':
+      return `/convoy-revoke/${key.network}/${key.channel}/${key.sequence}`
   }
 }
 
@@ -48,6 +52,9 @@ export function parseDhtKey(text: string): DhtKey | undefined {
   if (ns === 'convoy-root' && fourth === undefined) {
     const version = canonicalNumber(third)
     if (version !== undefined) key = { kind: 'root', network, version }
+  } else if (ns === 'convoy-revoke' && third !== undefined && NAME_RE.test(third)) {
+    const sequence = canonicalNumber(fourth)
+    if (sequence !== undefined) key = { kind: 'revocation', network, channel: third, sequence }
   } else if (ns === 'convoy-rel' && third !== undefined && NAME_RE.test(third)) {
     if (fourth === undefined) key = { kind: 'latest', network, channel: third }
     else {

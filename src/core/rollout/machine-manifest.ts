@@ -36,7 +36,7 @@ function refusal(s: RolloutState, t: Target): string | undefined {
 }
 
 /** `s` with every field that belonged to its previous target dropped. */
-function forNewTarget(s: RolloutState): RolloutState {
+export function forNewTarget(s: RolloutState): RolloutState {
   const state = { ...s }
   for (const k of PER_TARGET) delete state[k]
   return state

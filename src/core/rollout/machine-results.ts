@@ -17,7 +17,7 @@ export function onResult(
   s: RolloutState,
   input: Exclude<
     RolloutInput,
-    { type: 'manifest' | 'evidence' | 'resume' | 'tick' | 'settings' | 'approve' }
+    { type: 'manifest' | 'evidence' | 'resume' | 'tick' | 'settings' | 'approve' | 'revoked' }
   >,
   now: number,
 ): StepResult {
@@ -121,7 +121,9 @@ export function onResult(
         {
           ...s,
           phase: 'bad',
-          reason: `rolled back to ${s.current}; ${t?.version} skipped: ${t ? s.bad[t.version] : ''}`,
+          reason: t
+            ? `rolled back to ${s.current}; ${t.version} skipped: ${s.bad[t.version] ?? ''}`
+            : `rolled back to ${s.current}`,
         },
         now,
       )

@@ -81,14 +81,30 @@ export function failTarget(
   }
 }
 
+/** The reason recorded in `bad` for a revoked version. */
+export function revokedReason(reason: string): string {
+  return `revoked by the maintainers: ${reason}`
+}
+
+/** True when `version` is marked bad because it was revoked. */
+export function isRevoked(s: RolloutState, version: string): boolean {
+  return s.bad[version]?.startsWith('revoked by the maintainers') === true
+}
+
 export function startRollback(
   s: RolloutState,
   now: number,
   reason: string,
   stage: 'shadow' | 'probation' | 'local',
-  to: string,
+  toWanted: string,
 ): StepResult {
   const t = s.target!
+  // Never back onto a revoked release while an unrevoked one is installed.
+  const to = isRevoked(s, toWanted)
+    ? ([s.previous, s.lastGood].find(
+        (x) => x !== undefined && x !== toWanted && x !== t.version && !s.bad[x],
+      ) ?? toWanted)
+    : toWanted
   const state: RolloutState = {
     ...s,
     phase: 'rolled-back',

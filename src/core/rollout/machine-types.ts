@@ -137,6 +137,11 @@ export type RolloutInput =
   | { type: 'reinstalled'; ok: boolean; reason?: string }
   | { type: 'settings'; settings: Partial<OperatorSettings> }
   | { type: 'approve'; version: string }
+  /**
+   * The maintainers revoked `version` (a verified revocation): skip it for good, and leave it if
+   * it runs here. `reason` is the revocation's.
+   */
+  | { type: 'revoked'; version: string; reason: string }
   /** The driver restarted: re-issue whatever the current phase was doing. */
   | { type: 'resume' }
   | { type: 'tick' }

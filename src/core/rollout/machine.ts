@@ -13,6 +13,7 @@
 import { onEvidence, onManifest } from './machine-manifest.ts'
 import { onResult } from './machine-results.ts'
 import { onResume, onTick } from './machine-resume.ts'
+import { onRevoked } from './machine-revoke.ts'
 import { log } from './machine-transitions.ts'
 import {
   DEFAULT_TIMEOUTS,
@@ -26,6 +27,7 @@ import {
 } from './machine-types.ts'
 
 export { compareVersions } from './machine-manifest.ts'
+export { isRevoked, revokedReason } from './machine-revoke.ts'
 export { switchTime } from './machine-schedule.ts'
 export type {
   MachineTimeouts,
@@ -107,6 +109,8 @@ function stepInner(s: RolloutState, input: RolloutInput, now: number): StepResul
     }
     case 'manifest':
       return onManifest(s, input.target, now, input.peers)
+    case 'revoked':
+      return onRevoked(s, input, now)
     case 'evidence':
       return onEvidence(s, input, now)
     case 'resume':

@@ -1,0 +1,171 @@
+/**
+ * Revocations: the maintainers' t-of-n signed word that a release must not run anywhere.
+ *
+ * Network evidence only halts a release (it stops the spread and rolls back nodes still on
+ * probation); a committed release comes off every node only by a revocation. It names one
+ * manifest exactly (channel, sequence, version and the manifest's digest), so it can never be
+ * stretched to another release, and it is signed under its own document type, so no signature
+ * over a release or a root can pass for one. A revocation has no expiry and cannot be undone: a
+ * revoked version is skipped for good, and a fix ships as a newer release.
+ *
+ * Verification order: size cap, UTF-8, strict JSON, shape, type, network, t-of-n signatures of
+ * the current root. An expired root still verifies a revocation: it can only make a node more
+ * careful, never start an upgrade.
+ */
+import { isHexOfLength } from '../bytes.ts'
+import { fail, ok, type Result } from '../result.ts'
+import { decodeEnvelope, type Envelope, schemaFailure } from './envelope.ts'
+import type { RootSigned } from './root.ts'
+import * as s from './schema.ts'
+import {
+  describeShortfall,
+  documentDigest,
+  type SignatureTally,
+  signingPayload,
+  tallySignatures,
+  type VerifyFn,
+} from './signing.ts'
+
+/** Document type of a revocation. */
+export const REVOCATION_TYPE = 'convoy/revocation'
+/** Largest revocation accepted, in bytes: also the cap on its DHT record and push frame. @default 16384 */
+export const MAX_REVOCATION_BYTES: number = 16 * 1024
+/** Longest reason, in characters. @default 500 */
+export const MAX_REASON_CHARS = 500
+
+/** The signed part of a revocation. */
+export interface RevocationSigned {
+  type: typeof REVOCATION_TYPE
+  specVersion: 1
+  network: string
+  channel: string
+  /** The revoked version. */
+  version: string
+  /** Sequence of the revoked manifest on its channel. */
+  sequence: number
+  /** Digest of the revoked manifest's signed part (lower-case hex sha256). */
+  release: string
+  /** Why, for node runners: shown in status and logs. */
+  reason: string
+  /** When the maintainers drafted it, RFC 3339 UTC. */
+  issued: string
+}
+
+/** A revocation whose signatures met the threshold. */
+export interface VerifiedRevocation {
+  signed: RevocationSigned
+  /** Digest of this revocation's signed part. */
+  digest: string
+  tally: SignatureTally
+}
+
+/** Checks the shape of a revocation's signed part; throws {@link s.SchemaError}. */
+export function parseRevocationSigned(v: unknown): RevocationSigned {
+  const r = s.object(v, 'signed', [
+    'type',
+    'specVersion',
+    'network',
+    'channel',
+    'version',
+    'sequence',
+    'release',
+    'reason',
+    'issued',
+  ])
+  if (r.type !== REVOCATION_TYPE)
+    throw new s.SchemaError(`signed.type must be "${REVOCATION_TYPE}"`)
+  if (r.specVersion !== 1) throw new s.SchemaError('signed.specVersion must be 1')
+  if (!isHexOfLength(r.release, 32))
+    throw new s.SchemaError('signed.release must be 64 lower-case hex digits (a manifest digest)')
+  return {
+    type: REVOCATION_TYPE,
+    specVersion: 1,
+    network: s.string(r.network, 'signed.network', s.NAME_RE),
+    channel: s.string(r.channel, 'signed.channel', s.NAME_RE),
+    version: s.version(r.version, 'signed.version'),
+    sequence: s.integer(r.sequence, 'signed.sequence', 1),
+    release: r.release as string,
+    reason: s.string(r.reason, 'signed.reason', /^[^\p{Cc}]*$/u, MAX_REASON_CHARS),
+    issued: s.time(r.issued, 'signed.issued'),
+  }
+}
+
+/** Decodes a revocation (size cap first) and checks its shape. Signatures are not checked. */
+export function decodeRevocation(
+  bytes: Uint8Array,
+  maxBytes: number = MAX_REVOCATION_BYTES,
+): Result<Envelope<RevocationSigned>> {
+  const env = decodeEnvelope(bytes, maxBytes)
+  if (!env.ok) return env
+  if ((env.value.signed as { type?: unknown }).type !== REVOCATION_TYPE)
+    return fail('wrong-type', `wrong document type: expected a revocation ("${REVOCATION_TYPE}")`)
+  const spec = (env.value.signed as { specVersion?: unknown }).specVersion
+  if (spec !== 1)
+    return fail(
+      'unsupported',
+      `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
+    )
+  const attested = env.value.signatures.findIndex((x) => x.attestation !== undefined)
+  if (attested >= 0)
+    return fail(
+      'malformed',
+      `malformed: signatures[${attested}].attestation: only a release signature may carry one`,
+    )
+  try {
+    return ok({ signed: parseRevocationSigned(env.value.signed), signatures: env.value.signatures })
+  } catch (e) {
+    return schemaFailure(e)
+  }
+}
+
+/** The bytes each maintainer signs for this revocation. */
+export function revocationPayload(signed: RevocationSigned): Uint8Array {
+  return signingPayload(REVOCATION_TYPE, signed.network, signed)
+}
+
+/** Tallies a revocation's signatures against a root's keys. */
+export function tallyRevocation(
+  env: Envelope<RevocationSigned>,
+  root: RootSigned,
+  verify?: VerifyFn,
+): SignatureTally {
+  return tallySignatures(
+    root.keys,
+    root.threshold,
+    revocationPayload(env.signed),
+    env.signatures,
+    verify,
+  )
+}
+
+/** Checks a decoded revocation against the current key set; never throws. */
+export function verifyDecodedRevocation(
+  env: Envelope<RevocationSigned>,
+  root: RootSigned,
+  verify?: VerifyFn,
+): Result<VerifiedRevocation> {
+  if (env.signed.network !== root.network)
+    return fail(
+      'wrong-network',
+      `wrong network: revocation is for "${env.signed.network}", this root signs for "${root.network}"`,
+    )
+  const tally = tallyRevocation(env, root, verify)
+  if (!tally.met) {
+    let reason = describeShortfall(tally, root.threshold, root.keys, `root v${root.version}`)
+    if (tally.unknown.length >= root.threshold)
+      reason += '; if the key set was rotated, fetch the newer root first'
+    return fail('threshold', reason)
+  }
+  return ok({ signed: env.signed, digest: documentDigest(env.signed), tally })
+}
+
+/** Decodes and verifies a revocation; never throws on untrusted bytes. */
+export function verifyRevocation(
+  bytes: Uint8Array,
+  root: RootSigned,
+  verify?: VerifyFn,
+): Result<VerifiedRevocation> {
+  const env = decodeRevocation(bytes)
+  if (!env.ok) return env
+  return verifyDecodedRevocation(env.value, root, verify)
+}
