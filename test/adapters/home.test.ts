@@ -117,7 +117,34 @@ describe('supervisor home', () => {
       /not enough free space for a backup/,
     )
     await writeFile(join(home.dataDir, 'db'), 'v2 migrated badly')
-    await home.restore((await home.latestBackup())!)
+    const moved = await home.restore((await home.latestBackup())!, { label: '1.1.0' })
     assert.equal(await readFile(join(home.dataDir, 'db'), 'utf8'), 'v1')
+    // What it replaced is moved aside, never deleted.
+    assert.equal(await readFile(join(moved!, 'db'), 'utf8'), 'v2 migrated badly')
+    assert.match(moved!, /displaced\/000001-1\.1\.0$/)
+  })
+
+  it('a restore carries the trust floor and signed documents forward and keeps a bounded number aside', async () => {
+    const floor = (seq: number) =>
+      JSON.stringify({
+        channels: { stable: { sequence: seq, digest: 'd'.repeat(64), version: `1.${seq}.0` } },
+      })
+    await writeFile(join(home.dataDir, 'trust.json'), floor(3))
+    const backup = await home.backup('1.3.0', { keep: 3 })
+    // The newer release raised the floor and learned a manifest and a revocation.
+    await writeFile(join(home.dataDir, 'trust.json'), floor(5))
+    await mkdir(join(home.dataDir, 'manifests', 'stable'), { recursive: true })
+    await writeFile(join(home.dataDir, 'manifests', 'stable', '5.json'), '{}')
+    await mkdir(join(home.dataDir, 'revocations'), { recursive: true })
+    await writeFile(join(home.dataDir, 'revocations', 'stable-5.json'), '{}')
+    await writeFile(join(home.dataDir, 'db'), 'written by 1.5.0')
+    await home.restore(backup, { label: '1.5.0', keep: 2 })
+    const restored = JSON.parse(await readFile(join(home.dataDir, 'trust.json'), 'utf8'))
+    assert.equal(restored.channels.stable.sequence, 5, 'the floor is not lowered')
+    await readFile(join(home.dataDir, 'manifests', 'stable', '5.json'))
+    await readFile(join(home.dataDir, 'revocations', 'stable-5.json'))
+    assert.equal(await readFile(join(home.dataDir, 'db'), 'utf8'), 'v1')
+    for (let i = 0; i < 3; i++) await home.restore(backup, { label: `x${i}`, keep: 2 })
+    assert.deepEqual((await readdir(home.displacedDir)).sort(), ['000004-x1', '000005-x2'])
   })
 })

@@ -9,6 +9,8 @@
  *   archive/<version>.tgz    the verified artifact of every installed release (and its pin in
  *                            <version>.json), to reinstall from when a release dir is damaged
  *   backups/<n>-<version>/   copies of the data dir as <version> left it, the newest `keep` kept
+ *   displaced/<n>-<version>/ the data dir a restore replaced, as <version> left it: moved aside,
+ *                            never deleted by the restore, the newest `keep` kept
  *   switch.json              the switch in flight: from, to and its backup (a journal)
  *   pids.json                pids of the node and shadow children (reaped after a crash)
  *   approvals.json           versions the operator approved (`convoy upgrade approve`)
@@ -46,6 +48,7 @@ export class Home {
   readonly dataDir: string
   readonly archiveDir: string
   readonly shadowDir: string
+  readonly displacedDir: string
 
   constructor(dir: string) {
     this.dir = dir
@@ -54,6 +57,7 @@ export class Home {
     this.dataDir = join(dir, 'data')
     this.archiveDir = join(dir, 'archive')
     this.shadowDir = join(dir, 'shadow')
+    this.displacedDir = join(dir, 'displaced')
   }
 
   /** Creates the layout and removes leftovers of interrupted installs (never a complete release). */
@@ -288,16 +292,88 @@ export class Home {
     return all.length === 0 ? undefined : join(this.backupsDir, all.at(-1)!)
   }
 
-  /** Replaces the data dir with a backup: copy beside, then swap by rename. */
-  async restore(backup: string): Promise<void> {
+  /**
+   * Replaces the data dir with a backup: copy beside, then swap by rename. What the node trusts
+   * only ever grows, so it is carried forward from the data being replaced (a restore never
+   * lowers the floor of trusted sequences, nor forgets a root, a manifest or a revocation). The
+   * data replaced is moved to displaced/<n>-<label>/, never deleted here; the newest `keep` stay.
+   * Returns where the replaced data went.
+   */
+  async restore(
+    backup: string,
+    options: { label?: string; keep?: number } = {},
+  ): Promise<string | undefined> {
     const tmp = join(this.dir, `.data.${randomBytes(4).toString('hex')}`)
     await cp(backup, tmp, { recursive: true, preserveTimestamps: true })
-    const old = join(this.dir, `.data-old.${randomBytes(4).toString('hex')}`)
-    await rename(this.dataDir, old)
+    await carryTrust(this.dataDir, tmp)
+    let moved: string | undefined
+    if (await exists(this.dataDir)) {
+      await mkdir(this.displacedDir, { recursive: true })
+      const label = (options.label ?? 'data').replace(/[^0-9A-Za-z.+-]/g, '_')
+      moved = join(
+        this.displacedDir,
+        `${String(await nextNumber(this.displacedDir)).padStart(6, '0')}-${label}`,
+      )
+      await rename(this.dataDir, moved)
+      await syncDir(this.displacedDir)
+    }
     await rename(tmp, this.dataDir)
     await syncDir(this.dir)
-    await rm(old, { recursive: true, force: true })
+    const all = (await readdir(this.displacedDir).catch(() => [] as string[]))
+      .filter((name) => /^\d+-/.test(name))
+      .sort()
+    for (const old of all.slice(0, Math.max(0, all.length - (options.keep ?? 3))))
+      await rm(join(this.displacedDir, old), { recursive: true, force: true })
+    return moved
   }
+}
+
+/** The next number for a `<n>-<label>` entry of `dir`. */
+async function nextNumber(dir: string): Promise<number> {
+  const names = (await readdir(dir)).filter((n) => /^\d+-/.test(n)).sort()
+  return names.length === 0 ? 1 : Number.parseInt(names.at(-1)!, 10) + 1
+}
+
+/** Signed documents a node keeps in its data dir: a restore adds the newer copy's to the older. */
+const SIGNED_DIRS = ['roots', 'manifests', 'revocations']
+
+/**
+ * Carries what the node trusts from `from` (the data being replaced) into `into` (a restored
+ * copy): signed documents `into` lacks (re-verified by the node at start, so a damaged one costs
+ * nothing), and trust.json's floor, channel by channel the higher. A floor in `from` that does not
+ * parse is not carried: the restored copy's own floor stands.
+ */
+async function carryTrust(from: string, into: string): Promise<void> {
+  for (const d of SIGNED_DIRS) {
+    if (await exists(join(from, d)))
+      await cp(join(from, d), join(into, d), { recursive: true, force: false, errorOnExist: false })
+  }
+  const read = async (dir: string) => {
+    try {
+      const v = JSON.parse(await readFile(join(dir, 'trust.json'), 'utf8')) as {
+        channels?: Record<string, { sequence?: unknown }>
+      }
+      return v?.channels !== null && typeof v?.channels === 'object' ? v : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const newer = await read(from)
+  if (newer === undefined) return
+  const older = (await read(into)) ?? { channels: {} }
+  const channels = { ...older.channels }
+  let raised = false
+  for (const [ch, f] of Object.entries(newer.channels ?? {})) {
+    const seq = f?.sequence
+    if (!Number.isSafeInteger(seq)) continue
+    const have = channels[ch]?.sequence
+    if (!Number.isSafeInteger(have) || (have as number) < (seq as number)) {
+      channels[ch] = f
+      raised = true
+    }
+  }
+  if (raised)
+    await writeFileAtomic(join(into, 'trust.json'), `${JSON.stringify({ channels }, null, 2)}\n`)
 }
 
 /** Whether a path exists (a dangling or unreadable one counts as missing). */

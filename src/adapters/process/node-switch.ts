@@ -97,6 +97,15 @@ export class NodeSwitch {
     this.log(`migration ${from} -> ${version} done`)
   }
 
+  /** Restores a backup; the data it replaces (as `label` left it) is kept in displaced/. */
+  private async restore(backup: string, label: string): Promise<void> {
+    const moved = await this.home.restore(backup, {
+      label,
+      keep: this.init.keepBackups ?? 3,
+    })
+    if (moved !== undefined) this.log(`kept the data it replaced in ${moved}`)
+  }
+
   async doSwitch(from: string, t: Target): Promise<void> {
     const stoppedAt = Date.now()
     const lap = laps()
@@ -107,7 +116,7 @@ export class NodeSwitch {
     if (journal?.from === from && journal.to === t.version && (await exists(journal.backup))) {
       // Resumed after a crash: the data dir may hold half a migration. Start again from the backup.
       this.log(`resuming the switch to ${t.version}: restoring the data from ${journal.backup}`)
-      await this.home.restore(journal.backup)
+      await this.restore(journal.backup, `${t.version}-partial`)
     } else {
       const backup = await this.home.backup(from, { keep: this.init.keepBackups ?? 3 })
       await this.home.writeJson('switch.json', { from, to: t.version, backup })
@@ -137,7 +146,7 @@ export class NodeSwitch {
         ? journal.backup
         : await this.home.latestBackup(to)
     if (backup !== undefined) {
-      await this.home.restore(backup)
+      await this.restore(backup, (await this.home.current()) ?? 'data')
       this.log(`restored the data of ${to} from ${backup}`)
     }
     await this.home.switchCurrent(to)
@@ -152,7 +161,7 @@ export class NodeSwitch {
     await this.stopNode()
     await this.home.reinstall(version)
     const backup = await this.home.latestBackup(version)
-    if (backup !== undefined) await this.home.restore(backup)
+    if (backup !== undefined) await this.restore(backup, (await this.home.current()) ?? 'data')
     await this.home.switchCurrent(version)
     const child = await this.spawnNode()
     await this.waitReady(child)
