@@ -39,6 +39,7 @@ const COMMANDS: Record<string, Record<string, Loader>> = {
     verify: lazy(release, 'releaseVerify'),
     inspect: lazy(release, 'releaseInspect'),
     publish: lazy(node, 'releasePublish'),
+    revoke: lazy(() => import('./commands/revoke.ts'), 'releaseRevoke'),
     pack: lazy(pack, 'releasePack'),
     'rebuild-check': lazy(() => import('./commands/rebuild.ts'), 'releaseRebuildCheck'),
   },
@@ -70,6 +71,8 @@ maintainer commands:
   convoy release verify FILE --root root.json
   convoy release inspect FILE [--root root.json]
   convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE]
+  convoy release revoke VERSION --manifest release.json --reason TEXT [--root root.json ...] --out revoke.json
+      (then sign, merge, verify and publish revoke.json like a release)
 
 node runner commands:
   convoy network init --root root.json [--bootstrap MULTIADDR ...] --out network.json

@@ -5,6 +5,7 @@
  *   trust.json                   highest trusted sequence per channel: the floor that never drops
  *   roots/<version>.json         every verified root, as received
  *   manifests/<channel>/<seq>.json  every verified release manifest, as received
+ *   revocations/<channel>-<seq>.json  every verified revocation, as received
  *   artifacts/<sha256>           verified artifacts only (temp files start with ".")
  *   lock                         pid of the node using the directory
  *
@@ -46,7 +47,7 @@ export class NodeStore {
   async open(): Promise<void> {
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 })
-      for (const sub of ['roots', 'manifests', 'artifacts'])
+      for (const sub of ['roots', 'manifests', 'artifacts', 'revocations'])
         await mkdir(join(this.dir, sub), { recursive: true })
     } catch (e) {
       throw new DataDirError(
@@ -131,6 +132,25 @@ export class NodeStore {
     } catch {
       return undefined
     }
+  }
+
+  /** Stores a verified revocation. */
+  async saveRevocation(channel: string, sequence: number, bytes: Uint8Array): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'revocations', `${channel}-${sequence}.json`), bytes)
+  }
+
+  /** The stored revocations (at most `max`), for the caller to verify again. */
+  async readRevocations(max: number): Promise<Uint8Array[]> {
+    const names = (await readdir(join(this.dir, 'revocations')).catch(() => [] as string[]))
+      .filter((n) => n.endsWith('.json'))
+      .sort()
+      .slice(0, max)
+    const out: Uint8Array[] = []
+    for (const n of names) {
+      const bytes = await readFile(join(this.dir, 'revocations', n)).catch(() => undefined)
+      if (bytes !== undefined) out.push(new Uint8Array(bytes))
+    }
+    return out
   }
 
   /** Reads a stored root, if present. */

@@ -14,6 +14,7 @@ import { currentRoot } from '../../core/trust/trust.ts'
 import { manifestProtocol, requestManifest } from './manifest-exchange.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import { latestKey, rootKey, sequenceKey } from './records.ts'
+import { revocationKey } from './revocations.ts'
 import type { FreezeStatus } from './status.ts'
 
 /** What peers claim of one channel. */
@@ -151,7 +152,7 @@ export class Lookups {
    * Collects the values a DHT query finds, stopping early once `enough` says a value will do
    * (a query that runs to exhaustion on a quiet key can take seconds).
    */
-  private async dhtGetAll(
+  async dhtGetAll(
     key: Uint8Array,
     timeoutMs = 8000,
     enough?: (v: Uint8Array) => boolean,
@@ -235,6 +236,15 @@ export class Lookups {
         () => true,
       )) {
         await this.parts.records.ingestRelease(v)
+      }
+    }
+    // Every fifth round, the revocation of what runs here and of the latest: peers push one to
+    // every new connection, so this is for a node none of whose peers holds it.
+    if (this.lookupRound % 5 === 1) {
+      for (const seq of this.parts.revocations.wanted()) {
+        const key = revocationKey(this.state.network.network, this.state.channel, seq)
+        for (const v of await this.dhtGetAll(key, 3000, () => true))
+          await this.parts.revocations.ingest(v).catch(() => {})
       }
     }
   }

@@ -17,6 +17,7 @@ import type { PeerTable } from './peer-table.ts'
 import type { Records } from './records.ts'
 import type { ReleaseArtifacts } from './release-artifacts.ts'
 import type { ReportService } from './reports.ts'
+import type { Revocations } from './revocations.ts'
 
 /** The libp2p services of a convoy node. */
 export type Services = {
@@ -57,4 +58,6 @@ export interface NodeParts {
   lookups: Lookups
   records: Records
   releaseArtifacts: ReleaseArtifacts
+  /** Revocations: verified, persisted, pushed and looked up. */
+  revocations: Revocations
 }

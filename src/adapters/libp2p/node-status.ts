@@ -112,6 +112,7 @@ export async function nodeStatus(
     counters,
     evidence: state.libp2p.services.reports.evidence(),
     knownAddrs: await knownAddrs(state.libp2p),
+    revoked: parts.revocations.held.map((r) => ({ ...r })),
   }
 }
 

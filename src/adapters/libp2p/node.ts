@@ -42,6 +42,7 @@ import { PeerTable } from './peer-table.ts'
 import { Records } from './records.ts'
 import { ReleaseArtifacts, type ReleaseFetchOptions } from './release-artifacts.ts'
 import { reports, type SubmitResult } from './reports.ts'
+import { Revocations, revokeProtocol } from './revocations.ts'
 import type { NodeStatus } from './status.ts'
 
 export { RecordRejectedError, RoleRefusedError } from './errors.ts'
@@ -148,6 +149,7 @@ export class ConvoyNode {
     parts.lookups = new Lookups(this.state, parts)
     parts.records = new Records(this.state, parts)
     parts.releaseArtifacts = new ReleaseArtifacts(this.state, parts)
+    parts.revocations = new Revocations(this.state, parts)
     this.parts = parts
     this.peerTable = parts.peerTable
     this.lookups = parts.lookups
@@ -167,6 +169,7 @@ export class ConvoyNode {
       const libp2p = await ConvoyNode.assemble(init, privateKey, store, () => node!)
       node = new ConvoyNode(init, store, state, libp2p)
       await node.loadAdmission()
+      await node.parts.revocations.load()
       return node
     } catch (e) {
       await store.close()
@@ -211,6 +214,8 @@ export class ConvoyNode {
           validators: {
             'convoy-rel': async (key, value) => self().validateReleaseRecord(key, value),
             'convoy-root': async (key, value) => self().validateRootRecord(key, value),
+            'convoy-revoke': async (key, value) =>
+              self().parts.revocations.validateRecord(key, value),
             // kad-dht's default /pk/ namespace (public keys by peer id) serves convoy nothing:
             // Ed25519 peer ids embed their key. Refused, so nobody can store records in it.
             pk: async () => {
@@ -220,6 +225,7 @@ export class ConvoyNode {
           selectors: {
             'convoy-rel': (key, records) => self().selectReleaseRecord(key, records),
             'convoy-root': (key, records) => self().selectRootRecord(key, records),
+            'convoy-revoke': (key, records) => self().parts.revocations.selectRecord(key, records),
           },
         }),
         artifacts: artifacts({
@@ -304,9 +310,16 @@ export class ConvoyNode {
       },
       { maxInboundStreams: 4 },
     )
+    await lp.handle(
+      revokeProtocol(this.network.network),
+      (stream, connection) => void this.parts.revocations.serve(stream, connection),
+      { maxInboundStreams: 2 },
+    )
     lp.addEventListener('connection:open', (evt) => {
       const conn = evt.detail
       if (conn.direction === 'outbound') void this.peerTable.runHello(conn)
+      // Every revocation held goes to every new peer (usually there are none, and nothing goes).
+      void this.parts.revocations.push(conn)
       this.peerTable.enforceLimit()
     })
     lp.addEventListener('peer:identify', (evt) => {
@@ -324,6 +337,7 @@ export class ConvoyNode {
       for (const c of this.lookups.claims.values()) c.byPeer.delete(peer)
       this.helloBudget.forget(peer)
       this.manifestBudget.forget(peer)
+      this.parts.revocations.forget(peer)
     })
     lp.addEventListener('connection:prune', (evt) => {
       this.state.counters.pruned! += evt.detail.length
@@ -366,6 +380,8 @@ export class ConvoyNode {
       const { counted, electorate } = this.countedReports(r.digest)
       if (counted.length > 0 && summarize(counted, policy, electorate).halt) next.add(r.digest)
     }
+    // A revoked release is ranked as a halted one: its runners are told they are outdated.
+    for (const r of this.parts.revocations.held) next.add(r.release)
     const changed =
       next.size !== this.peerTable.halted.size ||
       [...next].some((d) => !this.peerTable.halted.has(d))
@@ -467,6 +483,14 @@ export class ConvoyNode {
     options: { signal?: AbortSignal } = {},
   ): Promise<{ release: ReleaseSigned; confirmations: Record<string, number> }> {
     return this.records.publish(releaseBytes, roots, options)
+  }
+
+  /** Takes a revocation in, pushes it to every peer and puts it into the DHT. */
+  async publishRevocation(
+    bytes: Uint8Array,
+    options: { signal?: AbortSignal } = {},
+  ): ReturnType<Revocations['publish']> {
+    return this.parts.revocations.publish(bytes, options)
   }
 
   /** Puts the channel's latest manifest (and the roots behind it) into the DHT again. */

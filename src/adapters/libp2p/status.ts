@@ -2,6 +2,7 @@
  * The shape of a node's status, as `GET /status` serves it and `convoy status` prints it.
  * Plain data: everything here is JSON-serialisable.
  */
+import type { RevokedRelease } from '../../core/trust/revocations.ts'
 import type { Rank } from '../../core/version/rank.ts'
 
 /** One connected (or recently seen) peer. */
@@ -109,6 +110,12 @@ export interface NodeStatus {
    * candidate's legitimate connections from "phone home" ones with it.
    */
   knownAddrs: string[]
+  /**
+   * Releases the maintainers revoked (t-of-n signed, verified here), oldest first, at most 256:
+   * the supervisor rolls a node running one back and never starts one. Absent from a node older
+   * than revocations.
+   */
+  revoked?: RevokedRelease[]
 }
 
 /** How the reporters on one release split. */

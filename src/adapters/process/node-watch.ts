@@ -3,13 +3,20 @@
  * news: the newest manifest the node verified, the evidence it holds on the target, the node's
  * health on probation, and the operator's approvals (approvals.json in the home).
  */
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
+import type { RootSigned } from '../../core/manifest/root.ts'
 import { documentDigest } from '../../core/manifest/signing.ts'
 import { type EvidenceSummary, summarize } from '../../core/rollout/evidence.ts'
 import type { RolloutInput, RolloutState } from '../../core/rollout/machine.ts'
+import {
+  acceptRevocation,
+  MAX_REVOCATIONS,
+  type RevokedRelease,
+} from '../../core/trust/revocations.ts'
 import type { Home } from '../fs/home.ts'
+import { NodeStore } from '../fs/node-store.ts'
 import { fetchReports, type fetchStatus } from './node-api.ts'
 
 /** What the watch needs from the supervisor. */
@@ -23,6 +30,8 @@ export interface NodeWatchHost {
   state: () => RolloutState
   /** How the node last died unexpectedly. */
   lastExit: () => string | undefined
+  /** The network's trust anchor, to verify stored revocations with. */
+  anchor: RootSigned
 }
 
 /** Turns what the node and the operator say into machine inputs, each only once. */
@@ -34,6 +43,9 @@ export class NodeWatch {
   private lastManifest?: string
   private lastEvidence?: string
   private healthFailures = 0
+  /** Revocations already handed to the machine (by revocation digest). */
+  private readonly revocationsFed = new Set<string>()
+  private revocationFiles?: string
 
   constructor(host: NodeWatchHost) {
     this.host = host
@@ -75,6 +87,42 @@ export class NodeWatch {
         policy: s.rollout,
       },
     })
+  }
+
+  /**
+   * Revocations on the followed channel, each handed to the machine once per supervisor run (the
+   * machine remembers them in `bad`, and a repeat changes nothing). Two sources: what the node
+   * says in its status, and the revocations stored in its data dir, verified here against the
+   * trust rebuilt from the network's anchor, so that a revoked build that hides them from its
+   * status, or no longer answers at all, is still rolled back once any release stored them.
+   */
+  async noticeRevocations(
+    status: Awaited<ReturnType<typeof fetchStatus>> | undefined,
+  ): Promise<void> {
+    const found: RevokedRelease[] = [...(status?.revoked ?? [])]
+    const dir = join(this.home.dataDir, 'revocations')
+    const names = (await readdir(dir).catch(() => [] as string[])).sort().join('/')
+    if (names !== this.revocationFiles) {
+      this.revocationFiles = names
+      const store = new NodeStore(this.home.dataDir)
+      try {
+        const { state } = await store.loadTrust(this.host.anchor, Date.now())
+        const held: RevokedRelease[] = []
+        for (const bytes of await store.readRevocations(MAX_REVOCATIONS)) {
+          const r = acceptRevocation(state, held, bytes)
+          if (r.ok && r.value.isNew) held.push(r.value.revoked)
+        }
+        found.push(...held)
+      } catch {
+        // A data dir the node is rewriting: the next turn reads it again.
+        this.revocationFiles = undefined
+      }
+    }
+    for (const r of found) {
+      if (r.channel !== this.channel || this.revocationsFed.has(r.digest)) continue
+      this.revocationsFed.add(r.digest)
+      this.feed({ type: 'revoked', version: r.version, reason: r.reason })
+    }
   }
 
   /** A manifest the node verified and stored, by sequence on the followed channel. */

@@ -81,6 +81,7 @@ export class Supervisor {
       feed,
       state: () => this.state,
       lastExit: () => this.lastExit,
+      anchor: init.network.anchor,
     })
     this.candidate = new CandidateRunner({
       home: this.home,
@@ -431,6 +432,8 @@ export class Supervisor {
     try {
       const live = await this.live()
       const status = live ? await fetchStatus(live.api, 2000) : undefined
+      // A revocation first: a manifest of the revoked version then finds it marked bad.
+      await this.watch.noticeRevocations(status)
       if (status) await this.watch.noticeManifest(status)
       if (live && this.state.target && this.state.phase !== 'bad')
         await this.watch.readEvidence(live.api)

@@ -30,6 +30,7 @@ import {
   stamp,
 } from '../io.ts'
 import { readNetworkFile } from './network.ts'
+import { isRevocationFile, readRevocationFile } from './revoke.ts'
 
 const START_USAGE =
   'convoy node start --network network.json --data-dir DIR [--role node|shadow] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s]'
@@ -240,6 +241,56 @@ export async function status(argv: string[]): Promise<CommandOutput> {
 }
 
 /** `release publish`: joins briefly, puts the manifest and roots, optionally seeds the artifact. */
+/** `release publish revoke.json`: pushes a revocation to the network's peers and the DHT. */
+async function publishRevocation(
+  file: string,
+  network: Awaited<ReturnType<typeof readNetworkFile>>,
+  listen: string[] | undefined,
+  ctx: CliContext,
+): Promise<CommandOutput> {
+  const bytes = (await readRevocationFile(file)).bytes
+  const dir = await mkdtemp(join(tmpdir(), 'convoy-publish-'))
+  const log = (line: string) => process.stderr.write(`${stamp()} ${line}\n`)
+  const node = await ConvoyNode.create({
+    network,
+    dataDir: dir,
+    role: 'publisher',
+    listen: listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    now: ctx.now,
+    log,
+    fetchArtifacts: false,
+  })
+  try {
+    await node.start()
+    const deadline = Date.now() + 15_000
+    while (node.libp2p.getConnections().length === 0 && Date.now() < deadline) await sleep(100)
+    if (node.libp2p.getConnections().length === 0)
+      throw new CliError(
+        'could not reach any bootstrap peer: check the network file and that its peers are running',
+      )
+    let r: Awaited<ReturnType<ConvoyNode['publishRevocation']>>
+    try {
+      r = await node.publishRevocation(bytes)
+    } catch (e) {
+      if (e instanceof RecordRejectedError) throw new CliError(`${file}: ${e.message}`)
+      throw e
+    }
+    return {
+      text: `published the revocation of ${r.revoked.version} (${r.revoked.channel}, sequence ${r.revoked.sequence}): pushed to ${r.pushed} peer(s), stored by ${r.stored} in the DHT; every node that hears of it rolls back off ${r.revoked.version}`,
+      json: {
+        version: r.revoked.version,
+        channel: r.revoked.channel,
+        sequence: r.revoked.sequence,
+        pushed: r.pushed,
+        stored: r.stored,
+      },
+    }
+  } finally {
+    await node.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 export async function releasePublish(argv: string[], ctx: CliContext): Promise<CommandOutput> {
   const { values, positionals } = parse(
     argv,
@@ -257,6 +308,8 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
   const network = await readNetworkFile(required(values.network, '--network', PUBLISH_USAGE))
   if (network.bootstrap.length === 0)
     throw new CliError('the network file lists no bootstrap peers: there is nobody to publish to')
+  if (isRevocationFile(await readCapped(file, MAX_RELEASE_BYTES)))
+    return publishRevocation(file, network, values.listen, ctx)
   const releaseBytes = await readCapped(file, MAX_RELEASE_BYTES)
   const roots = await Promise.all((values.root ?? []).map((p) => readCapped(p, MAX_ROOT_BYTES)))
   const seedCopies = values['seed-copies']

@@ -27,13 +27,15 @@ export interface Budget {
  * fetches an artifact once), far below what a flood sends.
  */
 export const PROTOCOL_BUDGETS: Readonly<
-  Record<'hello' | 'manifest' | 'reports' | 'artifacts', Budget>
+  Record<'hello' | 'manifest' | 'reports' | 'artifacts' | 'revoke', Budget>
 > = Object.freeze({
   hello: { perSecond: 1, burst: 10, concurrent: 2 },
   manifest: { perSecond: 1, burst: 8, concurrent: 2 },
   // Per report, not per stream: a sync on connect sends up to 2,048 at once.
   reports: { perSecond: 50, burst: 2048, concurrent: 4 },
   artifacts: { perSecond: 2, burst: 16, concurrent: 2 },
+  // Per push stream (up to 64 revocations each): sent on connect and when one is new.
+  revoke: { perSecond: 2, burst: 8, concurrent: 1 },
 })
 
 /** Why a request was refused. */
