@@ -22,12 +22,14 @@ import {
 import type { NodeStatus } from '../../src/adapters/libp2p/status.ts'
 import {
   draftRelease,
+  draftRevocation,
   draftRoot,
   type ReleaseDraft,
   rootKey,
   signDocument,
 } from '../../src/core/manifest/draft.ts'
 import { encodeEnvelope } from '../../src/core/manifest/envelope.ts'
+import { decodeRelease } from '../../src/core/manifest/release.ts'
 import {
   decodeNetworkConfig,
   encodeNetworkConfig,
@@ -77,6 +79,19 @@ export function release(
     },
     ...over,
   })
+  for (const k of signers) env = signDocument(env, k.secretKey)
+  return encodeEnvelope(env)
+}
+
+/** A revocation of the release `releaseBytes`, signed by `signers`. */
+export function revocation(
+  releaseBytes: Uint8Array,
+  signers: TestKey[] = MAINTAINERS.slice(0, 2),
+  reason = 'it loses data on restart',
+): Uint8Array {
+  const d = decodeRelease(releaseBytes)
+  if (!d.ok) throw new Error(d.reason)
+  let env = draftRevocation({ release: d.value.signed, reason, issued: Date.now() })
   for (const k of signers) env = signDocument(env, k.secretKey)
   return encodeEnvelope(env)
 }
