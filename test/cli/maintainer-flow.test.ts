@@ -270,6 +270,78 @@ describe('maintainer flow: 3 of 5', () => {
     assert.deepEqual([...j.signers].sort(), ['m1', 'm2', 'm3'].map((m) => key(m).keyid).sort())
   })
 
+  it('release revoke drafts from the signed manifest; 3 of 5 sign apart, merge, verify', async () => {
+    assertRefused(
+      await run([
+        'release',
+        'revoke',
+        '1.3.0',
+        '--manifest',
+        'merged-3-0.json',
+        '--reason',
+        'x',
+        '--out',
+        'r.json',
+      ]),
+      'is the manifest of 1.2.0, not 1.3.0',
+    )
+    assertRefused(
+      await run([
+        'release',
+        'revoke',
+        '1.2.0',
+        '--manifest',
+        'merged-2.json',
+        '--reason',
+        'x',
+        '--out',
+        'r.json',
+      ]),
+      'does not carry 3 valid signatures',
+    )
+    const d = await ok([
+      'release',
+      'revoke',
+      '1.2.0',
+      '--manifest',
+      'merged-3-0.json',
+      '--root',
+      'root.json',
+      '--reason',
+      'it loses data on restart',
+      '--out',
+      'revoke.json',
+      '--json',
+    ])
+    assert.equal(JSON.parse(d.stdout).sequence, 4)
+    for (const m of ['m1', 'm2', 'm4']) {
+      const machine = join(dir, `revoke-${m}`)
+      await mkdir(machine, { recursive: true })
+      await copyFile(join(dir, 'revoke.json'), join(machine, 'revoke.json'))
+      await copyFile(join(dir, 'root.json'), join(machine, 'root.json'))
+      const r = await convoyOk(['release', 'sign', 'revoke.json', '--key', key(m).file], {
+        cwd: machine,
+      })
+      assert.match(r.stdout, /signed the revocation of 1\.2\.0/)
+    }
+    assertRefused(
+      await run(['release', 'verify', 'revoke-m1/revoke.json', '--root', 'root.json']),
+      'threshold not met: 1 of 3',
+    )
+    await ok([
+      'release',
+      'merge',
+      ...['m1', 'm2', 'm4'].map((m) => `revoke-${m}/revoke.json`),
+      '--out',
+      'revoke-3.json',
+    ])
+    const v = await ok(['release', 'verify', 'revoke-3.json', '--root', 'root.json', '--json'])
+    const j = JSON.parse(v.stdout)
+    assert.equal(j.type, 'convoy/revocation')
+    assert.equal(j.version, '1.2.0')
+    assert.equal(j.reason, 'it loses data on restart')
+  })
+
   it('release inspect lists who signed, who has not, and the expiry', async () => {
     const r = await ok(['release', 'inspect', 'merged-2.json', '--root', 'root.json'])
     assert.match(r.stdout, /release 1\.2\.0 on testnet\/stable, sequence 4/)
