@@ -59,6 +59,8 @@ import {
   K_LEAVE,
   K_LIAR_CONTACT,
   K_PUBLISH,
+  K_REVOKE,
+  K_REVOKED,
   K_SAMPLE,
   K_TICK,
 } from './engine/events.ts'
@@ -75,6 +77,7 @@ import {
 } from './engine/output.ts'
 import { onApprove, onDiscover, onPublish } from './engine/publish.ts'
 import { makeRel, type Rel } from './engine/release.ts'
+import { onRevoke, onRevoked } from './engine/revoke.ts'
 import { finish } from './engine/summary.ts'
 import { AUTO, NEVER, WorldModel } from './model.ts'
 import { EventQueue } from './queue.ts'
@@ -327,6 +330,9 @@ export class Simulation {
     })
     startChurn(this)
     for (const rel of this.rels) if (rel) this.q.push(rel.publishAt, K_PUBLISH, 0, rel.v)
+    for (const rel of this.rels)
+      if (rel?.spec.revokeAtHours !== undefined)
+        this.q.push(rel.spec.revokeAtHours * HOUR, K_REVOKE, 0, rel.v)
     s.calibration.forEach((c, k) => {
       const rel = this.rels[this.verIndex.get(c.release)!]!
       this.q.push(rel.publishAt + c.afterDays * DAY, K_CALIBRATE, 0, k)
@@ -391,6 +397,12 @@ export class Simulation {
           break
         case K_CALIBRATE:
           onCalibrate(this, e.arg)
+          break
+        case K_REVOKE:
+          onRevoke(this, e.arg)
+          break
+        case K_REVOKED:
+          onRevoked(this, i, e.arg)
           break
       }
     }

@@ -50,6 +50,7 @@ const PURPOSES = {
   liarTarget: 32,
   churnResidual: 33,
   fetchLookup: 34,
+  revokePush: 35,
 } as const
 /** Purposes of hashed draws, so no two uses of one entity share a number. */
 export const P: typeof PURPOSES = Object.freeze(PURPOSES)
@@ -216,6 +217,30 @@ export class WorldModel {
       push += 4 * this.latency(q, r, this.u(identity, P.discoverPush, release, 2 * h + 2))
     }
     return Math.min(poll, push)
+  }
+
+  /**
+   * When a revocation reaches a node, ms after the maintainers published it. Every node that
+   * accepts one pushes it to every peer at once (src/adapters/libp2p/revocations.ts), so it
+   * crosses the network in about log(n) / log(1 + peers) hops, each a latency and a verification;
+   * peers are modelled as `pushFanout` (a lower bound on a node's connections, so this errs slow).
+   * Without push, the DHT lookup every fifth round.
+   */
+  revokeMs(identity: number, r: number, release: number, nodes: number): number {
+    const n = this.s.network
+    if (n.pushFanout === 0)
+      return (
+        this.u(identity, P.revokePush, release) * 5 * n.lookupIntervalSeconds * 1000 +
+        this.lookupMs(identity, r, P.revokePush, release)
+      )
+    const rank = 1 + this.u(identity, P.revokePush, release) * nodes
+    const depth = Math.max(1, Math.ceil(Math.log(rank) / Math.log(1 + n.pushFanout)))
+    let ms = 0
+    for (let h = 0; h < depth; h++) {
+      const q = this.regionAt(this.u(identity, P.revokePush, release, 2 * h + 1))
+      ms += this.latency(q, r, this.u(identity, P.revokePush, release, 2 * h + 2)) + 1
+    }
+    return ms
   }
 
   /** Per-node lag of the evidence gossip on top of the region's delay: up to one heartbeat plus a hop. */

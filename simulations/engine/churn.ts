@@ -8,6 +8,7 @@ import { HOUR, K_APPROVE, K_DISCOVER, K_JOIN, K_LEAVE } from './events.ts'
 import { growIdentities } from './evidence.ts'
 import { RESUME } from './inputs.ts'
 import { setOnline, setVersion } from './metrics.ts'
+import { revocationsOnJoin } from './revoke.ts'
 
 export function startChurn(sim: Simulation): void {
   const c = sim.s.churn
@@ -72,6 +73,7 @@ export function onJoin(sim: Simulation, i: number): void {
   if (sim.logged[i] === 1) sim.log({ t: sim.t(), type: 'online', node: st.nodeId })
   // The supervisor starts again: the machine re-issues whatever its phase was doing.
   sim.apply(i, RESUME)
+  revocationsOnJoin(sim, i)
   const pending = sim.pendingApprovals.get(i)
   if (pending !== undefined) {
     sim.pendingApprovals.delete(i)
@@ -111,10 +113,10 @@ export function replace(sim: Simulation, i: number): void {
   sim.phaseAll[oldPhase]!--
   sim.phaseAll[0]!++
   sim.phaseIdx[i] = 0
-  // Joiners install what most of the network runs.
+  // Joiners install what most of the network runs, never a revoked release.
   let best = 0
   for (let v = 1; v < sim.versions.length; v++)
-    if (sim.verOnline[v]! > sim.verOnline[best]!) best = v
+    if (sim.rels[v]?.revoked !== true && sim.verOnline[v]! > sim.verOnline[best]!) best = v
   setVersion(sim, i, best)
   sim.identity[i] = id
   sim.op[i] = sim.w.operatorOf(id)

@@ -20,3 +20,5 @@ export const K_ECLIPSE_SUSPECT = 13
 export const K_LIAR_CONTACT = 14
 export const K_LEAK_CRASH = 15
 export const K_CALIBRATE = 16
+export const K_REVOKE = 17
+export const K_REVOKED = 18

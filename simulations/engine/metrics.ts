@@ -10,6 +10,7 @@ import type { Simulation } from '../engine.ts'
 import { AUTO } from '../model.ts'
 import { THRESHOLDS } from './output.ts'
 import type { Rel } from './release.ts'
+import { noteCleared } from './revoke.ts'
 
 export function setVersion(sim: Simulation, i: number, nv: number): void {
   const ov = sim.verIdx[i]!
@@ -19,6 +20,7 @@ export function setVersion(sim: Simulation, i: number, nv: number): void {
   sim.verAll[nv]!++
   const rel = sim.rels[nv]
   if (rel && sim.verAll[nv]! > rel.stats.maxOn) rel.stats.maxOn = sim.verAll[nv]!
+  noteCleared(sim, ov)
   if (sim.badVersion[ov] === 1) sim.onBad--
   if (sim.badVersion[nv] === 1) {
     sim.onBad++

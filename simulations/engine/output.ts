@@ -88,6 +88,23 @@ export interface ReleaseOutcome {
   nodesHalted: number
   nodesMarkedBad: number
   leakCrashesAfterCommit: number
+  /**
+   * Present when the scenario revokes the release: when (hours after publication), how many
+   * nodes ran it then, and hours from the revocation until no node ran it (null: some still do).
+   */
+  revocation?: {
+    atHours: number
+    nodesOn: number
+    clearedAfterHours: number | null
+    /** Nodes that left it after the revocation, and hours until half, 99% and all of them had. */
+    nodesLeft: number
+    leftAfterHours: { '50%': number | null; '99%': number | null; '100%': number | null }
+    /**
+     * Nodes still on it at the end: first installed on it, they have no older release to go
+     * back to (docs/rollout.md, "Revocation").
+     */
+    stranded: number
+  }
 }
 
 /** summary.json. */

@@ -44,6 +44,8 @@ export interface Rel {
   waveStart: number
   /** Reports admission left out, by reason. */
   notCounted: Record<string, number>
+  /** True once the maintainers revoked it. */
+  revoked: boolean
   /** Slots (by identity) that ever switched to this release. */
   switched: Uint8Array
   stats: {
@@ -62,7 +64,13 @@ export interface Rel {
     allAt: number[]
     maxOn: number
     leakCrashes: number
+    /** When it was revoked, how many nodes ran it then, and when the last of them left it. */
+    revokedAt: number
+    onAtRevoke: number
+    clearedAt: number
   }
+  /** ms after the revocation at which each node that left the release did. */
+  leftAfterRevoke: number[]
 }
 
 /**
@@ -127,6 +135,7 @@ export function makeRel(
     swarmFirst: Number.NaN,
     waveStart: Number.NaN,
     notCounted: {},
+    revoked: false,
     switched: new Uint8Array(identityCap),
     stats: {
       nodesSwitched: 0,
@@ -144,7 +153,11 @@ export function makeRel(
       allAt: THRESHOLDS.map(() => Number.NaN),
       maxOn: 0,
       leakCrashes: 0,
+      revokedAt: Number.NaN,
+      onAtRevoke: 0,
+      clearedAt: Number.NaN,
     },
+    leftAfterRevoke: [],
   }
   return rel
 }

@@ -54,6 +54,20 @@ export function finish(sim: Simulation): SimResult {
       nodesHalted: halted.get(rel.spec.version) ?? 0,
       nodesMarkedBad: markedBad.get(rel.spec.version) ?? 0,
       leakCrashesAfterCommit: st.leakCrashes,
+      ...(rel.revoked
+        ? {
+            revocation: {
+              atHours: since(st.revokedAt)!,
+              nodesOn: st.onAtRevoke,
+              clearedAfterHours: Number.isNaN(st.clearedAt)
+                ? null
+                : Math.round(((st.clearedAt - st.revokedAt) / HOUR) * 10000) / 10000,
+              nodesLeft: rel.leftAfterRevoke.length,
+              leftAfterHours: quantileHours(rel.leftAfterRevoke),
+              stranded: sim.verAll[rel.v]!,
+            },
+          }
+        : {}),
     })
   }
   let eclipsed = 0
@@ -133,4 +147,18 @@ export function finish(sim: Simulation): SimResult {
   })
   summary.log.lines = sim.lines.length
   return { summary, columns: sim.columns, rows: sim.rows, events: sim.lines }
+}
+
+/** Half, 99% and all of `ms` (unsorted), in hours to 4 decimals; null when empty. */
+function quantileHours(ms: readonly number[]): {
+  '50%': number | null
+  '99%': number | null
+  '100%': number | null
+} {
+  const s = [...ms].sort((a, b) => a - b)
+  const at = (q: number) =>
+    s.length === 0
+      ? null
+      : Math.round((s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! / HOUR) * 10000) / 10000
+  return { '50%': at(0.5), '99%': at(0.99), '100%': at(1) }
 }

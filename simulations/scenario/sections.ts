@@ -234,6 +234,7 @@ export function parseReleases(
       'memoryLimitMiB',
       'minVersion',
       'policy',
+      'revokeAtHours',
     ])
     const version = str(r, p, 'version', SEMVER_RE, 'a semver version like 1.1.0')
     const prev = out.at(-1)?.version ?? initialVersion
@@ -268,6 +269,10 @@ export function parseReleases(
       memoryLimitMiB: num(r, p, 'memoryLimitMiB', 0, 1_000_000, 1024, { exclusiveMin: true }),
       minVersion,
       policy: r.policy === undefined ? policy : parsePolicy(r.policy, `${p}.policy`, policy),
+      revokeAtHours:
+        r.revokeAtHours === undefined
+          ? undefined
+          : num(r, p, 'revokeAtHours', atHours, durationHours),
     })
   })
   return out

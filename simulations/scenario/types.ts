@@ -37,6 +37,11 @@ export interface ReleaseSpec {
   minVersion: string
   /** The release's signed rollout policy: the scenario's policy with these fields replaced. */
   policy: RolloutPolicy
+  /**
+   * When the maintainers revoke it (a t-of-n signed revocation, pushed to every peer at once),
+   * hours after the start; undefined: never.
+   */
+  revokeAtHours: number | undefined
 }
 
 /** Ways a version liar lies; see docs/simulations.md. */

@@ -35,6 +35,7 @@ describe('shipped scenarios', () => {
       'manual-baseline',
       'convoy-network',
       'slow-canaries',
+      'revoked-release',
       'bench-100k',
       'bench-1m',
     ])
@@ -214,6 +215,20 @@ describe('shipped scenarios', () => {
     assert.ok(r.autoUpgradeHours['99%'] !== null, 'reached 99%')
     assert.ok(r.autoUpgradeHours['99%']! <= boundHours, `99% at ${r.autoUpgradeHours['99%']} h`)
     assert.equal(r.haltedRegions, 0)
+  })
+
+  it('revoked-release: every node with an older release leaves it, online ones within seconds; none starts it again', () => {
+    const s = run('revoked-release', { nodes: 10_000 })
+    const r = s.releases[0]!
+    const rv = r.revocation!
+    assert.ok(rv.nodesOn > 0.8 * s.nodes, `${rv.nodesOn} nodes ran it when it was revoked`)
+    // Half of them (the ones online) within a few seconds of the push.
+    assert.ok(rv.leftAfterHours['50%']! < 10 / 3600, `50% left after ${rv.leftAfterHours['50%']} h`)
+    // The rest as they come back online; only nodes first installed on it have nowhere to go.
+    assert.ok(rv.stranded < 0.03 * s.nodes, `${rv.stranded} stranded`)
+    assert.ok(rv.nodesLeft + rv.stranded >= rv.nodesOn)
+    assert.ok(r.nodesMarkedBad > 0.95 * s.nodes, `${r.nodesMarkedBad} nodes skip it`)
+    assert.ok(r.finalShare <= rv.stranded / s.nodes + 0.001, `final share ${r.finalShare}`)
   })
 
   it('manual-baseline: reproduces the published Ethereum readiness figures within tolerance', () => {
