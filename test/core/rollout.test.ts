@@ -175,7 +175,22 @@ describe('the rollout state machine', () => {
     d.send({ type: 'switched', ok: true })
     d.advance(policy.probationSeconds * 1000)
     assert.equal(d.state.phase, 'committed')
-    // Network evidence against a committed release only halts it for others...
+    // Network evidence against a committed release only halts it: it stays on this node...
+    const halt = summarize(
+      ['x', 'y', 'z'].map((reporter) => ({
+        reporter,
+        release: t.digest,
+        stage: 'probation' as const,
+        verdict: 'fail' as const,
+        at: d.now,
+      })),
+      policy,
+    )
+    assert.equal(halt.halt, true)
+    assert.deepEqual(d.kinds(d.send({ type: 'evidence', digest: t.digest, summary: halt })), [])
+    assert.equal(d.state.phase, 'halted')
+    assert.equal(d.state.current, '1.1.0')
+    assert.match(d.state.reason, /stays committed here until the maintainers revoke it/)
     const back = d.send({ type: 'revoked', version: '1.1.0', reason: 'corrupts the store' })
     // ...a revocation takes it off this node: no report, it is the maintainers' word, not evidence.
     assert.deepEqual(d.kinds(back), ['rollback'])

@@ -8,9 +8,9 @@
  *
  * What it does not claim: that the passes still stand when the node switches. fast-check found
  * the case (2026-12-02): a canary commits (one pass), a non-canary hears of it; two shadow
- * failures then halt the network and the committed canary rolls back, its report turning to a
- * failure; the non-canary, not yet told, switches at its slot. No node can act on a report it
- * has not received; the halt reaches it next and rolls it back, as it does every committed node.
+ * failures then halt the network; the non-canary, not yet told, switches at its slot. No node
+ * can act on a report it has not received; the halt reaches it next and, on probation, rolls it
+ * back. (A committed node keeps the release under a halt: only a revocation takes it off.)
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'

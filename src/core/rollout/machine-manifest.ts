@@ -141,10 +141,14 @@ export function onEvidence(
           s.previous ?? s.lastGood,
         )
       case 'committed':
-        // A canary that already moved goes back: the network judged the release bad.
-        if (s.current === s.target.version && s.previous !== undefined) {
-          return startRollback(state, now, input.summary.reason, 'probation', s.previous)
-        }
+        // Evidence stops the spread; it never takes a committed release off a node. Reports
+        // can be forged by anyone with keys, so that takes the maintainers' signed revocation.
+        if (s.current === s.target.version)
+          return rest(
+            state,
+            'halted',
+            `${input.summary.reason}; ${s.current} stays committed here until the maintainers revoke it`,
+          )
         return rest(state, 'halted', input.summary.reason)
       default:
         return { state, effects: [] }
