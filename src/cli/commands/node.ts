@@ -185,6 +185,10 @@ export function renderStatus(s: NodeStatus): string {
     lines.push(`peers say this node is: ${told.map(([k, v]) => `${k} (${v})`).join(', ')}`)
   for (const f of s.freeze)
     if (f.suspected) lines.push(`FREEZE SUSPECTED on ${f.channel}: ${f.reason}`)
+  for (const r of s.revoked ?? [])
+    lines.push(
+      `REVOKED by the maintainers: ${r.channel} ${r.version} (sequence ${r.sequence}): ${r.reason}`,
+    )
   const connected = s.peers.filter((p) => p.connected)
   const byVersion = new Map<string, number>()
   for (const p of connected)
