@@ -136,7 +136,7 @@ describe('misbehaving builds are caught and the node stays on the previous versi
     )
     assert.match(reason, /probation failed: the node exited \(code 5\)/)
   })
-  it('fails its migration half-way: the switch fails, the data is restored from the backup', async () => {
+  it('fails its migration half-way: caught in its rehearsal on the shadow copy, the live data untouched', async () => {
     const migration = [
       "import { writeFileSync } from 'node:fs'",
       "const dir = process.argv[process.argv.indexOf('--data-dir') + 1]",
@@ -146,7 +146,7 @@ describe('misbehaving builds are caught and the node stays on the previous versi
     ].join('\n')
     assert.match(
       await catches('good', { migration }),
-      /switch failed: the migration to 0\.6\.0 failed \(exit code 1\): migration: cannot convert the store/,
+      /shadow run failed: the migration 0\.5\.0 -> 0\.6\.0 \(rehearsed on a copy\) failed \(exit code 1\): migration: cannot convert the store/,
     )
   })
 })

@@ -31,6 +31,8 @@ export interface BuildOptions {
   crashAfterMs?: number
   /** Source of a migration script to ship (migrate.mjs). */
   migration?: string
+  /** Source of its reverse (migrate-down.mjs). */
+  migrationDown?: string
 }
 
 /** JavaScript run at the top of `main()` when the process is `convoy node start`. */
@@ -99,10 +101,16 @@ export async function packBuild(
       migration = join(src, 'migrate.mjs')
       await writeFile(migration, options.migration)
     }
+    let migrationDown: string | undefined
+    if (options.migrationDown !== undefined) {
+      migrationDown = join(src, 'migrate-down.mjs')
+      await writeFile(migrationDown, options.migrationDown)
+    }
     const r = await packRelease({
       sourceDir: src,
       version,
       ...(migration ? { migration } : {}),
+      ...(migrationDown ? { migrationDown } : {}),
     })
     const path = join(outDir, `convoy-${version}-${fault}.tgz`)
     await writeFile(path, r.bytes)

@@ -40,6 +40,8 @@ export interface PackOptions {
   version: string
   /** Path of a migration script to ship as `migrate.mjs`, copied byte for byte. */
   migration?: string
+  /** Path of its reverse, shipped as `migrate-down.mjs` (run by a rollback), byte for byte. */
+  migrationDown?: string
   /** Aborts between steps (the bundling step itself runs to completion). */
   signal?: AbortSignal
 }
@@ -87,19 +89,23 @@ export async function packRelease(options: PackOptions): Promise<PackResult> {
     throw new PackError(`${sourceDir} is not a convoy source tree: no src/cli/main.ts`)
   if (!(await isDir(join(sourceDir, 'node_modules'))))
     throw new PackError(`${sourceDir} has no node_modules: run npm ci in ${sourceDir} first`)
-  let migration: Uint8Array | undefined
-  if (options.migration !== undefined) {
+  const readScript = async (path: string | undefined, what: string) => {
+    if (path === undefined) return undefined
     try {
-      migration = new Uint8Array(await readFile(options.migration))
+      return new Uint8Array(await readFile(path))
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
       throw new PackError(
         code === 'ENOENT'
-          ? `migration ${options.migration}: no such file`
-          : `migration ${options.migration}: cannot read (${code ?? (e as Error).message})`,
+          ? `${what} ${path}: no such file`
+          : `${what} ${path}: cannot read (${code ?? (e as Error).message})`,
       )
     }
   }
+  const migration = await readScript(options.migration, 'migration')
+  const migrationDown = await readScript(options.migrationDown, 'reverse migration')
+  if (migrationDown !== undefined && migration === undefined)
+    throw new PackError('a reverse migration (--migration-down) needs its migration (--migration)')
   signal?.throwIfAborted()
   const esbuild = await loadEsbuild(sourceDir)
   const packTool = `${PACK_TOOL}+esbuild/${esbuild.version}`
@@ -119,6 +125,8 @@ export async function packRelease(options: PackOptions): Promise<PackResult> {
   ]
   if (migration !== undefined)
     payload.push({ path: `${top}migrate.mjs`, data: migration, mode: 0o644 })
+  if (migrationDown !== undefined)
+    payload.push({ path: `${top}migrate-down.mjs`, data: migrationDown, mode: 0o644 })
   const described = payload.map(describe)
   const packJson = encode(
     `${JSON.stringify(

@@ -11,6 +11,7 @@ import type { RolloutInput, RolloutState, Target } from '../../core/rollout/mach
 import { readPackInfo } from '../build/pack.ts'
 import { exists, type Home } from '../fs/home.ts'
 import type { PidFile } from './child-pids.ts'
+import { hasMigration, rehearseMigration } from './migration.ts'
 import { runShadow } from './shadow.ts'
 import type { SupervisorInit } from './supervisor-types.ts'
 import { sleep } from './timing.ts'
@@ -119,6 +120,33 @@ export class CandidateRunner {
     }
   }
 
+  /**
+   * The migration's rehearsal on the shadow's copy of the data (migration.ts), when the release
+   * ships one: a reason when it fails, undefined when it passed or there is none.
+   */
+  private async rehearse(t: Target, data: string): Promise<string | undefined> {
+    const dir = this.home.releaseDir(t.version)
+    if (!(await hasMigration(dir, 'up'))) return undefined
+    const from = (await this.home.current()) ?? '0.0.0'
+    const deadlineMs = this.init.migrationTimeoutMs ?? 120_000
+    const budget = t.policy.maxDowntimeSeconds
+    // Past the budget the verdict is known: no need to wait for the deadline.
+    const r = await rehearseMigration(
+      dir,
+      data,
+      from,
+      t.version,
+      budget === undefined
+        ? { deadlineMs }
+        : { deadlineMs: Math.min(deadlineMs, budget * 1000), budgetMs: budget * 1000 },
+    )
+    if (!r.verdict.ok) return r.verdict.reason
+    this.log(
+      `migration ${from} -> ${t.version} rehearsed on a copy in ${r.upMs} ms${r.reversible ? '; its reverse too' : ''}`,
+    )
+    return undefined
+  }
+
   doShadow(t: Target, durationMs: number): void {
     this.shadowAbort?.abort()
     const abort = new AbortController()
@@ -135,6 +163,7 @@ export class CandidateRunner {
           channel: this.channel,
           bootstrap: this.init.network.bootstrap,
           live: () => this.live(),
+          prepare: (data) => this.rehearse(t, data),
           durationMs,
           signal: abort.signal,
           onPid: (pid) =>

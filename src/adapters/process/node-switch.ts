@@ -2,14 +2,16 @@
  * The process work that replaces the node's release: switch (stop, back up, migrate, move the
  * `current` pointer, start), rollback, reinstall and commit. The supervisor runs them one at a
  * time. A switch journal (switch.json) records the backup a switch made, so a switch resumed
- * after a crash first undoes a half-run migration.
+ * after a crash first undoes a half-run migration. Every migration is judged by the core's
+ * `judgeMigration`, and after every switch the node must still be itself (`selfChanged`): same
+ * identity, trust floor not lowered, state files that parse.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { access } from 'node:fs/promises'
-import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
 import type { RolloutState, Target } from '../../core/rollout/machine.ts'
+import { type NodeSelf, selfChanged } from '../../core/shadow/migration.ts'
 import { exists, type Home } from '../fs/home.ts'
+import { hasMigration, migrateAndJudge, readSelf } from './migration.ts'
+import { fetchStatus, readRunning } from './node-api.ts'
 import type { SupervisorInit } from './supervisor-types.ts'
 import { laps } from './timing.ts'
 
@@ -65,36 +67,47 @@ export class NodeSwitch {
     return this.host.state()
   }
 
-  /** Runs `<release>/migrate.mjs` if the release ships one, with a deadline. */
-  private async migrate(version: string, from: string): Promise<void> {
-    const script = join(this.home.releaseDir(version), 'migrate.mjs')
-    try {
-      await access(script)
-    } catch {
-      return
-    }
-    const child = spawn(
-      process.execPath,
-      [script, '--data-dir', this.home.dataDir, '--from', from, '--to', version],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+  /** The migration deadline, ms. */
+  private get migrationDeadlineMs(): number {
+    return this.init.migrationTimeoutMs ?? 120_000
+  }
+
+  /**
+   * Runs the migration of `version` (from `from`) over the live data if the release ships one,
+   * and judges it (`judgeMigration`): it must end in time, exit 0 and keep what makes the node
+   * itself as it was in `before`. Throws the reason otherwise.
+   */
+  private async migrate(version: string, from: string, before: NodeSelf): Promise<void> {
+    const dir = this.home.releaseDir(version)
+    if (!(await hasMigration(dir, 'up'))) return
+    const r = await migrateAndJudge(
+      `the migration ${from} -> ${version}`,
+      dir,
+      'up',
+      this.home.dataDir,
+      from,
+      version,
+      { deadlineMs: this.migrationDeadlineMs },
+      before,
     )
-    let out = ''
-    const keep = (c: Buffer) => {
-      out = (out + c.toString('utf8')).slice(-1000)
-    }
-    child.stdout?.on('data', keep)
-    child.stderr?.on('data', keep)
-    const limit = this.init.migrationTimeoutMs ?? 120_000
-    const timer = setTimeout(() => child.kill('SIGKILL'), limit)
-    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null]
-    clearTimeout(timer)
-    if (code !== 0) {
-      const last = out.trim().split('\n').at(-1) ?? ''
+    if (!r.verdict.ok) throw new Error(r.verdict.reason)
+    this.log(`migration ${from} -> ${version} done in ${r.run.elapsedMs} ms`)
+  }
+
+  /**
+   * After a switch or a rollback, the node must be itself: the supervisor, not the release,
+   * owns its identity and its trust floor. The data dir keeps the peer id and the floor of
+   * `before`, every state file still parses, and the node that answers says that peer id.
+   */
+  private async checkSelf(before: NodeSelf, what: string): Promise<void> {
+    const changed = selfChanged(before, await readSelf(this.home.dataDir))
+    if (changed !== undefined) throw new Error(`${what} ${changed}`)
+    const r = await readRunning(this.home.dataDir)
+    const status = r ? await fetchStatus(r.api, 2000) : undefined
+    if (before.peerId !== undefined && status !== undefined && status.peerId !== before.peerId)
       throw new Error(
-        `the migration to ${version} failed (${signal === 'SIGKILL' ? `killed after ${limit} ms` : (signal ?? `exit code ${code}`)})${last ? `: ${last}` : ''}`,
+        `${what}: the node answers as ${status.peerId}, not as this node (${before.peerId})`,
       )
-    }
-    this.log(`migration ${from} -> ${version} done`)
   }
 
   /** Restores a backup; the data it replaces (as `label` left it) is kept in displaced/. */
@@ -123,7 +136,8 @@ export class NodeSwitch {
     }
     lap('backup')
     if (this.crashAt('switch:backed-up')) return
-    await this.migrate(t.version, from)
+    const before = await readSelf(this.home.dataDir)
+    await this.migrate(t.version, from, before)
     lap('migration')
     if (this.crashAt('switch:migrated')) return
     await this.home.switchCurrent(t.version)
@@ -131,18 +145,46 @@ export class NodeSwitch {
     const child = await this.spawnNode()
     await this.waitReady(child)
     lap('start')
+    await this.checkSelf(before, `the switch to ${t.version}`)
     this.lastDowntimeMs = Date.now() - stoppedAt
     this.log(
       `switched ${from} -> ${t.version}; the node was down ${this.lastDowntimeMs} ms (${lap.summary()})`,
     )
   }
 
-  /** Back to `to`: its data as it left it (the switch's backup), its release, the node restarted. */
-  async doRollback(to: string): Promise<void> {
+  /**
+   * Back to `to` from `from`: its release, the node restarted, and its data. When `from` ran (the
+   * pointer had moved to it) and ships a reverse migration, the reverse runs over the live data,
+   * so what `from` wrote is migrated back, not lost; otherwise, or if the reverse fails its
+   * checks, the data as `to` left it is restored from the switch's backup.
+   */
+  async doRollback(from: string, to: string): Promise<void> {
     await this.stopNode()
     const journal = await this.home.readJson<SwitchJournal>('switch.json')
-    const backup =
-      journal?.from === to && (await exists(journal.backup))
+    const before = await readSelf(this.home.dataDir)
+    const ran = (await this.home.current()) === from && from !== to
+    let migratedBack = false
+    if (ran && (await hasMigration(this.home.releaseDir(from), 'down'))) {
+      const r = await migrateAndJudge(
+        `the reverse migration ${from} -> ${to}`,
+        this.home.releaseDir(from),
+        'down',
+        this.home.dataDir,
+        from,
+        to,
+        { deadlineMs: this.migrationDeadlineMs },
+        before,
+      )
+      migratedBack = r.verdict.ok
+      this.log(
+        r.verdict.ok
+          ? `migrated the data back ${from} -> ${to} in ${r.run.elapsedMs} ms (migrate-down.mjs)`
+          : `${r.verdict.reason}; restoring the backup instead`,
+      )
+    }
+    const backup = migratedBack
+      ? undefined
+      : journal?.from === to && (await exists(journal.backup))
         ? journal.backup
         : await this.home.latestBackup(to)
     if (backup !== undefined) {

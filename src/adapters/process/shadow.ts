@@ -50,6 +50,11 @@ export interface ShadowRunInit {
   memoryLimitBytes?: number
   /** Aborts the run (a newer release, the supervisor stopping): the candidate is stopped. */
   signal?: AbortSignal
+  /**
+   * Run on the copy of the data before the candidate starts on it (the migration's rehearsal):
+   * a reason fails the run without starting the candidate.
+   */
+  prepare?: (dataDir: string) => Promise<string | undefined>
   /** Told the candidate's pid as soon as it exists (so a restarted supervisor can reap it). */
   onPid?: (pid: number | undefined) => void
   log?: (line: string) => void
@@ -118,6 +123,22 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       return rel === '' || !skip.has(rel.split('/')[0]!)
     },
   })
+  const problem = await init.prepare?.(data)
+  if (problem !== undefined) {
+    await rm(init.workDir, { recursive: true, force: true }).catch(() => {})
+    const observation: ShadowObservation = {
+      baseline: [],
+      candidate: [],
+      ready: false,
+      phoneHome: [],
+      migration: problem,
+    }
+    return {
+      observation,
+      verdict: judgeShadow(observation),
+      aborted: init.signal?.aborted === true,
+    }
+  }
   const args = [
     init.entry,
     'node',

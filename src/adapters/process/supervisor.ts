@@ -371,7 +371,7 @@ export class Supervisor {
         this.exclusive('switched', () => this.switcher.doSwitch(e.from, e.target))
         return
       case 'rollback':
-        this.exclusive('rolled-back', () => this.switcher.doRollback(e.to))
+        this.exclusive('rolled-back', () => this.switcher.doRollback(e.from, e.to))
         return
       case 'reinstall':
         this.exclusive('reinstalled', () => this.switcher.doReinstall(e.version))

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { type CliContext, CliError, type CommandOutput, parse, required } from '../io.ts'
 
 const PACK_USAGE =
-  'convoy release pack --version V --out FILE [--migration SCRIPT.mjs] [--source DIR]'
+  'convoy release pack --version V --out FILE [--migration SCRIPT.mjs [--migration-down SCRIPT.mjs]] [--source DIR]'
 const VERSION_USAGE = 'convoy version'
 
 /**
@@ -19,6 +19,7 @@ export async function releasePack(argv: string[], _ctx: CliContext): Promise<Com
       version: { type: 'string' },
       out: { type: 'string' },
       migration: { type: 'string' },
+      'migration-down': { type: 'string' },
       source: { type: 'string' },
     },
     PACK_USAGE,
@@ -34,6 +35,9 @@ export async function releasePack(argv: string[], _ctx: CliContext): Promise<Com
       sourceDir: values.source ?? DEFAULT_SOURCE_DIR,
       version,
       ...(values.migration !== undefined ? { migration: values.migration } : {}),
+      ...(values['migration-down'] !== undefined
+        ? { migrationDown: values['migration-down'] }
+        : {}),
     })
   } catch (e) {
     if (e instanceof PackError) throw new CliError(e.message)

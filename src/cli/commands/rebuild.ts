@@ -26,7 +26,7 @@ import {
 import { sameCommit } from './release.ts'
 
 const REBUILD_USAGE =
-  'convoy release rebuild-check FILE [--source DIR] [--artifact FILE.tgz] [--migration SCRIPT.mjs]'
+  'convoy release rebuild-check FILE [--source DIR] [--artifact FILE.tgz] [--migration SCRIPT.mjs [--migration-down SCRIPT.mjs]]'
 
 /**
  * `release rebuild-check`: packs the manifest's recorded source (`--source DIR`, or a fresh clone
@@ -42,6 +42,7 @@ export async function releaseRebuildCheck(argv: string[], ctx: CliContext): Prom
       source: { type: 'string' },
       artifact: { type: 'string' },
       migration: { type: 'string' },
+      'migration-down': { type: 'string' },
     },
     REBUILD_USAGE,
   )
@@ -82,6 +83,9 @@ export async function releaseRebuildCheck(argv: string[], ctx: CliContext): Prom
       sourceDir: checkout?.dir ?? values.source!,
       version: s.version,
       ...(values.migration !== undefined ? { migration: values.migration } : {}),
+      ...(values['migration-down'] !== undefined
+        ? { migrationDown: values['migration-down'] }
+        : {}),
     })
   } catch (e) {
     if (e instanceof PackError || e instanceof RebuildError) throw new CliError(e.message)

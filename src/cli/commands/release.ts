@@ -89,6 +89,7 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       probation: { type: 'string' },
       'min-pass': { type: 'string' },
       'min-probation-passes': { type: 'string' },
+      'max-downtime': { type: 'string' },
       'max-failure-share': { type: 'string' },
       'halt-share': { type: 'string' },
       'halt-min': { type: 'string' },
@@ -203,6 +204,8 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       1_000_000,
       true,
     )
+  if (values['max-downtime'] !== undefined)
+    rollout.maxDowntimeSeconds = parseDuration(values['max-downtime'], '--max-downtime')
   if (values['max-failure-share'] !== undefined)
     rollout.maxFailureShare = parseNumber(values['max-failure-share'], '--max-failure-share', 0, 1)
   if (values['halt-share'] !== undefined)

@@ -15,7 +15,7 @@ import {
 import { readNetworkFile } from './network.ts'
 
 const USAGE =
-  'convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--auto-upgrade on|off] [--hold-at VERSION] [--tick 1s]'
+  'convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--auto-upgrade on|off] [--hold-at VERSION] [--tick 1s] [--migration-timeout 2m]'
 
 /** `run`: until SIGINT or SIGTERM. */
 export async function run(argv: string[], ctx: CliContext): Promise<CommandOutput> {
@@ -33,6 +33,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<CommandOutpu
       'auto-upgrade': { type: 'string' },
       'hold-at': { type: 'string' },
       tick: { type: 'string' },
+      'migration-timeout': { type: 'string' },
     },
     USAGE,
   )
@@ -44,6 +45,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<CommandOutpu
     throw new CliError(`--auto-upgrade must be on or off, not "${auto}"`, 2)
   const hold =
     values['hold-at'] === undefined ? undefined : parseVersion(values['hold-at'], '--hold-at')
+  const migrationTimeoutMs =
+    values['migration-timeout'] === undefined
+      ? undefined
+      : Math.max(1, parseDuration(values['migration-timeout'], '--migration-timeout')) * 1000
   const tickMs = values.tick ? Math.max(1, parseDuration(values.tick, '--tick')) * 1000 : 1000
   const nodeArgs: string[] = []
   for (const l of values.listen ?? []) nodeArgs.push('--listen', l)
@@ -64,6 +69,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<CommandOutpu
       ...(hold ? { holdAt: hold } : {}),
     },
     tickMs,
+    ...(migrationTimeoutMs !== undefined ? { migrationTimeoutMs } : {}),
     ...(crashAt.length > 0 ? { crashAt } : {}),
     now: ctx.now,
     log,

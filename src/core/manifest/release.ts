@@ -71,6 +71,14 @@ export interface RolloutPolicy {
    * {@link DEFAULT_MIN_PROBATION_PASSES}.
    */
   minProbationPasses?: number
+  /**
+   * The switch's downtime budget, seconds: a release whose migration took longer than this in
+   * its rehearsal (on the shadow's copy of the data) fails the shadow run, before any node goes
+   * down. Optional and omitted by drafts unless set (older nodes refuse unknown policy members:
+   * give a release that sets it a `minVersion` of 0.9.0 or later). Absent, only the supervisor's
+   * migration deadline (2 min) applies.
+   */
+  maxDowntimeSeconds?: number
 }
 
 /** Probation passes needed before the non-canaries' wave starts, when the policy names none. */
@@ -138,7 +146,10 @@ export const DEFAULT_ROLLOUT: Readonly<RolloutPolicy> = Object.freeze({
 
 function parseRollout(v: unknown): RolloutPolicy {
   const p = 'signed.rollout'
-  const r = s.object(v, p, Object.keys(DEFAULT_ROLLOUT), ['minProbationPasses'])
+  const r = s.object(v, p, Object.keys(DEFAULT_ROLLOUT), [
+    'minProbationPasses',
+    'maxDowntimeSeconds',
+  ])
   const policy: RolloutPolicy = {
     windowSeconds: s.integer(r.windowSeconds, `${p}.windowSeconds`, 0, 365 * 86400),
     canaryFraction: s.fraction(r.canaryFraction, `${p}.canaryFraction`),
@@ -155,6 +166,13 @@ function parseRollout(v: unknown): RolloutPolicy {
       `${p}.minProbationPasses`,
       1,
       1_000_000,
+    )
+  if (r.maxDowntimeSeconds !== undefined)
+    policy.maxDowntimeSeconds = s.integer(
+      r.maxDowntimeSeconds,
+      `${p}.maxDowntimeSeconds`,
+      1,
+      86_400,
     )
   if (policy.maxFailureShare > policy.haltFailureShare) {
     throw new s.SchemaError(`${p}.maxFailureShare must not exceed haltFailureShare`)

@@ -36,6 +36,11 @@ export interface ShadowObservation {
   ready: boolean
   /** Outbound connections to addresses the candidate did not learn from the network. */
   phoneHome: string[]
+  /**
+   * Why the release's migration failed its rehearsal on the shadow's copy of the data
+   * (`judgeMigration`, migration.ts); the candidate is then never started.
+   */
+  migration?: string
 }
 
 /** Thresholds of the rule; defaults in {@link DEFAULT_SHADOW_RULE}. */
@@ -124,13 +129,15 @@ export function judgeShadow(
   rule: ShadowRule = DEFAULT_SHADOW_RULE,
 ): ShadowVerdict {
   const findings: string[] = []
+  if (o.migration !== undefined) findings.push(o.migration)
   if (o.phoneHome.length > 0)
     findings.push(
       `phoned home: connected to ${o.phoneHome.slice(0, 3).join(', ')}${o.phoneHome.length > 3 ? ` and ${o.phoneHome.length - 3} more` : ''}`,
     )
   if (o.outOfMemory) findings.push('ran out of memory')
   if (o.exited !== undefined) findings.push(`exited during the shadow run (${o.exited})`)
-  if (!o.ready && o.exited === undefined) findings.push('never became ready')
+  if (!o.ready && o.exited === undefined && o.migration === undefined)
+    findings.push('never became ready')
   if (findings.length > 0) return { verdict: 'fail', reason: findings[0]!, findings }
 
   if (o.candidate.length < rule.minSamples || o.baseline.length < rule.minSamples) {
