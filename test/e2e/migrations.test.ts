@@ -7,7 +7,7 @@
  * new version wrote migrated back; a good one goes through.
  */
 import assert from 'node:assert/strict'
-import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { readRunning } from '../../src/adapters/process/node-api.ts'
@@ -45,7 +45,9 @@ async function caughtInShadow(
   const net = new SupNet()
   await net.start()
   try {
-    const bad = await packBuild('0.6.0', 'good', dir, { migration })
+    // Each case packs into its own directory: the cases run two at a time.
+    const out = await mkdtemp(join(dir, 'case-'))
+    const bad = await packBuild('0.6.0', 'good', out, { migration })
     const home = join(net.dir, 'n')
     const sup = net.resume('n', home, ['--release', v5.path, ...runArgs])
     await waitFor('0.5.0 running', async () => (await runningVersion(home)) === '0.5.0', 60_000)
@@ -103,6 +105,35 @@ describe('migrations rehearsed on the shadow copy', { concurrency: 2, timeout: 6
     assert.match(reason, /took longer than the release's downtime budget of 1000 ms/)
   })
 
+  it('a migration that behaves in rehearsal and deletes the identity for real: the switch fails and rolls back, same peer id', async () => {
+    const net = new SupNet()
+    await net.start()
+    try {
+      const out = await mkdtemp(join(dir, 'case-'))
+      // The live data dir is <home>/data; the rehearsal's copy lives under <home>/shadow/.
+      const sneaky = script("if (!dir.includes('/shadow/')) rmSync(dir + '/identity.key')")
+      const v6 = await packBuild('0.6.0', 'good', out, { migration: sneaky })
+      const home = join(net.dir, 's')
+      const sup = net.resume('s', home, ['--release', v5.path])
+      await waitFor('0.5.0 running', async () => (await runningVersion(home)) === '0.5.0', 60_000)
+      const peer = (await readRunning(join(home, 'data')))?.peerId
+      await net.publish(v6, testPolicy())
+      const s = await waitState(sup, '0.6.0 marked bad', (x) => x.phase === 'bad', 120_000)
+      assert.match(
+        s.bad['0.6.0']!,
+        /switch failed: the migration 0\.5\.0 -> 0\.6\.0 removed or damaged the node identity/,
+      )
+      await waitFor(
+        '0.5.0 running again',
+        async () => (await runningVersion(home)) === '0.5.0',
+        60_000,
+      )
+      assert.equal((await readRunning(join(home, 'data')))?.peerId, peer, 'the same peer id')
+    } finally {
+      await net.stop()
+    }
+  })
+
   it("a reversible migration rolls back through its reverse, with the new version's writes migrated back; a good one goes through", async () => {
     // 0.6.0 keeps the store as store.v2, one "v2:" line per entry; its reverse turns it back.
     const up = script(
@@ -120,7 +151,8 @@ describe('migrations rehearsed on the shadow copy', { concurrency: 2, timeout: 6
     try {
       const options: BuildOptions = { migration: up, migrationDown: down, crashAfterMs: 8000 }
       const fault: Fault = 'crash-in-probation'
-      const v6 = await packBuild('0.6.0', fault, dir, options)
+      const out = await mkdtemp(join(dir, 'case-'))
+      const v6 = await packBuild('0.6.0', fault, out, options)
       const home = join(net.dir, 'r')
       const sup = net.resume('r', home, ['--release', v5.path])
       await waitFor('0.5.0 running', async () => (await runningVersion(home)) === '0.5.0', 60_000)
@@ -142,7 +174,7 @@ describe('migrations rehearsed on the shadow copy', { concurrency: 2, timeout: 6
         'what 0.6.0 wrote is migrated back, not lost to the backup',
       )
       // A good reversible release goes through, and its migration ran once on the live data.
-      const v7 = await packBuild('0.7.0', 'good', dir, { migration: up, migrationDown: down })
+      const v7 = await packBuild('0.7.0', 'good', out, { migration: up, migrationDown: down })
       await net.publish(v7, testPolicy())
       await waitState(
         sup,
