@@ -13,7 +13,12 @@ import { ensureApiToken } from '../../adapters/fs/api-token.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { DataDirError } from '../../adapters/fs/errors.ts'
 import { parseApiAddress, startApi } from '../../adapters/http/api.ts'
-import { ConvoyNode, RecordRejectedError, routingTableSize } from '../../adapters/libp2p/node.ts'
+import {
+  ConvoyNode,
+  type ConvoyNodeInit,
+  RecordRejectedError,
+  routingTableSize,
+} from '../../adapters/libp2p/node.ts'
 import type { NodeStatus } from '../../adapters/libp2p/status.ts'
 import { prettyJson } from '../../core/manifest/canonical.ts'
 import { decodeRelease, MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
@@ -244,7 +249,44 @@ export async function status(argv: string[]): Promise<CommandOutput> {
   return { text: renderStatus(s), json: s as unknown as Record<string, unknown> }
 }
 
-/** `release publish`: joins briefly, puts the manifest and roots, optionally seeds the artifact. */
+/**
+ * Runs `work` on a publisher node joined to `network` (its DHT routing table filled, or 15 s),
+ * then stops it and removes its temporary data dir. Refused when no bootstrap peer answers.
+ */
+async function asPublisher<T>(
+  network: Awaited<ReturnType<typeof readNetworkFile>>,
+  options: Pick<ConvoyNodeInit, 'artifactOptions'> & { listen?: string[] | undefined },
+  ctx: CliContext,
+  work: (node: ConvoyNode, log: (line: string) => void) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'convoy-publish-'))
+  const log = (line: string) => process.stderr.write(`${stamp()} ${line}\n`)
+  const node = await ConvoyNode.create({
+    network,
+    dataDir: dir,
+    role: 'publisher',
+    ...(options.artifactOptions ? { artifactOptions: options.artifactOptions } : {}),
+    listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    now: ctx.now,
+    log,
+    fetchArtifacts: false,
+  })
+  try {
+    await node.start()
+    const deadline = Date.now() + 15_000
+    while (routingTableSize(node.libp2p.services.dht) === 0 && Date.now() < deadline)
+      await sleep(100)
+    if (node.libp2p.getConnections().length === 0)
+      throw new CliError(
+        'could not reach any bootstrap peer: check the network file and that its peers are running',
+      )
+    return await work(node, log)
+  } finally {
+    await node.stop().catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 /** `release publish revoke.json`: pushes a revocation to the network's peers and the DHT. */
 async function publishRevocation(
   file: string,
@@ -253,25 +295,7 @@ async function publishRevocation(
   ctx: CliContext,
 ): Promise<CommandOutput> {
   const bytes = (await readRevocationFile(file)).bytes
-  const dir = await mkdtemp(join(tmpdir(), 'convoy-publish-'))
-  const log = (line: string) => process.stderr.write(`${stamp()} ${line}\n`)
-  const node = await ConvoyNode.create({
-    network,
-    dataDir: dir,
-    role: 'publisher',
-    listen: listen ?? ['/ip4/127.0.0.1/tcp/0'],
-    now: ctx.now,
-    log,
-    fetchArtifacts: false,
-  })
-  try {
-    await node.start()
-    const deadline = Date.now() + 15_000
-    while (node.libp2p.getConnections().length === 0 && Date.now() < deadline) await sleep(100)
-    if (node.libp2p.getConnections().length === 0)
-      throw new CliError(
-        'could not reach any bootstrap peer: check the network file and that its peers are running',
-      )
+  return asPublisher(network, { listen }, ctx, async (node) => {
     let r: Awaited<ReturnType<ConvoyNode['publishRevocation']>>
     try {
       r = await node.publishRevocation(bytes)
@@ -289,12 +313,10 @@ async function publishRevocation(
         stored: r.stored,
       },
     }
-  } finally {
-    await node.stop()
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }
 
+/** `release publish`: joins briefly, puts the manifest and roots, optionally seeds the artifact. */
 export async function releasePublish(argv: string[], ctx: CliContext): Promise<CommandOutput> {
   const { values, positionals } = parse(
     argv,
@@ -320,100 +342,84 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
     ? parseNumber(values['seed-copies'], '--seed-copies', 0, 1000, true)
     : 2
   const seedTimeout = parseDuration(values['seed-timeout'] ?? '10m', '--seed-timeout') * 1000
-  const dir = await mkdtemp(join(tmpdir(), 'convoy-publish-'))
-  const log = (line: string) => process.stderr.write(`${stamp()} ${line}\n`)
   // --seed-copies is a cap: the publisher uploads at most that many copies, then peers serve peers.
   const decoded = decodeRelease(releaseBytes)
   const pinLength = decoded.ok ? (decoded.value.signed.artifacts.node?.length ?? 0) : 0
-  const node = await ConvoyNode.create({
+  const artifactOptions =
+    values.artifact !== undefined && pinLength > 0 && seedCopies > 0
+      ? { uploadBudgetBytes: seedCopies * pinLength }
+      : undefined
+  return asPublisher(
     network,
-    dataDir: dir,
-    role: 'publisher',
-    ...(values.artifact !== undefined && pinLength > 0 && seedCopies > 0
-      ? { artifactOptions: { uploadBudgetBytes: seedCopies * pinLength } }
-      : {}),
-    listen: values.listen ?? ['/ip4/127.0.0.1/tcp/0'],
-    now: ctx.now,
-    log,
-    fetchArtifacts: false,
-  })
-  try {
-    await node.start()
-    const deadline = Date.now() + 15_000
-    while (routingTableSize(node.libp2p.services.dht) === 0 && Date.now() < deadline)
-      await sleep(100)
-    if (node.libp2p.getConnections().length === 0)
-      throw new CliError(
-        'could not reach any bootstrap peer: check the network file and that its peers are running',
-      )
-    let seeded: { uploaded: number; copies: number } | undefined
-    let result: Awaited<ReturnType<ConvoyNode['publish']>>
-    try {
-      result = await node.publish(releaseBytes, roots)
-    } catch (e) {
-      if (e instanceof RecordRejectedError) throw new CliError(`${file}: ${e.message}`)
-      throw e
-    }
-    const s = result.release
-    const latestLabel = `${s.channel} latest`
-    if ((result.confirmations[latestLabel] ?? 0) === 0)
-      throw new CliError(
-        `no peer confirmed storing ${file}; is the network up? (${JSON.stringify(result.confirmations)})`,
-      )
-    if (values.artifact !== undefined) {
-      const pin = s.artifacts[node.platform]
-      if (pin === undefined)
-        throw new CliError(`${file} pins no artifact for platform ${node.platform}`)
+    { listen: values.listen, ...(artifactOptions ? { artifactOptions } : {}) },
+    ctx,
+    async (node, log) => {
+      let seeded: { uploaded: number; copies: number } | undefined
+      let result: Awaited<ReturnType<ConvoyNode['publish']>>
       try {
-        await node.libp2p.services.artifacts.import(values.artifact, pin)
+        result = await node.publish(releaseBytes, roots)
       } catch (e) {
-        throw new CliError(`--artifact ${values.artifact}: ${(e as Error).message}`)
+        if (e instanceof RecordRejectedError) throw new CliError(`${file}: ${e.message}`)
+        throw e
       }
-      await node.fetchReleaseArtifact(s)
-      const until = Date.now() + seedTimeout
-      log(`seeding ${values.artifact} until ${seedCopies} copies are uploaded`)
-      while (Date.now() < until) {
-        const st = node.libp2p.services.artifacts.stats()
-        if (st.bytesUploaded >= seedCopies * pin.length && st.uploadsActive === 0) break
-        await sleep(200)
-      }
-      const up = node.libp2p.services.artifacts.stats().bytesUploaded
-      seeded = { uploaded: up, copies: up / pin.length }
-    }
-    // Without --artifact, somebody must already hold the bytes, or every node waits in
-    // `fetching` until its fetch deadline.
-    let holders: number | undefined
-    if (values.artifact === undefined) {
-      const pin = s.artifacts[node.platform]
-      holders = pin ? (await node.artifactProviders(pin.sha256)).length : 0
-      if (holders === 0)
-        ctx.warn?.(
-          `no peer holds the artifact of ${s.version}${pin ? ` (sha256 ${pin.sha256.slice(0, 12)}…)` : ''}, and none was given: nodes will wait in fetching until it appears. Publish again with --artifact convoy-${s.version}.tgz to seed it (the manifest is already stored; publishing it again is harmless)`,
+      const s = result.release
+      const latestLabel = `${s.channel} latest`
+      if ((result.confirmations[latestLabel] ?? 0) === 0)
+        throw new CliError(
+          `no peer confirmed storing ${file}; is the network up? (${JSON.stringify(result.confirmations)})`,
         )
-    }
-    const lines = [`published ${s.network}/${s.channel} ${s.version} (sequence ${s.sequence})`]
-    for (const [label, n] of Object.entries(result.confirmations))
-      lines.push(`  ${label}: stored by ${n} peer(s)`)
-    if (seeded)
-      lines.push(
-        `  artifact: uploaded ${seeded.uploaded} bytes (${seeded.copies.toFixed(2)} copies)`,
-      )
-    if (holders !== undefined) lines.push(`  artifact: held by ${holders} other peer(s)`)
-    return {
-      text: lines.join('\n'),
-      json: {
-        published: true,
-        version: s.version,
-        sequence: s.sequence,
-        confirmations: result.confirmations,
-        ...(seeded ? { seeded } : {}),
-        ...(holders !== undefined ? { artifactHolders: holders } : {}),
-      },
-    }
-  } finally {
-    await node.stop().catch(() => {})
-    await rm(dir, { recursive: true, force: true })
-  }
+      if (values.artifact !== undefined) {
+        const pin = s.artifacts[node.platform]
+        if (pin === undefined)
+          throw new CliError(`${file} pins no artifact for platform ${node.platform}`)
+        try {
+          await node.libp2p.services.artifacts.import(values.artifact, pin)
+        } catch (e) {
+          throw new CliError(`--artifact ${values.artifact}: ${(e as Error).message}`)
+        }
+        await node.fetchReleaseArtifact(s)
+        const until = Date.now() + seedTimeout
+        log(`seeding ${values.artifact} until ${seedCopies} copies are uploaded`)
+        while (Date.now() < until) {
+          const st = node.libp2p.services.artifacts.stats()
+          if (st.bytesUploaded >= seedCopies * pin.length && st.uploadsActive === 0) break
+          await sleep(200)
+        }
+        const up = node.libp2p.services.artifacts.stats().bytesUploaded
+        seeded = { uploaded: up, copies: up / pin.length }
+      }
+      // Without --artifact, somebody must already hold the bytes, or every node waits in
+      // `fetching` until its fetch deadline.
+      let holders: number | undefined
+      if (values.artifact === undefined) {
+        const pin = s.artifacts[node.platform]
+        holders = pin ? (await node.artifactProviders(pin.sha256)).length : 0
+        if (holders === 0)
+          ctx.warn?.(
+            `no peer holds the artifact of ${s.version}${pin ? ` (sha256 ${pin.sha256.slice(0, 12)}…)` : ''}, and none was given: nodes will wait in fetching until it appears. Publish again with --artifact convoy-${s.version}.tgz to seed it (the manifest is already stored; publishing it again is harmless)`,
+          )
+      }
+      const lines = [`published ${s.network}/${s.channel} ${s.version} (sequence ${s.sequence})`]
+      for (const [label, n] of Object.entries(result.confirmations))
+        lines.push(`  ${label}: stored by ${n} peer(s)`)
+      if (seeded)
+        lines.push(
+          `  artifact: uploaded ${seeded.uploaded} bytes (${seeded.copies.toFixed(2)} copies)`,
+        )
+      if (holders !== undefined) lines.push(`  artifact: held by ${holders} other peer(s)`)
+      return {
+        text: lines.join('\n'),
+        json: {
+          published: true,
+          version: s.version,
+          sequence: s.sequence,
+          confirmations: result.confirmations,
+          ...(seeded ? { seeded } : {}),
+          ...(holders !== undefined ? { artifactHolders: holders } : {}),
+        },
+      }
+    },
+  )
 }
 
 function sleep(ms: number): Promise<void> {

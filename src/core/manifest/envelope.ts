@@ -45,6 +45,40 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Result<Enve
   }
 }
 
+/**
+ * {@link decodeEnvelope}, then the two checks every document type makes before its own shape:
+ * the signed part's `type` is `type` (named `what` in the refusal) and its `specVersion` is 1.
+ */
+export function decodeTyped(
+  bytes: Uint8Array,
+  maxBytes: number,
+  type: string,
+  what: string,
+): Result<Envelope> {
+  const env = decodeEnvelope(bytes, maxBytes)
+  if (!env.ok) return env
+  if ((env.value.signed as { type?: unknown }).type !== type)
+    return fail('wrong-type', `wrong document type: expected ${what} ("${type}")`)
+  const spec = (env.value.signed as { specVersion?: unknown }).specVersion
+  if (spec !== 1)
+    return fail(
+      'unsupported',
+      `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
+    )
+  return env
+}
+
+/** A refusal if any signature of `env` carries an attestation (only a release signature may). */
+export function attestationRefused(env: Envelope): Result<never> | undefined {
+  const attested = env.signatures.findIndex((x) => x.attestation !== undefined)
+  return attested < 0
+    ? undefined
+    : fail(
+        'malformed',
+        `malformed: signatures[${attested}].attestation: only a release signature may carry one`,
+      )
+}
+
 /** Shape of a signature entry's optional `attestation`: exactly `{ reproduced: true, sig }`. */
 function parseAttestation(v: unknown, path: string): Attestation {
   const p = `${path}.attestation`

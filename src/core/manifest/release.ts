@@ -6,15 +6,15 @@
  * signatures, expiry, sequence against the trusted one. docs/manifest-format.md mirrors this.
  */
 import { fail, ok, type Result } from '../result.ts'
-import { decodeEnvelope, type Envelope, schemaFailure } from './envelope.ts'
+import { decodeTyped, type Envelope, schemaFailure } from './envelope.ts'
 import { checkExpiry, type RootSigned } from './root.ts'
 import * as s from './schema.ts'
 import {
-  describeShortfall,
   documentDigest,
   type SignatureTally,
   signingPayload,
   tallySignatures,
+  thresholdRefusal,
   type VerifyFn,
 } from './signing.ts'
 
@@ -260,21 +260,8 @@ export function decodeRelease(
   bytes: Uint8Array,
   maxBytes: number = MAX_RELEASE_BYTES,
 ): Result<Envelope<ReleaseSigned>> {
-  const env = decodeEnvelope(bytes, maxBytes)
+  const env = decodeTyped(bytes, maxBytes, RELEASE_TYPE, 'a release manifest')
   if (!env.ok) return env
-  if ((env.value.signed as { type?: unknown }).type !== RELEASE_TYPE) {
-    return fail(
-      'wrong-type',
-      `wrong document type: expected a release manifest ("${RELEASE_TYPE}")`,
-    )
-  }
-  const spec = (env.value.signed as { specVersion?: unknown }).specVersion
-  if (spec !== 1) {
-    return fail(
-      'unsupported',
-      `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
-    )
-  }
   try {
     return ok({ signed: parseReleaseSigned(env.value.signed), signatures: env.value.signatures })
   } catch (e) {
@@ -360,12 +347,8 @@ export function verifyDecodedRelease(
     )
   }
   const tally = tallyRelease(env, root, options.verify)
-  if (!tally.met) {
-    let reason = describeShortfall(tally, root.threshold, root.keys, `root v${root.version}`)
-    if (tally.unknown.length >= root.threshold)
-      reason += '; if the key set was rotated, fetch the newer root first'
-    return fail('threshold', reason)
-  }
+  const short = thresholdRefusal(tally, root)
+  if (short) return short
   if (options.allowExpired !== true) {
     const expired = checkExpiry(
       signed.expires,

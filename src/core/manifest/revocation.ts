@@ -14,15 +14,15 @@
  */
 import { isHexOfLength } from '../bytes.ts'
 import { fail, ok, type Result } from '../result.ts'
-import { decodeEnvelope, type Envelope, schemaFailure } from './envelope.ts'
+import { attestationRefused, decodeTyped, type Envelope, schemaFailure } from './envelope.ts'
 import type { RootSigned } from './root.ts'
 import * as s from './schema.ts'
 import {
-  describeShortfall,
   documentDigest,
   type SignatureTally,
   signingPayload,
   tallySignatures,
+  thresholdRefusal,
   type VerifyFn,
 } from './signing.ts'
 
@@ -95,22 +95,10 @@ export function decodeRevocation(
   bytes: Uint8Array,
   maxBytes: number = MAX_REVOCATION_BYTES,
 ): Result<Envelope<RevocationSigned>> {
-  const env = decodeEnvelope(bytes, maxBytes)
+  const env = decodeTyped(bytes, maxBytes, REVOCATION_TYPE, 'a revocation')
   if (!env.ok) return env
-  if ((env.value.signed as { type?: unknown }).type !== REVOCATION_TYPE)
-    return fail('wrong-type', `wrong document type: expected a revocation ("${REVOCATION_TYPE}")`)
-  const spec = (env.value.signed as { specVersion?: unknown }).specVersion
-  if (spec !== 1)
-    return fail(
-      'unsupported',
-      `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
-    )
-  const attested = env.value.signatures.findIndex((x) => x.attestation !== undefined)
-  if (attested >= 0)
-    return fail(
-      'malformed',
-      `malformed: signatures[${attested}].attestation: only a release signature may carry one`,
-    )
+  const attested = attestationRefused(env.value)
+  if (attested) return attested
   try {
     return ok({ signed: parseRevocationSigned(env.value.signed), signatures: env.value.signatures })
   } catch (e) {
@@ -150,12 +138,8 @@ export function verifyDecodedRevocation(
       `wrong network: revocation is for "${env.signed.network}", this root signs for "${root.network}"`,
     )
   const tally = tallyRevocation(env, root, verify)
-  if (!tally.met) {
-    let reason = describeShortfall(tally, root.threshold, root.keys, `root v${root.version}`)
-    if (tally.unknown.length >= root.threshold)
-      reason += '; if the key set was rotated, fetch the newer root first'
-    return fail('threshold', reason)
-  }
+  const short = thresholdRefusal(tally, root)
+  if (short) return short
   return ok({ signed: env.signed, digest: documentDigest(env.signed), tally })
 }
 

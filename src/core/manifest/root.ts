@@ -7,7 +7,7 @@
  */
 import { fromHex, isHexOfLength } from '../bytes.ts'
 import { fail, ok, type Result } from '../result.ts'
-import { decodeEnvelope, type Envelope, schemaFailure } from './envelope.ts'
+import { attestationRefused, decodeTyped, type Envelope, schemaFailure } from './envelope.ts'
 import * as s from './schema.ts'
 import {
   describeShortfall,
@@ -100,26 +100,11 @@ export function decodeRoot(
   bytes: Uint8Array,
   maxBytes: number = MAX_ROOT_BYTES,
 ): Result<Envelope<RootSigned>> {
-  const env = decodeEnvelope(bytes, maxBytes)
+  const env = decodeTyped(bytes, maxBytes, ROOT_TYPE, 'a root')
   if (!env.ok) return env
-  if ((env.value.signed as { type?: unknown }).type !== ROOT_TYPE) {
-    return fail('wrong-type', `wrong document type: expected a root ("${ROOT_TYPE}")`)
-  }
-  const spec = (env.value.signed as { specVersion?: unknown }).specVersion
-  if (spec !== 1) {
-    return fail(
-      'unsupported',
-      `unsupported: specVersion ${JSON.stringify(spec)}; this convoy reads specVersion 1, upgrade convoy to read newer documents`,
-    )
-  }
   // A reproduced-build attestation is a claim about a release's artifact; a root has none.
-  const attested = env.value.signatures.findIndex((x) => x.attestation !== undefined)
-  if (attested >= 0) {
-    return fail(
-      'malformed',
-      `malformed: signatures[${attested}].attestation: only a release signature may carry one`,
-    )
-  }
+  const attested = attestationRefused(env.value)
+  if (attested) return attested
   try {
     return ok({ signed: parseRootSigned(env.value.signed), signatures: env.value.signatures })
   } catch (e) {

@@ -8,6 +8,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concatBytes, fromHex, isHexOfLength, toHex, utf8 } from '../bytes.ts'
+import { type Failure, fail } from '../result.ts'
 import { canonicalBytes } from './canonical.ts'
 
 /** Version tag of the payload layout; bump it if the layout ever changes. */
@@ -220,6 +221,21 @@ export function tallySignatures(
   const signed = keys.filter((k) => valid.has(k.keyid)).map((k) => k.keyid)
   const missing = keys.filter((k) => !valid.has(k.keyid)).map((k) => k.keyid)
   return { signed, missing, unknown, invalid, duplicates, met: signed.length >= threshold }
+}
+
+/**
+ * The `threshold` refusal of a document whose tally against `root` fell short, or undefined when
+ * it met the threshold. Says to fetch the newer root when enough signers are outside this one.
+ */
+export function thresholdRefusal(
+  tally: SignatureTally,
+  root: { version: number; threshold: number; keys: readonly RootKey[] },
+): Failure | undefined {
+  if (tally.met) return undefined
+  let reason = describeShortfall(tally, root.threshold, root.keys, `root v${root.version}`)
+  if (tally.unknown.length >= root.threshold)
+    reason += '; if the key set was rotated, fetch the newer root first'
+  return fail('threshold', reason)
 }
 
 /** One line saying why a tally fell short, naming the keys still needed. */
