@@ -162,4 +162,7 @@ export function onLeakCrash(sim: Simulation, i: number, v: number): void {
       node: sim.states[i]!.nodeId,
       version: rel.spec.version,
     })
+  // The shipped watch after commit decides whether this exit is a late failure.
+  if (sim.online[i] === 1 && !sim.apply(i, { type: 'exited', reason: 'out of memory' }))
+    sim.scheduleWake(i, false)
 }

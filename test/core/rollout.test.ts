@@ -6,6 +6,7 @@ import { DEFAULT_ROLLOUT, type RolloutPolicy } from '../../src/core/manifest/rel
 import { addReport, type Report, summarize } from '../../src/core/rollout/evidence.ts'
 import {
   initialRollout,
+  isRevoked,
   type RolloutEffect,
   type RolloutInput,
   type RolloutState,
@@ -216,6 +217,53 @@ describe('the rollout state machine', () => {
     d.state = { ...d.state, phase: 'idle' }
     assert.deepEqual(d.kinds(d.send({ type: 'manifest', target: t })), [])
     assert.match(d.state.reason, /revoked by the maintainers/)
+  })
+
+  it('the watch after commit: a crash loop or an unresponsive node is a late failure; after the watch, a crash is only restarted', () => {
+    const t = target('1.1.0', 2, { watchSeconds: 600 })
+    const committed = () => {
+      const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+      throughShadow(d, t)
+      d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+      if (d.state.phase === 'scheduled') d.advance(policy.windowSeconds * 500)
+      d.send({ type: 'switched', ok: true })
+      d.advance(policy.probationSeconds * 1000)
+      assert.equal(d.state.phase, 'committed')
+      return d
+    }
+    const d = committed()
+    assert.deepEqual(d.kinds(d.send({ type: 'exited', reason: 'code 1' })), [])
+    d.now += 60_000
+    assert.deepEqual(d.kinds(d.send({ type: 'exited', reason: 'code 1' })), [])
+    d.now += 60_000
+    const late = d.send({ type: 'exited', reason: 'code 1' })
+    assert.deepEqual(d.kinds(late), ['rollback', 'report'])
+    const report = late.find((e) => e.type === 'report')
+    assert.ok(
+      report?.type === 'report' && report.stage === 'probation' && report.verdict === 'fail',
+    )
+    assert.match(report.reason, /late failure after commit: 3 exits within 120 s/)
+    assert.equal(d.state.current, '1.0.0')
+    assert.match(d.state.bad['1.1.0'] ?? '', /late failure/)
+    // Spread out, three exits are no loop; past the watch, no exit counts.
+    const slow = committed()
+    for (let k = 0; k < 3; k++) {
+      assert.deepEqual(slow.kinds(slow.send({ type: 'exited', reason: 'code 1' })), [])
+      slow.now += 5 * 60_000 + 1
+    }
+    const old = committed()
+    old.now += 601_000
+    for (let k = 0; k < 3; k++)
+      assert.deepEqual(old.kinds(old.send({ type: 'exited', reason: 'x' })), [])
+    assert.equal(old.state.phase, 'committed')
+    // A node that stops answering within the watch: late failure at once.
+    const mute = committed()
+    assert.deepEqual(
+      mute.kinds(
+        mute.send({ type: 'health', ok: false, reason: 'the node stopped answering its API' }),
+      ),
+      ['rollback', 'report'],
+    )
   })
 
   it('a revocation of the target in flight stops it before the switch, and of a version not run here only marks it', () => {
@@ -545,6 +593,10 @@ describe('the rollout state machine', () => {
       ),
       fc.constant<RolloutInput>({ type: 'resume' }),
       fc.constant<RolloutInput>({ type: 'tick' }),
+      fc.constant<RolloutInput>({ type: 'exited', reason: 'code 1' }),
+      fc
+        .constantFrom(...targets)
+        .map((t): RolloutInput => ({ type: 'revoked', version: t.version, reason: 'r' })),
     )
     const known = new Set(['1.0.0', ...targets.map((t) => t.version)])
     fc.assert(
@@ -561,8 +613,9 @@ describe('the rollout state machine', () => {
             if (['idle', 'committed', 'bad', 'halted'].includes(s.phase))
               assert.equal(s.deadline, undefined)
             else assert.ok(s.deadline !== undefined, `${s.phase} has a deadline`)
+            // Only a revocation (of a release the node no longer runs) makes the last good bad.
             assert.ok(
-              !s.bad[s.lastGood] || s.lastGood === '1.0.0',
+              !s.bad[s.lastGood] || s.lastGood === '1.0.0' || isRevoked(s, s.lastGood),
               'the last good version is never a bad one',
             )
           }

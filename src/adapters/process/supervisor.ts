@@ -17,6 +17,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   initialRollout,
+  inWatch,
   type RolloutEffect,
   type RolloutInput,
   type RolloutState,
@@ -256,6 +257,9 @@ export class Supervisor {
         return
       }
       if (this.state.phase === 'switching' || this.state.phase === 'rolled-back') return
+      // Within the watch after commit, the machine judges a crash loop (machine-watch.ts).
+      if (this.state.phase === 'committed')
+        this.feed({ type: 'exited', reason: `the node exited (${how})` })
       // A node that ran a minute was healthy: the next crash starts the backoff afresh.
       if (Date.now() - startedAt > 60_000) this.backoff = this.init.restartMs ?? 1000
       this.restarts++
@@ -438,6 +442,10 @@ export class Supervisor {
       if (live && this.state.target && this.state.phase !== 'bad')
         await this.watch.readEvidence(live.api)
       if (this.state.phase === 'probation') this.watch.checkHealth(live !== undefined, status)
+      // After commit, within the watch: a running node that stops answering (exits are fed as
+      // they happen, and a restart in progress is not a miss).
+      else if (live !== undefined && inWatch(this.state, this.now()))
+        this.watch.checkHealth(true, status)
       await this.watch.readApprovals()
       if (this.outbox.length > 0) await this.outbox.flushOutbox()
       this.feed({ type: 'tick' })

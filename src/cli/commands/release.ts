@@ -90,6 +90,7 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       'min-pass': { type: 'string' },
       'min-probation-passes': { type: 'string' },
       'max-downtime': { type: 'string' },
+      watch: { type: 'string' },
       'max-failure-share': { type: 'string' },
       'halt-share': { type: 'string' },
       'halt-min': { type: 'string' },
@@ -204,6 +205,7 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       1_000_000,
       true,
     )
+  if (values.watch !== undefined) rollout.watchSeconds = parseDuration(values.watch, '--watch')
   if (values['max-downtime'] !== undefined)
     rollout.maxDowntimeSeconds = parseDuration(values['max-downtime'], '--max-downtime')
   if (values['max-failure-share'] !== undefined)

@@ -79,6 +79,12 @@ export interface RolloutPolicy {
    * migration deadline (2 min) applies.
    */
   maxDowntimeSeconds?: number
+  /**
+   * The watch after commit, seconds: within it, a crash loop or a node that stops answering is
+   * a late failure (rolled back, reported as a failed probation). Optional, omitted by drafts
+   * unless set (older nodes refuse it: `minVersion` 0.9.0 or later); absent, 600.
+   */
+  watchSeconds?: number
 }
 
 /** Probation passes needed before the non-canaries' wave starts, when the policy names none. */
@@ -149,6 +155,7 @@ function parseRollout(v: unknown): RolloutPolicy {
   const r = s.object(v, p, Object.keys(DEFAULT_ROLLOUT), [
     'minProbationPasses',
     'maxDowntimeSeconds',
+    'watchSeconds',
   ])
   const policy: RolloutPolicy = {
     windowSeconds: s.integer(r.windowSeconds, `${p}.windowSeconds`, 0, 365 * 86400),
@@ -174,6 +181,8 @@ function parseRollout(v: unknown): RolloutPolicy {
       1,
       86_400,
     )
+  if (r.watchSeconds !== undefined)
+    policy.watchSeconds = s.integer(r.watchSeconds, `${p}.watchSeconds`, 0, 30 * 86_400)
   if (policy.maxFailureShare > policy.haltFailureShare) {
     throw new s.SchemaError(`${p}.maxFailureShare must not exceed haltFailureShare`)
   }

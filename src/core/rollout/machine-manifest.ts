@@ -51,6 +51,8 @@ const PER_TARGET = [
   'evidence',
   'shadowPassed',
   'probationRestarts',
+  'committedAt',
+  'liveExits',
   'attempts',
   'retryAt',
   'deadline',

@@ -8,6 +8,7 @@ import { onManifest } from './machine-manifest.ts'
 import { toScheduled } from './machine-schedule.ts'
 import { failTarget, log, rest, startRollback, startShadow } from './machine-transitions.ts'
 import type { RolloutEffect, RolloutInput, RolloutState, StepResult } from './machine-types.ts'
+import { onCommittedHealth } from './machine-watch.ts'
 
 function retryDelay(s: RolloutState): number {
   return Math.min(s.timeouts.retryMs * 2 ** Math.max(0, s.attempts - 1), 3_600_000)
@@ -17,7 +18,17 @@ export function onResult(
   s: RolloutState,
   input: Exclude<
     RolloutInput,
-    { type: 'manifest' | 'evidence' | 'resume' | 'tick' | 'settings' | 'approve' | 'revoked' }
+    {
+      type:
+        | 'manifest'
+        | 'evidence'
+        | 'resume'
+        | 'tick'
+        | 'settings'
+        | 'approve'
+        | 'revoked'
+        | 'exited'
+    }
   >,
   now: number,
 ): StepResult {
@@ -97,6 +108,7 @@ export function onResult(
       return { state, effects: [log(state.reason)] }
     }
     case 'health': {
+      if (s.phase === 'committed') return onCommittedHealth(s, input, now)
       if (s.phase !== 'probation' || t === undefined) return { state: s, effects: [] }
       if (!input.ok)
         return startRollback(

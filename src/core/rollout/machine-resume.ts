@@ -142,6 +142,7 @@ export function onTick(s: RolloutState, now: number): StepResult {
         ...s,
         phase: 'committed',
         lastGood: s.current,
+        committedAt: now,
         reason: `committed ${s.current}`,
       }
       const effects: RolloutEffect[] = [

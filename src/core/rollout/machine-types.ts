@@ -101,6 +101,10 @@ export interface RolloutState {
   evidence?: EvidenceSummary
   /** Digest of the target once its shadow run passed (so late evidence can schedule it). */
   shadowPassed?: string
+  /** When this node committed the target (the start of its watch after commit), ms. */
+  committedAt?: number
+  /** The node's own exits since then, within the crash-loop span, ms. */
+  liveExits?: number[]
   /** Restarts of the supervisor during the current target's probation; the second is a failure. */
   probationRestarts?: number
   settings: OperatorSettings
@@ -142,6 +146,11 @@ export type RolloutInput =
    * it runs here. `reason` is the revocation's.
    */
   | { type: 'revoked'; version: string; reason: string }
+  /**
+   * The node exited on its own (a crash) while committed: within the watch after commit, a
+   * crash loop is a late failure (machine-watch.ts).
+   */
+  | { type: 'exited'; reason: string }
   /** The driver restarted: re-issue whatever the current phase was doing. */
   | { type: 'resume' }
   | { type: 'tick' }

@@ -25,6 +25,7 @@ import {
   type RolloutState,
   type StepResult,
 } from './machine-types.ts'
+import { onExited } from './machine-watch.ts'
 
 export { compareVersions } from './machine-manifest.ts'
 export { isRevoked, revokedReason } from './machine-revoke.ts'
@@ -40,6 +41,7 @@ export type {
   Target,
 } from './machine-types.ts'
 export { DEFAULT_TIMEOUTS } from './machine-types.ts'
+export { CRASH_LOOP_EXITS, CRASH_LOOP_MS, inWatch, watchSeconds } from './machine-watch.ts'
 
 /** A fresh machine for a node running `version`. */
 export function initialRollout(
@@ -111,6 +113,8 @@ function stepInner(s: RolloutState, input: RolloutInput, now: number): StepResul
       return onManifest(s, input.target, now, input.peers)
     case 'revoked':
       return onRevoked(s, input, now)
+    case 'exited':
+      return onExited(s, input, now)
     case 'evidence':
       return onEvidence(s, input, now)
     case 'resume':
