@@ -96,6 +96,17 @@ function learned(s: NodeStatus | undefined, into: Set<string>): void {
   for (const a of (s as { knownAddrs?: string[] }).knownAddrs ?? []) into.add(a)
 }
 
+/** Most peer addresses a candidate is handed. */
+const MAX_HANDED_PEERS = 16
+
+/** `/ip4/h/tcp/p` (or ip6) of a `host:port` from a status's `knownAddrs`. */
+function hostPortMultiaddr(hp: string): string | undefined {
+  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(hp)
+  if (v6) return `/ip6/${v6[1]}/tcp/${v6[2]}`
+  const v4 = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(hp)
+  return v4 ? `/ip4/${v4[1]}/tcp/${v4[2]}` : undefined
+}
+
 /** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
 export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
@@ -123,6 +134,15 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       return rel === '' || !skip.has(rel.split('/')[0]!)
     },
   })
+  // The candidate finds peers as the live node does: it is handed the addresses its live node
+  // learned from the network, so the candidate of a node with no bootstrap peers (a network's
+  // first node) reaches peers too.
+  const liveNow = await init.live()
+  const liveStatus0 = liveNow ? await fetchStatus(liveNow.api, 2000) : undefined
+  const handed = [
+    ...(liveStatus0?.addresses ?? []),
+    ...(liveStatus0?.knownAddrs ?? []).map(hostPortMultiaddr).filter((x) => x !== undefined),
+  ].slice(0, MAX_HANDED_PEERS)
   const problem = await init.prepare?.(data)
   if (problem !== undefined) {
     await rm(init.workDir, { recursive: true, force: true }).catch(() => {})
@@ -155,6 +175,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
     '/ip4/127.0.0.1/tcp/0',
     '--api',
     '127.0.0.1:0',
+    ...handed.flatMap((a) => ['--peer', a]),
   ]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   init.onPid?.(child.pid)

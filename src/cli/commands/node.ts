@@ -9,6 +9,7 @@
 import { mkdtemp, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { ensureApiToken } from '../../adapters/fs/api-token.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { DataDirError } from '../../adapters/fs/errors.ts'
@@ -38,7 +39,7 @@ import { readNetworkFile } from './network.ts'
 import { isRevocationFile, readRevocationFile } from './revoke.ts'
 
 const START_USAGE =
-  'convoy node start --network network.json --data-dir DIR [--role node|shadow] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s]'
+  'convoy node start --network network.json --data-dir DIR [--role node|shadow] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s] [--peer MULTIADDR ...]'
 const STATUS_USAGE = 'convoy status [--api 127.0.0.1:PORT] [--json]'
 const PUBLISH_USAGE =
   'convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE] [--seed-copies 2] [--seed-timeout 10m] [--listen MULTIADDR]'
@@ -69,13 +70,25 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
       'max-connections': { type: 'string' },
       'lookup-interval': { type: 'string' },
       role: { type: 'string' },
+      peer: { type: 'string', multiple: true },
     },
     START_USAGE,
   )
   const role = values.role ?? 'node'
   if (role !== 'node' && role !== 'shadow')
     throw new CliError(`--role "${role}" must be node or shadow\nusage: ${START_USAGE}`, 2)
-  const network = await readNetworkFile(required(values.network, '--network', START_USAGE))
+  const fromFile = await readNetworkFile(required(values.network, '--network', START_USAGE))
+  // --peer: more peers to dial at start, beside the network file's bootstrap peers (a shadow
+  // candidate is handed its live node's peers this way, so a bootstrap node's candidate finds some).
+  const peers = (values.peer ?? []).slice(0, 64)
+  for (const p of peers) {
+    try {
+      multiaddr(p)
+    } catch {
+      throw new CliError(`--peer "${p}" is not a multiaddr like /ip4/127.0.0.1/tcp/4001`, 2)
+    }
+  }
+  const network = { ...fromFile, bootstrap: [...fromFile.bootstrap, ...peers] }
   const dataDir = required(values['data-dir'], '--data-dir', START_USAGE)
   const listen = values.listen ?? ['/ip4/0.0.0.0/tcp/4001']
   let api: ReturnType<typeof parseApiAddress>
