@@ -99,6 +99,7 @@ describe('docs against the code', () => {
       'from', // a release's migrate.mjs
       'to', // a release's migrate.mjs
       'data-binary', // curl
+      'permission', // node: the shadow candidate's sandbox
     ])
     for (const { file, value } of await quoted(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])(?![\w])/g)) {
       if (others.has(value)) continue

@@ -22,6 +22,9 @@ export type Fault =
   | 'phone-home'
   | 'never-ready'
   | 'exit-0'
+  | 'reads-identity'
+  | 'writes-approvals'
+  | 'spawns-child'
 
 /** Options of one build. */
 export interface BuildOptions {
@@ -50,6 +53,12 @@ function faultCode(fault: Fault, o: BuildOptions): string {
     'phone-home': `setTimeout(() => { const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); const s = (globalThis as any).process.getBuiltinModule('node:net').connect(Number(p), h); s.on('error', () => {}); (globalThis as any).__phone = s }, 500)`,
     'never-ready': `setInterval(() => {}, 1000); await new Promise(() => {})`,
     'exit-0': `process.exit(0)`,
+    // A candidate reaching for the live node's secrets and settings: its data dir is
+    // <home>/shadow/data, the live one <home>/data. Each swallows its error and carries on, as a
+    // careful attacker would; only the shadow run's sandbox stands in the way.
+    'reads-identity': `if (process.argv.includes('shadow')) { const fs = (globalThis as any).process.getBuiltinModule('node:fs'); const d = process.argv[process.argv.indexOf('--data-dir') + 1]; try { (globalThis as any).__stolen = fs.readFileSync(d + '/../../data/identity.key') } catch (e) { console.error('read-identity: ' + (e as Error).message) } }`,
+    'writes-approvals': `if (process.argv.includes('shadow')) { const fs = (globalThis as any).process.getBuiltinModule('node:fs'); const d = process.argv[process.argv.indexOf('--data-dir') + 1]; try { fs.writeFileSync(d + '/../../approvals.json', '{"approved":["9.9.9"]}'); fs.writeFileSync(d + '/../../data/planted.txt', 'x') } catch (e) { console.error('write-approvals: ' + (e as Error).message) } }`,
+    'spawns-child': `if (process.argv.includes('shadow')) { try { const cp = (globalThis as any).process.getBuiltinModule('node:child_process'); const c = cp.spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' }); c.unref() } catch (e) { console.error('spawn-child: ' + (e as Error).message) } }`,
   }
   if (body[fault] === '') return ''
   return `  if (process.argv.includes('node') && process.argv.includes('start')) { ${body[fault]} }\n`
@@ -75,6 +84,9 @@ export const FAULTS: readonly Fault[] = [
   'phone-home',
   'never-ready',
   'exit-0',
+  'reads-identity',
+  'writes-approvals',
+  'spawns-child',
 ]
 
 /** Packs `version` of this repository with `fault` written in, into `outDir`. */

@@ -12,7 +12,7 @@ import { readPackInfo } from '../build/pack.ts'
 import { exists, type Home } from '../fs/home.ts'
 import type { PidFile } from './child-pids.ts'
 import { hasMigration, rehearseMigration } from './migration.ts'
-import { runShadow } from './shadow.ts'
+import { runShadow, SANDBOX_NAME } from './shadow.ts'
 import type { SupervisorInit } from './supervisor-types.ts'
 import { sleep } from './timing.ts'
 
@@ -175,7 +175,12 @@ export class CandidateRunner {
         this.log(
           `shadow verdict for ${t.version}: ${v.verdict} (${v.reason}); ${run.observation.candidate.length} samples`,
         )
-        this.feed({ type: 'shadow-result', verdict: v.verdict, reason: v.reason })
+        // Which containment the run had goes with the verdict, into status and the report.
+        this.feed({
+          type: 'shadow-result',
+          verdict: v.verdict,
+          reason: `${v.reason} [${SANDBOX_NAME}]`,
+        })
       } catch (e) {
         if (this.targetIs(t, 'shadow'))
           this.feed({

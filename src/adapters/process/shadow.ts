@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { cp, mkdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { API_TOKEN_FILE } from '../../core/net/api-guard.ts'
 import {
   judgeShadow,
@@ -96,6 +96,42 @@ function learned(s: NodeStatus | undefined, into: Set<string>): void {
   for (const a of (s as { knownAddrs?: string[] }).knownAddrs ?? []) into.add(a)
 }
 
+/** The containment every shadow run has, named in its verdict's reason. */
+export const SANDBOX_NAME =
+  'sandbox: node --permission (fs to its dirs, no child processes), own process group'
+
+/** The permission flags a candidate runs under: what its sandbox lets it touch. */
+export function sandboxFlags(
+  init: Pick<ShadowRunInit, 'entry' | 'workDir' | 'networkPath'>,
+): string[] {
+  return [
+    '--permission',
+    `--allow-fs-read=${dirname(init.entry)}`,
+    `--allow-fs-read=${init.workDir}`,
+    `--allow-fs-read=${init.networkPath}`,
+    `--allow-fs-write=${init.workDir}`,
+  ]
+}
+
+/** What a candidate's output says its sandbox refused (Node names the flag that would allow it). */
+function refusals(text: string): string[] {
+  if (
+    !text.includes('ERR_ACCESS_DENIED') &&
+    !text.includes('Access to this API has been restricted')
+  )
+    return []
+  const out: string[] = []
+  const kinds: Array<[string, string]> = [
+    ['allow-fs-read', 'a file read outside its release and shadow dirs'],
+    ['allow-fs-write', 'a file write outside its shadow dir'],
+    ['allow-child-process', 'a child process'],
+    ['allow-worker', 'a worker thread'],
+    ['allow-addons', 'a native addon'],
+  ]
+  for (const [flag, what] of kinds) if (text.includes(flag)) out.push(what)
+  return out.length > 0 ? out : ['an access its sandbox does not allow']
+}
+
 /** Most peer addresses a candidate is handed. */
 const MAX_HANDED_PEERS = 16
 
@@ -177,11 +213,21 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
     '127.0.0.1:0',
     ...handed.flatMap((a) => ['--peer', a]),
   ]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // The sandbox (Node's permission model): reads of its own release, its shadow dir and the
+  // network file only, writes to its shadow dir only, no child processes, workers or addons.
+  const sandbox = sandboxFlags(init)
+  const child = spawn(process.execPath, [...sandbox, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: the whole group is ended with the run.
+    detached: true,
+  })
   init.onPid?.(child.pid)
   let tail = ''
+  const refused = new Set<string>()
   const keep = (c: Buffer) => {
-    tail = (tail + c.toString('utf8')).slice(-2000)
+    const text = c.toString('utf8')
+    tail = (tail + text).slice(-2000)
+    for (const what of refusals(text)) if (refused.size < 8) refused.add(what)
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
@@ -234,7 +280,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       for (const remote of outboundRemotes(sockets)) {
         if (!allowed.has(remote)) phoneHome.add(remote)
       }
-      if (phoneHome.size > 0) break
+      if (phoneHome.size > 0 || refused.size > 0) break
       if (c === undefined) continue
       const limit = init.memoryLimitBytes ?? Math.max(4 * (b?.rss ?? 0), 512 * 1024 * 1024)
       if (c.rss > limit) {
@@ -271,6 +317,10 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
     // Record how the candidate ended before stopping it ourselves (that exit is not its fault).
     exitedDuring = exited
     await stopChild(child, 3000)
+    // Whatever it left in its process group goes with it.
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+    } catch {}
     init.onPid?.(undefined)
     await rm(init.workDir, { recursive: true, force: true }).catch(() => {})
   }
@@ -283,6 +333,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       ? { exited: exitedDuring }
       : {}),
     ...(outOfMemory ? { outOfMemory } : {}),
+    ...(refused.size > 0 ? { refused: [...refused] } : {}),
   }
   const verdict = judgeShadow(observation)
   if (verdict.verdict === 'fail' && exitedDuring !== undefined && tail.trim() !== '')

@@ -41,6 +41,12 @@ export interface ShadowObservation {
    * (`judgeMigration`, migration.ts); the candidate is then never started.
    */
   migration?: string
+  /**
+   * What the candidate tried that its sandbox refused (Node's permission model: a read or write
+   * outside its release and shadow dirs, a child process, a worker, an addon), as the refusal
+   * named it in its output.
+   */
+  refused?: string[]
 }
 
 /** Thresholds of the rule; defaults in {@link DEFAULT_SHADOW_RULE}. */
@@ -130,6 +136,8 @@ export function judgeShadow(
 ): ShadowVerdict {
   const findings: string[] = []
   if (o.migration !== undefined) findings.push(o.migration)
+  if (o.refused !== undefined && o.refused.length > 0)
+    findings.push(`reached outside its sandbox: ${o.refused.slice(0, 2).join('; ')}`)
   if (o.phoneHome.length > 0)
     findings.push(
       `phoned home: connected to ${o.phoneHome.slice(0, 3).join(', ')}${o.phoneHome.length > 3 ? ` and ${o.phoneHome.length - 3} more` : ''}`,
