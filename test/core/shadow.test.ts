@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import {
+  judgeProbation,
   judgeShadow,
   mannWhitneyGreater,
   type ProcessSample,
@@ -118,5 +119,36 @@ describe('shadow verdict', () => {
         },
       ),
     )
+  })
+})
+
+describe('probation measured', () => {
+  it('the node after the switch against its own samples from before: CPU, a leak, or nothing', () => {
+    const r = rng(7)
+    const before = samples(20, r)
+    assert.equal(judgeProbation(before, samples(12, r)).verdict, 'pass')
+    const hot = judgeProbation(
+      before,
+      samples(12, r, () => ({ cpu: 0.9 + r() * 0.05 })),
+    )
+    assert.equal(hot.verdict, 'fail')
+    assert.match(hot.reason, /^CPU \d+% vs \d+% before the switch/)
+    const leak = judgeProbation(
+      before,
+      samples(16, r, (i) => ({ rss: 80 * MiB + i * 12 * MiB })),
+    )
+    assert.equal(leak.verdict, 'fail')
+    assert.match(leak.reason, /memory/)
+    assert.equal(judgeProbation(before, samples(5, r)).verdict, 'inconclusive')
+    assert.equal(judgeProbation([], samples(20, r)).verdict, 'inconclusive')
+  })
+
+  it('A/A: the same behaviour before and after fails at most 1% of 300 comparisons', () => {
+    let fails = 0
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = rng(seed * 31)
+      if (judgeProbation(samples(20, r), samples(16, r)).verdict === 'fail') fails++
+    }
+    assert.ok(fails <= 3, `${fails} false failures`)
   })
 })

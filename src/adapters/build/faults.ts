@@ -25,6 +25,8 @@ export type Fault =
   | 'reads-identity'
   | 'writes-approvals'
   | 'spawns-child'
+  | 'cpu-spin-live'
+  | 'memory-leak-live'
 
 /** Options of one build. */
 export interface BuildOptions {
@@ -58,6 +60,9 @@ function faultCode(fault: Fault, o: BuildOptions): string {
     // careful attacker would; only the shadow run's sandbox stands in the way.
     'reads-identity': `if (process.argv.includes('shadow')) { const fs = (globalThis as any).process.getBuiltinModule('node:fs'); const d = process.argv[process.argv.indexOf('--data-dir') + 1]; try { (globalThis as any).__stolen = fs.readFileSync(d + '/../../data/identity.key') } catch (e) { console.error('read-identity: ' + (e as Error).message) } }`,
     'writes-approvals': `if (process.argv.includes('shadow')) { const fs = (globalThis as any).process.getBuiltinModule('node:fs'); const d = process.argv[process.argv.indexOf('--data-dir') + 1]; try { fs.writeFileSync(d + '/../../approvals.json', '{"approved":["9.9.9"]}'); fs.writeFileSync(d + '/../../data/planted.txt', 'x') } catch (e) { console.error('write-approvals: ' + (e as Error).message) } }`,
+    // Fine while judged as a shadow, bad once it is the node: only a measuring probation sees it.
+    'cpu-spin-live': `if (!process.argv.includes('shadow')) setTimeout(() => setInterval(() => { const end = Date.now() + 85; while (Date.now() < end) {} }, 100), 1000)`,
+    'memory-leak-live': `if (!process.argv.includes('shadow')) { const leak: Buffer[] = []; setTimeout(() => setInterval(() => leak.push(Buffer.alloc(4 * 1024 * 1024, 1)), 100), 1000) }`,
     'spawns-child': `if (process.argv.includes('shadow')) { try { const cp = (globalThis as any).process.getBuiltinModule('node:child_process'); const c = cp.spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' }); c.unref() } catch (e) { console.error('spawn-child: ' + (e as Error).message) } }`,
   }
   if (body[fault] === '') return ''
@@ -87,6 +92,8 @@ export const FAULTS: readonly Fault[] = [
   'reads-identity',
   'writes-approvals',
   'spawns-child',
+  'cpu-spin-live',
+  'memory-leak-live',
 ]
 
 /** Packs `version` of this repository with `fault` written in, into `outDir`. */

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ReleaseSigned } from '../../core/manifest/release.ts'
 import type { RolloutInput, RolloutState, Target } from '../../core/rollout/machine.ts'
+import type { ProcessSample } from '../../core/shadow/verdict.ts'
 import { readPackInfo } from '../build/pack.ts'
 import { exists, type Home } from '../fs/home.ts'
 import type { PidFile } from './child-pids.ts'
@@ -35,6 +36,8 @@ export interface CandidateRunnerHost {
   readManifest: (sequence: number) => Promise<ReleaseSigned | undefined>
   /** Records children's pids in pids.json. */
   savePids: (update: Partial<PidFile>) => Promise<void>
+  /** Keeps the live node's samples of a passed shadow run: probation's baseline. */
+  keepBaseline?: (digest: string, samples: readonly ProcessSample[]) => void
 }
 
 /** Fetch, stage and shadow run of the target release; one fetch and one shadow run at a time. */
@@ -52,8 +55,10 @@ export class CandidateRunner {
   private fetchAbort?: AbortController
   private shadowAbort?: AbortController
   private shadowRunning?: Promise<void>
+  private readonly host: CandidateRunnerHost
 
   constructor(host: CandidateRunnerHost) {
+    this.host = host
     this.home = host.home
     this.init = host.init
     this.channel = host.channel
@@ -172,6 +177,7 @@ export class CandidateRunner {
         })
         if (run.aborted || !this.targetIs(t, 'shadow')) return
         const v = run.verdict
+        if (v.verdict === 'pass') this.host.keepBaseline?.(t.digest, run.observation.baseline)
         this.log(
           `shadow verdict for ${t.version}: ${v.verdict} (${v.reason}); ${run.observation.candidate.length} samples`,
         )

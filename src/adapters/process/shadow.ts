@@ -237,7 +237,12 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   })
   const baseline: ProcessSample[] = []
   const candidate: ProcessSample[] = []
-  const allowed = new Set(init.bootstrap.map(multiaddrHostPort).filter((x) => x !== undefined))
+  // Legitimate destinations: the network file's bootstrap peers, and what the live node told
+  // the candidate at its start (so a sample whose live status read timed out on a busy machine
+  // cannot make the candidate's first connections look like phone home).
+  const allowed = new Set(
+    [...init.bootstrap, ...handed].map(multiaddrHostPort).filter((x) => x !== undefined),
+  )
   const phoneHome = new Set<string>()
   let ready = false
   let outOfMemory = false

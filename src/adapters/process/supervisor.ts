@@ -33,6 +33,7 @@ import { ChildPids } from './child-pids.ts'
 import { fetchStatus, readRunning } from './node-api.ts'
 import { NodeSwitch } from './node-switch.ts'
 import { NodeWatch } from './node-watch.ts'
+import { ProbationMeasure } from './probation-measure.ts'
 import { ReportOutbox } from './report-outbox.ts'
 import { stopChild } from './shadow.ts'
 import type { SupervisorInit, SupervisorStatus } from './supervisor-types.ts'
@@ -63,6 +64,7 @@ export class Supervisor {
   private readonly outbox: ReportOutbox
   private readonly switcher: NodeSwitch
   private readonly watch: NodeWatch
+  private readonly measure = new ProbationMeasure()
   /** How the node last died unexpectedly, for the probation verdict. */
   private lastExit?: string
 
@@ -95,6 +97,7 @@ export class Supervisor {
       live,
       readManifest: (sequence) => this.watch.readManifest(sequence),
       savePids: (update) => this.pids.savePids(update),
+      keepBaseline: (digest, samples) => this.measure.keepBaseline(digest, samples),
     })
     this.switcher = new NodeSwitch({
       home: this.home,
@@ -441,7 +444,14 @@ export class Supervisor {
       if (status) await this.watch.noticeManifest(status)
       if (live && this.state.target && this.state.phase !== 'bad')
         await this.watch.readEvidence(live.api)
-      if (this.state.phase === 'probation') this.watch.checkHealth(live !== undefined, status)
+      if (this.state.phase === 'probation') {
+        this.watch.checkHealth(live !== undefined, status)
+        // Probation measures: the new node against its own samples from before the switch.
+        const t = this.state.target
+        const measured = live && t ? await this.measure.sample(t.digest, live, status) : undefined
+        if (measured !== undefined)
+          this.feed({ type: 'health', ok: false, reason: `probation measured: ${measured}` })
+      }
       // After commit, within the watch: a running node that stops answering (exits are fed as
       // they happen, and a restart in progress is not a miss).
       else if (live !== undefined && inWatch(this.state, this.now()))

@@ -155,36 +155,7 @@ export function judgeShadow(
       findings,
     }
   }
-  const metrics: Array<[keyof ShadowRule['floors'], string, (x: number) => string]> = [
-    ['rss', 'memory', (x) => `${(x / 2 ** 20).toFixed(0)} MiB`],
-    ['cpu', 'CPU', (x) => `${(x * 100).toFixed(0)}%`],
-    ['fds', 'open files', (x) => x.toFixed(0)],
-  ]
-  for (const [key, label, fmt] of metrics) {
-    const c = o.candidate.map((s) => s[key])
-    const b = o.baseline.map((s) => s[key])
-    const mc = median(c)
-    const mb = median(b)
-    const excess = mc - mb
-    if (excess <= Math.max(mb * rule.tolerance, rule.floors[key])) continue
-    const p = mannWhitneyGreater(c, b)
-    if (p < rule.alpha)
-      findings.push(
-        `${label} ${fmt(mc)} vs ${fmt(mb)} on the live node (p = ${p.toExponential(1)})`,
-      )
-  }
-  // Memory that keeps growing fails even while still under the baseline's median: a leak.
-  const rss = o.candidate.map((s) => s.rss)
-  const half = Math.floor(rss.length / 2)
-  const early = median(rss.slice(0, half))
-  const late = median(rss.slice(half))
-  const baseRss = median(o.baseline.map((s) => s.rss))
-  if (
-    late - early > Math.max(rule.floors.rss, baseRss * rule.tolerance) &&
-    mannWhitneyGreater(rss.slice(half), rss.slice(0, half)) < rule.alpha
-  ) {
-    findings.push(`memory keeps growing: ${fmt2(early)} -> ${fmt2(late)} over the window`)
-  }
+  findings.push(...compareSamples(o.candidate, o.baseline, rule, 'on the live node'))
   if (findings.length > 0) return { verdict: 'fail', reason: findings[0]!, findings }
   const last = o.candidate.at(-1)!
   if (last.peers === 0 || last.handshakes === 0) {
@@ -203,4 +174,74 @@ export function judgeShadow(
 
 function fmt2(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`
+}
+
+/**
+ * The comparison of `judgeShadow`, on its own: where `samples` exceed `baseline` (memory, CPU
+ * share, open files: beyond the tolerance, the noise floor and significantly by a one-sided
+ * Mann-Whitney test), and a memory leak within `samples`. Each finding names `where` the
+ * baseline was taken. Pure.
+ */
+export function compareSamples(
+  samples: readonly ProcessSample[],
+  baseline: readonly ProcessSample[],
+  rule: ShadowRule,
+  where: string,
+): string[] {
+  const findings: string[] = []
+  const metrics: Array<[keyof ShadowRule['floors'], string, (x: number) => string]> = [
+    ['rss', 'memory', (x) => `${(x / 2 ** 20).toFixed(0)} MiB`],
+    ['cpu', 'CPU', (x) => `${(x * 100).toFixed(0)}%`],
+    ['fds', 'open files', (x) => x.toFixed(0)],
+  ]
+  for (const [key, label, fmt] of metrics) {
+    const c = samples.map((s) => s[key])
+    const b = baseline.map((s) => s[key])
+    const mc = median(c)
+    const mb = median(b)
+    const excess = mc - mb
+    if (excess <= Math.max(mb * rule.tolerance, rule.floors[key])) continue
+    const p = mannWhitneyGreater(c, b)
+    if (p < rule.alpha)
+      findings.push(`${label} ${fmt(mc)} vs ${fmt(mb)} ${where} (p = ${p.toExponential(1)})`)
+  }
+  // Memory that keeps growing fails even while still under the baseline's median: a leak.
+  const rss = samples.map((s) => s.rss)
+  const half = Math.floor(rss.length / 2)
+  const early = median(rss.slice(0, half))
+  const late = median(rss.slice(half))
+  const baseRss = median(baseline.map((s) => s.rss))
+  if (
+    late - early > Math.max(rule.floors.rss, baseRss * rule.tolerance) &&
+    mannWhitneyGreater(rss.slice(half), rss.slice(0, half)) < rule.alpha
+  ) {
+    findings.push(`memory keeps growing: ${fmt2(early)} -> ${fmt2(late)} over the window`)
+  }
+  return findings
+}
+
+/**
+ * Probation measured: the new live node's samples against the same node's own samples from
+ * before the switch (the live node's side of the shadow run), by the shadow run's comparison.
+ * Fails a build that passed its shadow run and regresses once it is the node; too few samples
+ * on either side is inconclusive (and holds nothing back). Pure.
+ */
+export function judgeProbation(
+  before: readonly ProcessSample[],
+  after: readonly ProcessSample[],
+  rule: ShadowRule = DEFAULT_SHADOW_RULE,
+): ShadowVerdict {
+  if (before.length < rule.minSamples || after.length < rule.minSamples)
+    return {
+      verdict: 'inconclusive',
+      reason: `too few samples (${after.length} since the switch, ${before.length} before; need ${rule.minSamples})`,
+      findings: [],
+    }
+  const findings = compareSamples(after, before, rule, 'before the switch')
+  if (findings.length > 0) return { verdict: 'fail', reason: findings[0]!, findings }
+  return {
+    verdict: 'pass',
+    reason: `within ${Math.round(rule.tolerance * 100)}% of its own samples from before the switch`,
+    findings,
+  }
 }
