@@ -102,7 +102,8 @@ export class NodeWatch {
     const found: RevokedRelease[] = [...(status?.revoked ?? [])]
     const dir = join(this.home.dataDir, 'revocations')
     const names = (await readdir(dir).catch(() => [] as string[])).sort().join('/')
-    if (names !== this.revocationFiles) {
+    // Nothing stored, nothing to verify; re-read only when the stored set changes.
+    if (names !== '' && names !== this.revocationFiles) {
       this.revocationFiles = names
       const store = new NodeStore(this.home.dataDir)
       try {
