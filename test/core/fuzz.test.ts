@@ -1,6 +1,6 @@
 /**
  * Fuzzing every wire decoder a peer can reach: hello, manifest exchange, reports, artifact
- * control messages, DHT records (release and root envelopes) and DHT keys. For each, random
+ * control messages, DHT records (release, root and revocation envelopes) and DHT keys. For each, random
  * bytes, random JSON and byte-level mutations of a valid message: nothing throws out of the
  * core, and whatever is accepted is strict JSON (no duplicate keys, no lone surrogates) that
  * decodes to the same value again once re-encoded.
@@ -13,8 +13,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { fromUtf8, utf8 } from '../../src/core/bytes.ts'
+import { draftRevocation } from '../../src/core/manifest/draft.ts'
 import { decodeEnvelope, encodeEnvelope } from '../../src/core/manifest/envelope.ts'
 import { decodeRelease, MAX_RELEASE_BYTES } from '../../src/core/manifest/release.ts'
+import { decodeRevocation, MAX_REVOCATION_BYTES } from '../../src/core/manifest/revocation.ts'
 import { decodeRoot } from '../../src/core/manifest/root.ts'
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts'
 import { formatDhtKey, parseDhtKey } from '../../src/core/net/dht-keys.ts'
@@ -31,7 +33,7 @@ import {
 } from '../../src/core/net/wire.ts'
 import type { Result } from '../../src/core/result.ts'
 import { decodeReport, encodeReport } from '../../src/core/rollout/report.ts'
-import { keys, makeRelease, makeRoot } from './fixtures.ts'
+import { keys, makeRelease, makeRoot, NOW, signWith } from './fixtures.ts'
 
 const RUNS = Number(process.env.CONVOY_FUZZ_RUNS ?? 2000)
 const params = {
@@ -52,6 +54,12 @@ interface Decoder<T> {
 const K = keys('fuzz-', 3)
 const release = encodeEnvelope(makeRelease(K.slice(0, 2)))
 const root = encodeEnvelope(makeRoot(K, 2))
+const revocation = encodeEnvelope(
+  signWith(
+    draftRevocation({ release: makeRelease(K.slice(0, 2)).signed, reason: 'fuzz', issued: NOW }),
+    K.slice(0, 2),
+  ),
+)
 const reportBytes = utf8(
   JSON.stringify({
     body: {
@@ -110,6 +118,13 @@ const decoders: Decoder<unknown>[] = [
     encode: (v) => encodeEnvelope(v as never),
     samples: [root],
     maxBytes: 64 * 1024,
+  },
+  {
+    name: 'revocation record',
+    decode: (b) => decodeRevocation(b),
+    encode: (v) => encodeEnvelope(v as never),
+    samples: [revocation],
+    maxBytes: MAX_REVOCATION_BYTES,
   },
   {
     name: 'envelope',
