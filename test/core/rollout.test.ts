@@ -73,6 +73,18 @@ function throughShadow(d: Driver, t: Target): void {
   assert.equal(d.state.phase, 'shadow')
 }
 
+/** A canary for `t` that went through shadow, switch and probation: committed on `t`. */
+function committedCanary(t: Target): Driver {
+  const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
+  throughShadow(d, t)
+  d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+  if (d.state.phase === 'scheduled') d.advance(policy.windowSeconds * 500)
+  d.send({ type: 'switched', ok: true })
+  d.advance(policy.probationSeconds * 1000)
+  assert.equal(d.state.phase, 'committed')
+  return d
+}
+
 describe('rollout slots', () => {
   it('are uniform, stable and inside the window', () => {
     const t = target('1.1.0', 2)
@@ -169,13 +181,7 @@ describe('the rollout state machine', () => {
 
   it('a revocation takes a committed node back to the release before and skips the version for good', () => {
     const t = target('1.1.0', 2)
-    const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
-    throughShadow(d, t)
-    d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
-    if (d.state.phase === 'scheduled') d.advance(policy.windowSeconds * 500)
-    d.send({ type: 'switched', ok: true })
-    d.advance(policy.probationSeconds * 1000)
-    assert.equal(d.state.phase, 'committed')
+    const d = committedCanary(t)
     // Network evidence against a committed release only halts it: it stays on this node...
     const halt = summarize(
       ['x', 'y', 'z'].map((reporter) => ({
@@ -221,16 +227,7 @@ describe('the rollout state machine', () => {
 
   it('the watch after commit: a crash loop or an unresponsive node is a late failure; after the watch, a crash is only restarted', () => {
     const t = target('1.1.0', 2, { watchSeconds: 600 })
-    const committed = () => {
-      const d = new Driver(initialRollout(nodeFor(t, true), '1.0.0'))
-      throughShadow(d, t)
-      d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
-      if (d.state.phase === 'scheduled') d.advance(policy.windowSeconds * 500)
-      d.send({ type: 'switched', ok: true })
-      d.advance(policy.probationSeconds * 1000)
-      assert.equal(d.state.phase, 'committed')
-      return d
-    }
+    const committed = () => committedCanary(t)
     const d = committed()
     assert.deepEqual(d.kinds(d.send({ type: 'exited', reason: 'code 1' })), [])
     d.now += 60_000

@@ -36,7 +36,7 @@ import {
   stamp,
 } from '../io.ts'
 import { readNetworkFile } from './network.ts'
-import { isRevocationFile, readRevocationFile } from './revoke.ts'
+import { isRevocationPath, readRevocationFile } from './revoke.ts'
 
 const START_USAGE =
   'convoy node start --network network.json --data-dir DIR [--role node|shadow] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s] [--peer MULTIADDR ...]'
@@ -347,8 +347,7 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
   const network = await readNetworkFile(required(values.network, '--network', PUBLISH_USAGE))
   if (network.bootstrap.length === 0)
     throw new CliError('the network file lists no bootstrap peers: there is nobody to publish to')
-  if (isRevocationFile(await readCapped(file, MAX_RELEASE_BYTES)))
-    return publishRevocation(file, network, values.listen, ctx)
+  if (await isRevocationPath(file)) return publishRevocation(file, network, values.listen, ctx)
   const releaseBytes = await readCapped(file, MAX_RELEASE_BYTES)
   const roots = await Promise.all((values.root ?? []).map((p) => readCapped(p, MAX_ROOT_BYTES)))
   const seedCopies = values['seed-copies']

@@ -14,7 +14,6 @@ import { draftRelease, signDocument } from '../../core/manifest/draft.ts'
 import { encodeEnvelope } from '../../core/manifest/envelope.ts'
 import {
   type ArtifactPin,
-  MAX_RELEASE_BYTES,
   PLATFORM_RE,
   probationPassesNeeded,
   type ReleaseSigned,
@@ -42,7 +41,7 @@ import {
   unwrap,
 } from '../io.ts'
 import { loadSigningKey, readKeyFilePublic } from '../keyref.ts'
-import { isRevocationFile, readRevocationFile, revocationSign, revocationVerify } from './revoke.ts'
+import { isRevocationPath, revocationMerge, revocationSign, revocationVerify } from './revoke.ts'
 import { mergeDocs } from './root.ts'
 
 const DRAFT_USAGE =
@@ -326,7 +325,7 @@ export async function releaseSign(argv: string[], ctx: CliContext): Promise<Comm
   const keyPath = required(values.key, '--key', SIGN_USAGE)
   const out = values.out ?? file
   const rootPaths = values.root ?? [join(dirname(file), 'root.json')]
-  if (isRevocationFile(await readCapped(file, MAX_RELEASE_BYTES)))
+  if (await isRevocationPath(file))
     return revocationSign(file, out, keyPath, rootPaths, ctx, values['passphrase-env'])
   const { env } = await readReleaseFile(file)
   let root: RootSigned
@@ -425,21 +424,7 @@ export async function releaseMerge(argv: string[]): Promise<CommandOutput> {
   const out = required(values.out, '--out', MERGE_USAGE)
   if (positionals.length < 2)
     throw new CliError(`give at least two files to merge\nusage: ${MERGE_USAGE}`, 2)
-  if (isRevocationFile(await readCapped(positionals[0]!, MAX_RELEASE_BYTES))) {
-    const docs = await Promise.all(
-      positionals.map(async (p) => ({ p, env: (await readRevocationFile(p)).env })),
-    )
-    const merged = mergeDocs(docs)
-    await writeFileAtomic(out, encodeEnvelope(merged))
-    return {
-      text: `merged ${docs.length} copies of the revocation of ${merged.signed.version}: ${merged.signatures.length} signature(s); wrote ${out}`,
-      json: {
-        file: out,
-        signatures: merged.signatures.length,
-        digest: documentDigest(merged.signed),
-      },
-    }
-  }
+  if (await isRevocationPath(positionals[0]!)) return revocationMerge(positionals, out)
   const docs = await Promise.all(
     positionals.map(async (p) => ({ p, env: (await readReleaseFile(p)).env })),
   )
@@ -468,8 +453,7 @@ export async function releaseVerify(argv: string[], ctx: CliContext): Promise<Co
   )
   const file = required(positionals[0], 'FILE', VERIFY_USAGE)
   const rootPaths = required(values.root, '--root', VERIFY_USAGE)
-  if (isRevocationFile(await readCapped(file, MAX_RELEASE_BYTES)))
-    return revocationVerify(file, rootPaths)
+  if (await isRevocationPath(file)) return revocationVerify(file, rootPaths)
   const now = ctx.now()
   const root = await resolveRoot(rootPaths, now)
   const { env } = await readReleaseFile(file)

@@ -10,7 +10,7 @@ import { opensslVerify } from '../../adapters/crypto/ed25519.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { draftRevocation, signDocument } from '../../core/manifest/draft.ts'
 import { type Envelope, encodeEnvelope } from '../../core/manifest/envelope.ts'
-import { tallyRelease } from '../../core/manifest/release.ts'
+import { MAX_RELEASE_BYTES, tallyRelease } from '../../core/manifest/release.ts'
 import {
   decodeRevocation,
   MAX_REVOCATION_BYTES,
@@ -34,12 +34,17 @@ import {
   unwrap,
 } from '../io.ts'
 import { loadSigningKey, readKeyFilePublic } from '../keyref.ts'
+import { mergeDocs } from './root.ts'
 
 const REVOKE_USAGE =
   'convoy release revoke VERSION --manifest release.json --reason TEXT [--root root.json ...] --out revoke.json'
 
-/** True when the file's signed part says it is a revocation (a cheap peek; decoding checks it). */
-export function isRevocationFile(bytes: Uint8Array): boolean {
+/**
+ * True when the file at `path` (read up to a release's cap) says in its signed part that it is a
+ * revocation: a cheap peek that lets the release commands take both kinds; decoding checks it.
+ */
+export async function isRevocationPath(path: string): Promise<boolean> {
+  const bytes = await readCapped(path, MAX_RELEASE_BYTES)
   try {
     const v = JSON.parse(new TextDecoder().decode(bytes)) as { signed?: { type?: unknown } }
     return v?.signed?.type === REVOCATION_TYPE
@@ -152,6 +157,23 @@ export async function revocationSign(
       signed: tally.signed.length,
       threshold: root.threshold,
       complete: tally.met,
+    },
+  }
+}
+
+/** `release merge` of revocations: joins signatures made on different machines. */
+export async function revocationMerge(paths: string[], out: string): Promise<CommandOutput> {
+  const docs = await Promise.all(
+    paths.map(async (p) => ({ p, env: (await readRevocationFile(p)).env })),
+  )
+  const merged = mergeDocs(docs)
+  await writeFileAtomic(out, encodeEnvelope(merged))
+  return {
+    text: `merged ${docs.length} copies of the revocation of ${merged.signed.version}: ${merged.signatures.length} signature(s); wrote ${out}`,
+    json: {
+      file: out,
+      signatures: merged.signatures.length,
+      digest: documentDigest(merged.signed),
     },
   }
 }

@@ -13,7 +13,7 @@ import {
   documentDigest,
   type SignatureTally,
   signingPayload,
-  tallySignatures,
+  tallyDocument,
   thresholdRefusal,
   type VerifyFn,
 } from './signing.ts'
@@ -289,13 +289,7 @@ export function tallyRelease(
   root: RootSigned,
   verify?: VerifyFn,
 ): SignatureTally {
-  return tallySignatures(
-    root.keys,
-    root.threshold,
-    releasePayload(env.signed),
-    env.signatures,
-    verify,
-  )
+  return tallyDocument(RELEASE_TYPE, env.signed, env.signatures, root, verify)
 }
 
 /** The newest manifest a node already trusts on a channel (rollback protection). */

@@ -21,7 +21,7 @@ import {
   documentDigest,
   type SignatureTally,
   signingPayload,
-  tallySignatures,
+  tallyDocument,
   thresholdRefusal,
   type VerifyFn,
 } from './signing.ts'
@@ -117,13 +117,7 @@ export function tallyRevocation(
   root: RootSigned,
   verify?: VerifyFn,
 ): SignatureTally {
-  return tallySignatures(
-    root.keys,
-    root.threshold,
-    revocationPayload(env.signed),
-    env.signatures,
-    verify,
-  )
+  return tallyDocument(REVOCATION_TYPE, env.signed, env.signatures, root, verify)
 }
 
 /** Checks a decoded revocation against the current key set; never throws. */

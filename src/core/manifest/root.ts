@@ -15,8 +15,7 @@ import {
   keyIdOf,
   type RootKey,
   type SignatureTally,
-  signingPayload,
-  tallySignatures,
+  tallyDocument,
   type VerifyFn,
 } from './signing.ts'
 
@@ -118,8 +117,7 @@ export function tallyRoot(
   by: RootSigned,
   verify?: VerifyFn,
 ): SignatureTally {
-  const payload = signingPayload(ROOT_TYPE, env.signed.network, env.signed)
-  return tallySignatures(by.keys, by.threshold, payload, env.signatures, verify)
+  return tallyDocument(ROOT_TYPE, env.signed, env.signatures, by, verify)
 }
 
 /** Options shared by root checks. */

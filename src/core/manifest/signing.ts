@@ -224,6 +224,26 @@ export function tallySignatures(
 }
 
 /**
+ * Counts the signatures on a document of `type` (its signed part `signed`) against the keys and
+ * threshold of `by`: the one tally behind every document type's.
+ */
+export function tallyDocument(
+  type: string,
+  signed: { network: string },
+  signatures: readonly Signature[],
+  by: { keys: readonly RootKey[]; threshold: number },
+  verify?: VerifyFn,
+): SignatureTally {
+  return tallySignatures(
+    by.keys,
+    by.threshold,
+    signingPayload(type, signed.network, signed),
+    signatures,
+    verify,
+  )
+}
+
+/**
  * The `threshold` refusal of a document whose tally against `root` fell short, or undefined when
  * it met the threshold. Says to fetch the newer root when enough signers are outside this one.
  */

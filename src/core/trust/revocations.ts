@@ -3,20 +3,21 @@
  * against the manifest it names, when the node holds that manifest. Pure: the adapter persists
  * an accepted revocation before anything acts on it, and re-checks every stored one at start.
  */
-import { decodeRevocation, verifyDecodedRevocation } from '../manifest/revocation.ts'
+import {
+  decodeRevocation,
+  type RevocationSigned,
+  verifyDecodedRevocation,
+} from '../manifest/revocation.ts'
 import type { VerifyFn } from '../manifest/signing.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { currentRoot, type TrustState } from './trust.ts'
 
-/** One revoked release, as a node keeps and shows it. */
-export interface RevokedRelease {
-  channel: string
-  version: string
-  sequence: number
-  /** Digest of the revoked manifest. */
-  release: string
-  reason: string
-  issued: string
+/** One revoked release, as a node keeps and shows it: what the revocation names, and its digest. */
+export interface RevokedRelease
+  extends Pick<
+    RevocationSigned,
+    'channel' | 'version' | 'sequence' | 'release' | 'reason' | 'issued'
+  > {
   /** Digest of the revocation document itself. */
   digest: string
 }
