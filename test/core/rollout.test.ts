@@ -225,6 +225,58 @@ describe('the rollout state machine', () => {
     assert.match(d.state.reason, /revoked by the maintainers/)
   })
 
+  it('a revocation of the version a rollback is landing on leaves it as soon as the rollback lands', () => {
+    // Found by test/core/revoke.property.test.ts: the node rolled back onto 1.1.0 and stayed there.
+    const t = target('1.1.0', 2)
+    const next = target('1.2.0', 3)
+    const halt = (d: Driver) =>
+      summarize(
+        ['x', 'y', 'z'].map((reporter) => ({
+          reporter,
+          release: next.digest,
+          stage: 'probation' as const,
+          verdict: 'fail' as const,
+          at: d.now,
+        })),
+        policy,
+      )
+    const toSwitch = () => {
+      const d = committedCanary(t)
+      throughShadow(d, next)
+      d.send({ type: 'shadow-result', verdict: 'pass', reason: 'ok' })
+      if (d.state.phase === 'scheduled') d.advance(policy.windowSeconds * 1000)
+      assert.equal(d.state.phase, 'switching')
+      return d
+    }
+    // Halted mid-switch: back to 1.1.0, with 1.0.0 still the release before it.
+    const d = toSwitch()
+    d.send({ type: 'evidence', digest: next.digest, summary: halt(d) })
+    assert.equal(d.state.phase, 'rolled-back')
+    assert.equal(d.state.current, '1.1.0')
+    // The revocation arrives while the driver is still rolling back onto it: nothing to do yet.
+    assert.deepEqual(d.kinds(d.send({ type: 'revoked', version: '1.1.0', reason: 'x' })), [])
+    const landed = d.send({ type: 'rolled-back', ok: true })
+    assert.deepEqual(
+      landed.find((e) => e.type === 'rollback'),
+      { type: 'rollback', from: '1.1.0', to: '1.0.0', reason: 'revoked by the maintainers: x' },
+    )
+    d.send({ type: 'rolled-back', ok: true })
+    assert.equal(d.state.phase, 'bad')
+    assert.equal(d.state.current, '1.0.0')
+    // After a full switch, 1.1.0 is both the release before and the last good: nothing else is
+    // installed to go to, and the node says so rather than resting quietly on a revoked version.
+    const e = toSwitch()
+    e.send({ type: 'switched', ok: true })
+    e.send({ type: 'health', ok: false, reason: 'crashed' })
+    e.send({ type: 'revoked', version: '1.1.0', reason: 'x' })
+    assert.deepEqual(e.kinds(e.send({ type: 'rolled-back', ok: true })), [])
+    assert.equal(e.state.current, '1.1.0')
+    assert.match(
+      e.state.reason,
+      /1\.1\.0 revoked by the maintainers: x; it runs here and no earlier/,
+    )
+  })
+
   it('the watch after commit: a crash loop or an unresponsive node is a late failure; after the watch, a crash is only restarted', () => {
     const t = target('1.1.0', 2, { watchSeconds: 600 })
     const committed = () => committedCanary(t)

@@ -5,6 +5,7 @@
  */
 
 import { onManifest } from './machine-manifest.ts'
+import { leaveIfRevoked } from './machine-revoke.ts'
 import { toScheduled } from './machine-schedule.ts'
 import { failTarget, log, rest, startRollback, startShadow } from './machine-transitions.ts'
 import type { RolloutEffect, RolloutInput, RolloutState, StepResult } from './machine-types.ts'
@@ -129,7 +130,7 @@ export function onResult(
           `rollback failed (${input.reason ?? 'unknown'}); reinstalling ${s.lastGood}`,
         )
       }
-      return settle(
+      return landed(
         {
           ...s,
           phase: 'bad',
@@ -149,7 +150,7 @@ export function onResult(
           `reinstall of ${s.lastGood} failed (${input.reason ?? 'unknown'}); retrying`,
         )
       }
-      return settle(
+      return landed(
         { ...s, phase: 'bad', current: s.lastGood, reason: `reinstalled ${s.lastGood}` },
         now,
       )
@@ -161,6 +162,15 @@ export function onResult(
 function reinstall(s: RolloutState, now: number, reason: string): StepResult {
   const state: RolloutState = { ...s, deadline: now + s.timeouts.rollbackMs, reason }
   return { state, effects: [log(reason), { type: 'reinstall', version: s.lastGood, reason }] }
+}
+
+/**
+ * A rollback or reinstall has landed. If the maintainers revoked the version it landed on while it
+ * was under way, leave that one at once (when anything unrevoked is installed); else settle.
+ */
+function landed(s: RolloutState, now: number): StepResult {
+  const away = leaveIfRevoked(s, now)
+  return away?.state.phase === 'rolled-back' ? away : settle(away?.state ?? s, now)
 }
 
 /** After a switch settles: rest, then take a release that arrived meanwhile. */

@@ -58,7 +58,7 @@ export function onRevoked(
   if (runsIt && s.phase !== 'switching' && s.phase !== 'probation' && s.phase !== 'rolled-back') {
     const to = returnTo(state, v)
     if (to === undefined) {
-      const reason = `${v} ${why}; it runs here and no earlier release is installed to go back to`
+      const reason = stuck(v, why)
       return { state: { ...state, reason }, effects: [log(reason)] }
     }
     const extra: RolloutEffect[] =
@@ -67,6 +67,25 @@ export function onRevoked(
     return { state: r.state, effects: [...extra, ...r.effects] }
   }
   return { state, effects: [log(`${v} ${why}`)] }
+}
+
+/**
+ * For a node that has just come to rest on `s.current`: if that version was revoked meanwhile, the
+ * rollback away from it when an unrevoked release is installed, else the resting state saying
+ * why it stays; undefined when the version is not revoked.
+ */
+export function leaveIfRevoked(s: RolloutState, now: number): StepResult | undefined {
+  const v = s.current
+  if (!isRevoked(s, v)) return undefined
+  const to = returnTo(s, v)
+  if (to === undefined)
+    return { state: { ...s, reason: `${s.reason}; ${stuck(v, s.bad[v]!)}` }, effects: [] }
+  const r = revokeRollback(s, now, v, to, s.bad[v]!)
+  return { state: r.state, effects: [log(s.reason), ...r.effects] }
+}
+
+function stuck(v: string, why: string): string {
+  return `${v} ${why}; it runs here and no earlier release is installed to go back to`
 }
 
 /** The release a node leaves `version` for: the one before it, else the last good, never a bad one. */
