@@ -128,6 +128,22 @@ export function startConvoy(
   return { child, output: () => out }
 }
 
+/**
+ * Waits until `output()` matches `pattern` (a child's lines reach its parent a little after the
+ * files it writes), failing with everything printed so far after `ms`.
+ */
+export async function waitForOutput(
+  output: () => string,
+  pattern: RegExp,
+  ms = 20_000,
+): Promise<void> {
+  const end = Date.now() + ms
+  while (!pattern.test(output())) {
+    if (Date.now() > end) throw new Error(`no ${pattern} within ${ms} ms in:\n${output()}`)
+    await new Promise((res) => setTimeout(res, 50))
+  }
+}
+
 /** Like {@link convoy}, but fails the test unless the command exits 0. */
 export async function convoyOk(args: readonly string[], options: RunOptions): Promise<RunResult> {
   const r = await convoy(args, options)

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { convoy, convoyOk, makeTempDir, removeDir, startConvoy } from './helpers.ts'
+import { convoy, convoyOk, makeTempDir, removeDir, startConvoy, waitForOutput } from './helpers.ts'
 
 async function runningPid(dataDir: string, other?: number): Promise<number> {
   for (let i = 0; i < 300; i++) {
@@ -89,13 +89,14 @@ describe('convoy run', { timeout: 120_000 }, () => {
     try {
       const first = await runningPid(join(home, 'data'))
       assert.equal(await readlink(join(home, 'current')), join('releases', '0.5.0'))
-      assert.match(output(), /convoy 0\.5\.0 node/, 'the node runs the packed build')
+      // The node's lines reach us through the supervisor, a moment after running.json.
+      await waitForOutput(output, /convoy 0\.5\.0 node/)
       process.kill(first, 'SIGKILL')
       const second = await runningPid(join(home, 'data'), first)
       assert.notEqual(second, first)
-      assert.match(output(), /node exited \(SIGKILL\); restarting/)
+      await waitForOutput(output, /node exited \(SIGKILL\); restarting/)
       sup.kill('SIGTERM')
-      const [code] = await once(sup, 'exit')
+      const [code] = await once(sup, 'close') // 'close': its output is all read
       assert.equal(code, 0, output())
       assert.match(output(), /supervisor stopped cleanly \(1 restart\(s\)\)/)
       assert.equal(alive(second), false, 'the node stopped with its supervisor')
