@@ -5,7 +5,11 @@ import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Home } from '../../src/adapters/fs/home.ts'
 import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
-import { runningVersion as nodeRunningVersion } from '../../src/adapters/process/node-api.ts'
+import {
+  fetchStatus,
+  runningVersion as nodeRunningVersion,
+  readRunning,
+} from '../../src/adapters/process/node-api.ts'
 import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/release.ts'
 import { documentDigest } from '../../src/core/manifest/signing.ts'
 import { encodeNetworkConfig } from '../../src/core/net/network-config.ts'
@@ -248,9 +252,34 @@ export async function releaseToFreshNodes(
       async () => (await runningVersion(s.home)) === o.initial.version,
       60_000,
     )
+  await knowEachOther(sups, ids)
   await network.bootstrap.libp2p.services.artifacts.import(o.build.path, o.build.pin)
   await network.bootstrap.publish(bytes)
   return { sups, ids, digest }
+}
+
+/**
+ * Waits until every node's status lists every other one as a node peer. The canary rule is
+ * decided at a node's first sight of a release with the peers it knows then (slot.ts): a node
+ * that has not yet met the slot canary would act as one too. A network that has settled before
+ * a release is the case these tests mean; a half-met one is the documented failure of the rule.
+ */
+async function knowEachOther(sups: Sup[], ids: Array<{ id: string }>): Promise<void> {
+  for (const [i, s] of sups.entries()) {
+    const others = ids.filter((_, j) => j !== i).map((x) => x.id)
+    await waitFor(
+      `${s.name} to know the other ${others.length} nodes`,
+      async () => {
+        const r = await readRunning(join(s.home, 'data'))
+        const st = r === undefined ? undefined : await fetchStatus(r.api)
+        if (st === undefined) return false
+        const known = new Set(st.peers.filter((p) => p.role === 'node').map((p) => p.peerId))
+        return others.every((x) => known.has(x))
+      },
+      60_000,
+      250,
+    )
+  }
 }
 
 /** Starts a supervisor per identity in `network`, each first on `initial`. */
