@@ -11,6 +11,11 @@
  *   POST /reports                one signed report (JSON, at most 4 KiB): 202 when accepted or
  *                                already held, 400 with the one-line reason when refused, 413
  *                                over the cap
+ *   POST /peer-check             `{"addr": "host:port"}` (at most 256 bytes): the node dials it
+ *                                and answers `{ peer, reason }`, peer true only once a convoy
+ *                                hello on this network completed; one check at a time (429
+ *                                while one runs). The supervisor asks it about addresses its
+ *                                shadow candidate reached that the node did not know.
  *
  * Every request passes {@link checkApiRequest} first (core/net/api-guard.ts): a Host naming this
  * API, no foreign Origin, and on a POST `application/json` and the API token (when the node
@@ -18,9 +23,10 @@
  * 401 and one line saying what to do. That shuts out web pages (CSRF, DNS rebinding) and
  * other local users.
  *
- * POST /reports is the only request whose body is read. It changes nothing the node trusts: it
- * takes only reports signed by the key of the peer id they name, so a local process without the
- * node's identity key cannot forge the node's verdict (nor anyone else's).
+ * POST /reports and POST /peer-check are the only requests whose body is read. Neither changes
+ * anything the node trusts: /reports takes only reports signed by the key of the peer id they
+ * name, so a local process without the node's identity key cannot forge the node's verdict (nor
+ * anyone else's); /peer-check only makes the node dial an address (the token is required).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -31,6 +37,8 @@ import type { NodeStatus } from '../libp2p/status.ts'
 
 /** Largest `POST /reports` body read, bytes; a larger one is answered 413 unread. */
 export const MAX_REPORT_BODY_BYTES = 4096
+/** Largest `POST /peer-check` body read, bytes. */
+export const MAX_PEER_CHECK_BODY_BYTES = 256
 /** Deadline to receive a request body, ms. */
 const BODY_TIMEOUT_MS = 5000
 const DIGEST_RE = /^[0-9a-f]{64}$/
@@ -64,6 +72,8 @@ export interface ApiOptions {
   reports?: ReportsApi
   /** Serves `/health` when given; called per request, so it must be cheap. */
   health?: () => Health
+  /** Serves `POST /peer-check` when given: whether a convoy peer answers at a host:port. */
+  peerCheck?: (hostPort: string) => Promise<{ peer: boolean; reason: string }>
   /** What a POST must present as `authorization: Bearer <token>`. @default none needed */
   token?: string
 }
@@ -212,6 +222,50 @@ function json(res: ServerResponse, status: number, body: unknown): void {
     .end(`${JSON.stringify(body, null, 2)}\n`)
 }
 
+/** `POST /peer-check`: one check at a time, a small JSON body naming one TCP host:port. */
+function peerCheck(
+  req: IncomingMessage,
+  res: ServerResponse,
+  check: NonNullable<ApiOptions['peerCheck']>,
+  busy: { checking: boolean },
+): void {
+  if (req.method !== 'POST') {
+    res.writeHead(405, { allow: 'POST' }).end('only POST\n')
+    return
+  }
+  if (busy.checking) {
+    req.resume()
+    text(res, 429, 'a peer check is running: ask again once it answered')
+    return
+  }
+  busy.checking = true
+  void readBody(req, MAX_PEER_CHECK_BODY_BYTES)
+    .then(async (body) => {
+      if (!body.ok) {
+        res.setHeader('connection', 'close')
+        text(
+          res,
+          body.status,
+          `the body must be at most ${MAX_PEER_CHECK_BODY_BYTES} bytes, sent within ${BODY_TIMEOUT_MS} ms`,
+        )
+        return
+      }
+      let addr: unknown
+      try {
+        addr = (JSON.parse(Buffer.from(body.bytes).toString('utf8')) as { addr?: unknown }).addr
+      } catch {}
+      if (typeof addr !== 'string') {
+        text(res, 400, 'the body must be {"addr": "host:port"}')
+        return
+      }
+      json(res, 200, await check(addr))
+    })
+    .catch((e: Error) => text(res, 500, `peer check failed: ${e.message}`))
+    .finally(() => {
+      busy.checking = false
+    })
+}
+
 /**
  * Starts the API. `status` is called per `/status` or `/metrics` request; `/reports` is served
  * when `options.reports` is given. Resolves once listening.
@@ -222,6 +276,7 @@ export async function startApi(
   options: ApiOptions = {},
 ): Promise<{ server: Server; address: ApiAddress; close: () => Promise<void> }> {
   let bound: ApiAddress = address
+  const busy = { checking: false }
   const server = createServer((req, res) => {
     const refused = checkApiRequest(
       {
@@ -249,6 +304,10 @@ export async function startApi(
         return
       }
       json(res, 200, options.health())
+      return
+    }
+    if (path === '/peer-check' && options.peerCheck !== undefined) {
+      peerCheck(req, res, options.peerCheck, busy)
       return
     }
     if (path === '/reports' && reports !== undefined) {

@@ -38,6 +38,7 @@ import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
 import type { ConvoyNodeInit } from './node-init.ts'
 import type { NodeParts, NodeState, Services } from './node-state.ts'
 import { knownAddrs, nodeStatus } from './node-status.ts'
+import { checkPeerAt, type PeerCheck } from './peer-check.ts'
 import { PeerTable } from './peer-table.ts'
 import { Records } from './records.ts'
 import { ReleaseArtifacts, type ReleaseFetchOptions } from './release-artifacts.ts'
@@ -424,6 +425,11 @@ export class ConvoyNode {
   /** Dials a peer by multiaddr (tests and the CLI use it to join). */
   async dial(addr: string): Promise<void> {
     await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) })
+  }
+
+  /** Whether a convoy peer of this network answers at `hostPort` (peer-check.ts). */
+  isPeerAt(hostPort: string): Promise<PeerCheck> {
+    return checkPeerAt(this.libp2p, this.peerTable.peers, hostPort)
   }
 
   /** This node's hello (tests read it to forge a lying one). */

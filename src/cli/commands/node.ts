@@ -146,6 +146,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
         role: node.role,
         connections: node.libp2p.getConnections().length,
       }),
+      peerCheck: (hostPort) => node.isPeerAt(hostPort),
       reports: {
         submit: (bytes) => node.submitReport(bytes),
         reportsFor: (digest) => node.reportsFor(digest),
