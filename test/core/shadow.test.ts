@@ -63,8 +63,8 @@ describe('shadow verdict', () => {
     assert.equal(judgeShadow(obs({ outOfMemory: true })).verdict, 'fail')
     assert.match(judgeShadow(obs({ ready: false })).reason, /never became ready/)
     assert.match(
-      judgeShadow(obs({ phoneHome: ['127.0.0.9:443'] })).reason,
-      /phoned home: connected to 127.0.0.9:443/,
+      judgeShadow(obs({ phoneHome: ['tcp 127.0.0.9:443'] })).reason,
+      /phoned home: reached tcp 127.0.0.9:443/,
     )
   })
 

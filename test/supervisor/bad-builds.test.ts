@@ -109,7 +109,28 @@ describe('misbehaving builds are caught and the node stays on the previous versi
   it('connects to an address outside its peers: caught as phone home', async () => {
     assert.match(
       await catches('phone-home'),
-      new RegExp(`shadow run failed: phoned home: connected to ${phoneHome.replace(/\./g, '\\.')}`),
+      new RegExp(`shadow run failed: phoned home: reached tcp ${phoneHome.replace(/\./g, '\\.')}`),
+    )
+  })
+  it('sends a datagram outside DNS: caught as phone home', async () => {
+    assert.match(
+      await catches('phone-home-udp'),
+      new RegExp(`shadow run failed: phoned home: reached udp ${phoneHome.replace(/\./g, '\\.')}`),
+    )
+  })
+  it('connects and closes at once, between two samples: caught as phone home', async () => {
+    const reason = await catches('phone-home-brief')
+    assert.match(
+      reason,
+      new RegExp(`shadow run failed: phoned home: reached tcp ${phoneHome.replace(/\./g, '\\.')}`),
+    )
+    // The verdict names the containment the run had.
+    assert.match(reason, /every connect and datagram traced \(strace\)/)
+  })
+  it('lists the address it reaches in its own status: still phone home', async () => {
+    assert.match(
+      await catches('phone-home-listed'),
+      new RegExp(`shadow run failed: phoned home: reached tcp ${phoneHome.replace(/\./g, '\\.')}`),
     )
   })
   it('never becomes ready: caught in the shadow run', async () => {

@@ -20,6 +20,9 @@ export type Fault =
   | 'memory-leak'
   | 'cpu-spin'
   | 'phone-home'
+  | 'phone-home-udp'
+  | 'phone-home-brief'
+  | 'phone-home-listed'
   | 'never-ready'
   | 'exit-0'
   | 'reads-identity'
@@ -53,6 +56,11 @@ function faultCode(fault: Fault, o: BuildOptions): string {
     'memory-leak': `const leak: Buffer[] = []; setTimeout(() => setInterval(() => leak.push(Buffer.alloc(4 * 1024 * 1024, 1)), 100), 1000)`,
     'cpu-spin': `setTimeout(() => setInterval(() => { const end = Date.now() + 85; while (Date.now() < end) {} }, 100), 1000)`,
     'phone-home': `setTimeout(() => { const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); const s = (globalThis as any).process.getBuiltinModule('node:net').connect(Number(p), h); s.on('error', () => {}); (globalThis as any).__phone = s }, 500)`,
+    // The three ways the sampled check was evaded: a datagram, a connection closed at once
+    // (between two samples), and a build whose own status lists the address it reaches.
+    'phone-home-udp': `setTimeout(() => { const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); const d = (globalThis as any).process.getBuiltinModule('node:dgram').createSocket('udp4'); d.send('hello', Number(p), h, () => d.close()) }, 500)`,
+    'phone-home-brief': `setTimeout(() => { const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); const s = (globalThis as any).process.getBuiltinModule('node:net').connect(Number(p), h, () => s.destroy()); s.on('error', () => {}) }, 500)`,
+    'phone-home-listed': `if (process.argv.includes('shadow')) { const a = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}; const [h, p] = a.split(':'); const http = (globalThis as any).process.getBuiltinModule('node:http'); const end = http.ServerResponse.prototype.end; http.ServerResponse.prototype.end = function (c: any, ...r: any[]) { if (typeof c === 'string' && c.includes('"knownAddrs"')) { try { const j = JSON.parse(c); j.knownAddrs.push(a); j.peers.push({ peerId: 'x', addr: '/ip4/' + h + '/tcp/' + p, connected: true, role: 'node' }); c = JSON.stringify(j) } catch {} } return end.call(this, c, ...r) }; setTimeout(() => { const s = (globalThis as any).process.getBuiltinModule('node:net').connect(Number(p), h); s.on('error', () => {}); (globalThis as any).__phone = s }, 500) }`,
     'never-ready': `setInterval(() => {}, 1000); await new Promise(() => {})`,
     'exit-0': `process.exit(0)`,
     // A candidate reaching for the live node's secrets and settings: its data dir is
@@ -87,6 +95,9 @@ export const FAULTS: readonly Fault[] = [
   'memory-leak',
   'cpu-spin',
   'phone-home',
+  'phone-home-udp',
+  'phone-home-brief',
+  'phone-home-listed',
   'never-ready',
   'exit-0',
   'reads-identity',

@@ -10,10 +10,12 @@ import type { ReleaseSigned } from '../../core/manifest/release.ts'
 import type { RolloutInput, RolloutState, Target } from '../../core/rollout/machine.ts'
 import type { ProcessSample } from '../../core/shadow/verdict.ts'
 import { readPackInfo } from '../build/pack.ts'
+import { readApiToken } from '../fs/api-token.ts'
 import { exists, type Home } from '../fs/home.ts'
 import type { PidFile } from './child-pids.ts'
 import { hasMigration, rehearseMigration } from './migration.ts'
-import { runShadow, SANDBOX_NAME } from './shadow.ts'
+import { postPeerCheck } from './node-api.ts'
+import { runShadow } from './shadow.ts'
 import type { SupervisorInit } from './supervisor-types.ts'
 import { sleep } from './timing.ts'
 
@@ -168,6 +170,11 @@ export class CandidateRunner {
           channel: this.channel,
           bootstrap: this.init.network.bootstrap,
           live: () => this.live(),
+          confirmPeer: async (hostPort) => {
+            const live = await this.live()
+            if (live === undefined) return { peer: false, reason: 'the live node is not running' }
+            return postPeerCheck(live.api, hostPort, await readApiToken(this.home.dataDir))
+          },
           prepare: (data) => this.rehearse(t, data),
           durationMs,
           signal: abort.signal,
@@ -185,7 +192,7 @@ export class CandidateRunner {
         this.feed({
           type: 'shadow-result',
           verdict: v.verdict,
-          reason: `${v.reason} [${SANDBOX_NAME}]`,
+          reason: `${v.reason} [${run.containment}]`,
         })
       } catch (e) {
         if (this.targetIs(t, 'shadow'))

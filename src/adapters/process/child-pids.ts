@@ -38,6 +38,12 @@ export class ChildPids {
       for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50)
       if (isAlive(pid)) process.kill(pid, 'SIGKILL')
       for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20)
+      // The shadow leads its own process group (strace and its tracee, or the candidate): a
+      // SIGTERM to strace only detaches it, so the group goes whole.
+      if (what === 'shadow')
+        try {
+          process.kill(-pid, 'SIGKILL')
+        } catch {}
     }
     this.pids = {}
     await this.home.writeJson('pids.json', this.pids)

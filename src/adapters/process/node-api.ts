@@ -128,3 +128,31 @@ export async function postReport(
     return { ok: false, retry: true, reason: (e as Error).message }
   }
 }
+
+/**
+ * POST /peer-check: whether the live node confirms a convoy peer at `hostPort`. An older node
+ * without the route (404), a busy one (429), or no answer: not confirmed, with the reason.
+ */
+export async function postPeerCheck(
+  api: string,
+  hostPort: string,
+  token: string | undefined,
+  timeoutMs = 10_000,
+): Promise<{ peer: boolean; reason: string }> {
+  try {
+    const res = await fetch(url(api, '/peer-check'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify({ addr: hostPort }),
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    if (!res.ok) return { peer: false, reason: `HTTP ${res.status}: ${(await res.text()).trim()}` }
+    const r = (await res.json()) as { peer?: unknown; reason?: unknown }
+    return { peer: r.peer === true, reason: typeof r.reason === 'string' ? r.reason : '' }
+  } catch (e) {
+    return { peer: false, reason: (e as Error).message }
+  }
+}

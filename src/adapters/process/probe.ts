@@ -92,7 +92,7 @@ export function decodeAddress(hex: string): string {
 }
 
 /** The canonical bracketed, compressed form of an IPv6 address (as a URL prints it). */
-function normalizeIp6(ip: string): string {
+export function normalizeIp6(ip: string): string {
   try {
     return new URL(`http://[${ip}]/`).hostname
   } catch {

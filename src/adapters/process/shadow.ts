@@ -1,9 +1,11 @@
 /**
  * The shadow run: the candidate build runs beside the live node, in shadow mode (`--role shadow`:
  * a fresh identity, its own ports, a copy of the data dir, no DHT puts, no provider records), and
- * both are sampled from /proc over the policy's window. Every outbound TCP connection the
- * candidate opens is checked against the addresses the network told the two nodes about; anything
- * else is "phone home". The samples go to the core's `judgeShadow`, which gives the verdict.
+ * both are sampled from /proc over the policy's window. Its egress is judged from outside: every
+ * connect and datagram of every process it runs is traced (egress-trace.ts) and checked against
+ * the network file and the live node's state, never against what the candidate says
+ * (core/shadow/egress.ts); anything else is "phone home". The samples go to the core's
+ * `judgeShadow`, which gives the verdict.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -17,7 +19,10 @@ import {
   type ShadowObservation,
   type ShadowVerdict,
 } from '../../core/shadow/verdict.ts'
+import { hostPortMultiaddr } from '../libp2p/peer-check.ts'
 import type { NodeStatus } from '../libp2p/status.ts'
+import { EgressTrace, hostResolvers, tracedArgs, tracee, tracerProblem } from './egress-trace.ts'
+import { EgressWatch } from './egress-watch.ts'
 import { fetchStatus, readRunning } from './node-api.ts'
 import {
   cpuShare,
@@ -55,6 +60,11 @@ export interface ShadowRunInit {
    * a reason fails the run without starting the candidate.
    */
   prepare?: (dataDir: string) => Promise<string | undefined>
+  /**
+   * Whether the live node confirms a convoy peer at a host:port the candidate reached that it
+   * did not know (POST /peer-check). Without it, every unknown destination is phone home.
+   */
+  confirmPeer?: (hostPort: string) => Promise<{ peer: boolean; reason: string }>
   /** Told the candidate's pid as soon as it exists (so a restarted supervisor can reap it). */
   onPid?: (pid: number | undefined) => void
   log?: (line: string) => void
@@ -66,6 +76,8 @@ export interface ShadowRun {
   verdict: ShadowVerdict
   /** True when the run was aborted before its window ended (its verdict must not be used). */
   aborted: boolean
+  /** The containment the run had, in a few words (named in status and in the report). */
+  containment: string
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -82,23 +94,24 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-/** Addresses the nodes learned from the network: their peers and everything in their peer stores. */
-function learned(s: NodeStatus | undefined, into: Set<string>): void {
-  if (s === undefined) return
-  for (const p of s.peers) {
-    const hp = p.addr ? multiaddrHostPort(p.addr) : undefined
-    if (hp) into.add(hp)
-  }
-  for (const a of s.addresses) {
-    const hp = multiaddrHostPort(a)
-    if (hp) into.add(hp)
-  }
-  for (const a of (s as { knownAddrs?: string[] }).knownAddrs ?? []) into.add(a)
+/** Addresses the live node learned from the network: its peers and its peer store. */
+function learned(s: NodeStatus | undefined): string[] {
+  if (s === undefined) return []
+  const addrs = [...s.peers.map((p) => p.addr ?? ''), ...s.addresses]
+  // knownAddrs: absent from the status of a node older than it.
+  return [...addrs.map(multiaddrHostPort).filter((x) => x !== undefined), ...(s.knownAddrs ?? [])]
 }
 
 /** The containment every shadow run has, named in its verdict's reason. */
 export const SANDBOX_NAME =
   'sandbox: node --permission (fs to its dirs, no child processes), own process group'
+
+/** How the run's egress was watched, named beside {@link SANDBOX_NAME}. */
+function egressName(problem: string | undefined): string {
+  return problem === undefined
+    ? 'egress: every connect and datagram traced (strace)'
+    : `egress: TCP sockets sampled only (${problem})`
+}
 
 /** The permission flags a candidate runs under: what its sandbox lets it touch. */
 export function sandboxFlags(
@@ -135,19 +148,21 @@ function refusals(text: string): string[] {
 /** Most peer addresses a candidate is handed. */
 const MAX_HANDED_PEERS = 16
 
-/** `/ip4/h/tcp/p` (or ip6) of a `host:port` from a status's `knownAddrs`. */
-function hostPortMultiaddr(hp: string): string | undefined {
-  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(hp)
-  if (v6) return `/ip6/${v6[1]}/tcp/${v6[2]}`
-  const v4 = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(hp)
-  return v4 ? `/ip4/${v4[1]}/tcp/${v4[2]}` : undefined
-}
-
-/** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+/**
+ * Stops a child: SIGTERM (to `target` when given: the process the child runs for, such as
+ * strace's tracee), then SIGKILL to the child after `graceMs`.
+ */
+export async function stopChild(
+  child: ChildProcess,
+  graceMs: number,
+  target?: number,
+): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = once(child, 'exit')
-  child.kill('SIGTERM')
+  try {
+    if (target !== undefined) process.kill(target, 'SIGTERM')
+    else child.kill('SIGTERM')
+  } catch {}
   const t = setTimeout(() => child.kill('SIGKILL'), graceMs)
   await exited
   clearTimeout(t)
@@ -193,6 +208,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       observation,
       verdict: judgeShadow(observation),
       aborted: init.signal?.aborted === true,
+      containment: SANDBOX_NAME,
     }
   }
   const args = [
@@ -216,11 +232,26 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   // The sandbox (Node's permission model): reads of its own release, its shadow dir and the
   // network file only, writes to its shadow dir only, no child processes, workers or addons.
   const sandbox = sandboxFlags(init)
-  const child = spawn(process.execPath, [...sandbox, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: the whole group is ended with the run.
-    detached: true,
-  })
+  // Egress from outside: under strace, every connect and datagram of every process the
+  // candidate runs is written to a file outside its write path. Without a tracer, its TCP
+  // sockets are sampled, and the verdict says so.
+  const untraced = await tracerProblem()
+  const traceDir = join(dirname(init.workDir), 'egress-trace')
+  const traceFile = join(traceDir, 'trace')
+  const argv = [process.execPath, ...sandbox, ...args]
+  if (untraced === undefined) {
+    await rm(traceDir, { recursive: true, force: true })
+    await mkdir(traceDir, { recursive: true, mode: 0o700 })
+  }
+  const containment = `${SANDBOX_NAME}; ${egressName(untraced)}`
+  const child =
+    untraced === undefined
+      ? spawn('strace', tracedArgs(traceFile, argv), {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          // Its own process group (strace and everything it traces): ended whole with the run.
+          detached: true,
+        })
+      : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   init.onPid?.(child.pid)
   let tail = ''
   const refused = new Set<string>()
@@ -235,15 +266,23 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   child.on('exit', (code, sig) => {
     exited = sig ?? `exit code ${code}`
   })
-  const baseline: ProcessSample[] = []
-  const candidate: ProcessSample[] = []
+  // The candidate itself: strace's first child, or the child.
+  const pid = untraced === undefined ? await tracee(child.pid!) : child.pid
+  const watch = new EgressWatch({
+    ...(untraced === undefined ? { trace: new EgressTrace(traceFile) } : {}),
+    resolvers: await hostResolvers(),
+    ...(init.confirmPeer !== undefined ? { confirm: init.confirmPeer } : {}),
+    log,
+  })
   // Legitimate destinations: the network file's bootstrap peers, and what the live node told
   // the candidate at its start (so a sample whose live status read timed out on a busy machine
-  // cannot make the candidate's first connections look like phone home).
-  const allowed = new Set(
-    [...init.bootstrap, ...handed].map(multiaddrHostPort).filter((x) => x !== undefined),
-  )
-  const phoneHome = new Set<string>()
+  // cannot make the candidate's first connections look like phone home), then whatever the
+  // live node learns during the run. Never anything the candidate says.
+  watch.allow([...init.bootstrap, ...handed].map(multiaddrHostPort))
+  watch.allow(learned(liveStatus0))
+  const baseline: ProcessSample[] = []
+  const candidate: ProcessSample[] = []
+  let phoneHome: string[] = []
   let ready = false
   let outOfMemory = false
   const started = Date.now()
@@ -259,33 +298,32 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       // A fixed cadence: a slow sample (a busy machine) does not push every later one back.
       await sleep(Math.max(0, started + k * sampleMs - Date.now()), init.signal)
       if (init.signal?.aborted) break
-      if (exited !== undefined) break
+      if (exited !== undefined || pid === undefined) break
       const now = Date.now()
       const live = await init.live()
       if (candidateApi === undefined) {
         const r = await readRunning(data)
-        if (r !== undefined && r.pid === child.pid) candidateApi = r.api
+        if (r !== undefined && r.pid === pid) candidateApi = r.api
       }
       // One sample's reads run together: under load, serial reads would stretch the period and
       // leave too few samples for a verdict.
       const [liveStatus, cStatus, sockets, c, b] = await Promise.all([
         live ? fetchStatus(live.api, 1000) : undefined,
         candidateApi ? fetchStatus(candidateApi, 1000) : undefined,
-        tcpSockets(child.pid!),
-        readProc(child.pid!, now),
+        untraced === undefined ? [] : tcpSockets(pid),
+        readProc(pid, now),
         live ? readProc(live.pid, now) : undefined,
       ])
-      learned(liveStatus, allowed)
+      watch.allow(learned(liveStatus))
       if (cStatus !== undefined && !ready) {
         ready = true
         log(`shadow candidate ready after ${now - started} ms`)
       }
-      learned(cStatus, allowed)
       // Checked on every sample, ready or not: a build may phone home before it listens.
-      for (const remote of outboundRemotes(sockets)) {
-        if (!allowed.has(remote)) phoneHome.add(remote)
-      }
-      if (phoneHome.size > 0 || refused.size > 0) break
+      watch.sawSockets(outboundRemotes(sockets))
+      await watch.poll()
+      phoneHome = watch.phoneHome()
+      if (phoneHome.length > 0 || refused.size > 0) break
       if (c === undefined) continue
       const limit = init.memoryLimitBytes ?? Math.max(4 * (b?.rss ?? 0), 512 * 1024 * 1024)
       if (c.rss > limit) {
@@ -321,7 +359,8 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   } finally {
     // Record how the candidate ended before stopping it ourselves (that exit is not its fault).
     exitedDuring = exited
-    await stopChild(child, 3000)
+    // SIGTERM to the candidate itself (to strace it would mean: detach and let it run on).
+    await stopChild(child, 3000, pid)
     // Whatever it left in its process group goes with it.
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
@@ -329,12 +368,20 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
     init.onPid?.(undefined)
     await rm(init.workDir, { recursive: true, force: true }).catch(() => {})
   }
+  if (pid === undefined && exitedDuring === undefined)
+    throw new Error('strace started no candidate within 5 s')
+  // The last of the trace, and the answers still out: only a confirmation excuses a destination.
+  await watch.poll().catch(() => {})
+  if (init.signal?.aborted !== true) await watch.settle(10_000)
+  phoneHome = watch.phoneHome(true)
+  await rm(traceDir, { recursive: true, force: true }).catch(() => {})
+  if (phoneHome.length > 0) log(`shadow candidate phoned home: ${phoneHome.join(', ')}`)
   const observation: ShadowObservation = {
     baseline,
     candidate,
     ready,
     phoneHome: [...phoneHome].sort(),
-    ...(exitedDuring !== undefined && !outOfMemory && phoneHome.size === 0
+    ...(exitedDuring !== undefined && !outOfMemory && phoneHome.length === 0
       ? { exited: exitedDuring }
       : {}),
     ...(outOfMemory ? { outOfMemory } : {}),
@@ -345,5 +392,5 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
     log(
       `shadow candidate output before it exited: ${tail.trim().split('\n').slice(-3).join(' | ')}`,
     )
-  return { observation, verdict, aborted: init.signal?.aborted === true }
+  return { observation, verdict, aborted: init.signal?.aborted === true, containment }
 }

@@ -34,7 +34,10 @@ export interface ShadowObservation {
   outOfMemory?: boolean
   /** The candidate answered its readiness check within the window. */
   ready: boolean
-  /** Outbound connections to addresses the candidate did not learn from the network. */
+  /**
+   * Outbound attempts the network file and the live node's state do not explain
+   * (core/shadow/egress.ts): `tcp h:p`, `udp h:p` or `unix PATH`.
+   */
   phoneHome: string[]
   /**
    * Why the release's migration failed its rehearsal on the shadow's copy of the data
@@ -140,7 +143,7 @@ export function judgeShadow(
     findings.push(`reached outside its sandbox: ${o.refused.slice(0, 2).join('; ')}`)
   if (o.phoneHome.length > 0)
     findings.push(
-      `phoned home: connected to ${o.phoneHome.slice(0, 3).join(', ')}${o.phoneHome.length > 3 ? ` and ${o.phoneHome.length - 3} more` : ''}`,
+      `phoned home: reached ${o.phoneHome.slice(0, 3).join(', ')}${o.phoneHome.length > 3 ? ` and ${o.phoneHome.length - 3} more` : ''}`,
     )
   if (o.outOfMemory) findings.push('ran out of memory')
   if (o.exited !== undefined) findings.push(`exited during the shadow run (${o.exited})`)

@@ -1,0 +1,96 @@
+/**
+ * Carries out the egress rules of core/shadow/egress.ts during one shadow run: it reads what the
+ * tracer saw (or, without one, the candidate's sampled TCP sockets), keeps the allow-list from the
+ * network file and the live node's state, asks the live node about unknown TCP destinations in
+ * the background, and says what is phone home.
+ */
+import {
+  type EgressAttempt,
+  type PeerAnswer,
+  phoneHomeOf,
+  toConfirm,
+  unexplained,
+} from '../../core/shadow/egress.ts'
+import type { EgressTrace } from './egress-trace.ts'
+
+/** Options of {@link EgressWatch}. */
+export interface EgressWatchInit {
+  /** The tracer's reader; without it, only sampled sockets are seen. */
+  trace?: EgressTrace
+  /** Hosts of the host's DNS resolvers. */
+  resolvers: ReadonlySet<string>
+  /** Whether the live node confirms a convoy peer at a host:port; without it, none is confirmed. */
+  confirm?: (hostPort: string) => Promise<{ peer: boolean; reason: string }>
+  log: (line: string) => void
+}
+
+export class EgressWatch {
+  /** host:port destinations that are legitimate: bootstrap peers, the live node's state. */
+  readonly allowed = new Set<string>()
+  private readonly init: EgressWatchInit
+  private readonly sampled = new Map<string, EgressAttempt>()
+  private readonly answers = new Map<string, PeerAnswer>()
+  private readonly pending: Array<Promise<void>> = []
+
+  constructor(init: EgressWatchInit) {
+    this.init = init
+  }
+
+  /** Adds legitimate destinations. */
+  allow(hostPorts: Iterable<string | undefined>): void {
+    for (const hp of hostPorts) if (hp !== undefined) this.allowed.add(hp)
+  }
+
+  /** Outbound TCP remotes seen in a socket sample (the only view when there is no tracer). */
+  sawSockets(remotes: Iterable<string>): void {
+    for (const dest of remotes)
+      if (this.sampled.size < 256) this.sampled.set(dest, { proto: 'tcp', dest })
+  }
+
+  /** Reads the trace, and asks about new unknown TCP destinations. */
+  async poll(): Promise<void> {
+    await this.init.trace?.poll()
+    const found = this.found()
+    if (this.init.confirm === undefined) return
+    for (const dest of toConfirm(found, this.answers)) {
+      this.answers.set(dest, 'pending')
+      const ask = this.init.confirm(dest).then(
+        (r) => {
+          this.answers.set(dest, r.peer ? 'peer' : 'not-peer')
+          this.init.log(
+            `shadow candidate reached ${dest}: ${r.peer ? '' : 'not '}a peer (${r.reason})`,
+          )
+        },
+        () => {
+          this.answers.set(dest, 'not-peer')
+        },
+      )
+      this.pending.push(ask)
+    }
+  }
+
+  /** Waits, at most `ms`, for the questions still out. */
+  async settle(ms: number): Promise<void> {
+    let t: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(this.pending),
+      new Promise((r) => {
+        t = setTimeout(r, ms)
+      }),
+    ])
+    clearTimeout(t)
+  }
+
+  /** What is phone home so far; `final` once the run is over (nothing pending is excused). */
+  phoneHome(final = false): string[] {
+    const out = phoneHomeOf(this.found(), this.answers, final)
+    if (this.init.trace?.flooded === true)
+      out.push(`a flood of network calls (over ${this.init.trace.limitBytes} bytes of trace)`)
+    return out
+  }
+
+  private found() {
+    const attempts = [...(this.init.trace?.seen.values() ?? []), ...this.sampled.values()]
+    return unexplained(attempts, { tcp: this.allowed, resolvers: this.init.resolvers })
+  }
+}
