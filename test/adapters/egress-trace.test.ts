@@ -17,6 +17,7 @@ import {
   tracee,
   tracerProblem,
 } from '../../src/adapters/process/egress-trace.ts'
+import { EgressWatch } from '../../src/adapters/process/egress-watch.ts'
 
 // Lines as strace 6.1 writes them with -yy.
 const LINES = [
@@ -63,7 +64,7 @@ const srv = net.createServer((s) => s.destroy()).listen(0, '127.0.0.1', () => {
       const child = spawn('strace', tracedArgs(file, [process.execPath, script]), {
         stdio: 'ignore',
       })
-      const pid = await tracee(child.pid!)
+      const pid = await tracee(child.pid!, [process.execPath, script])
       assert.ok(pid !== undefined && pid !== child.pid, 'the tracee is strace’s child')
       const [code] = await once(child, 'exit')
       assert.equal(code, 0)
@@ -97,5 +98,30 @@ const srv = net.createServer((s) => s.destroy()).listen(0, '127.0.0.1', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('asks the live node one question at a time; only a peer answer excuses a destination', async () => {
+    let open = 0
+    let most = 0
+    const watch = new EgressWatch({
+      resolvers: new Set(),
+      confirm: async (hp) => {
+        open++
+        most = Math.max(most, open)
+        await new Promise((r) => setTimeout(r, 20))
+        open--
+        return { peer: hp.startsWith('127.0.0.5:'), reason: 'test' }
+      },
+      log: () => {},
+    })
+    watch.allow(['127.0.0.1:4001'])
+    watch.sawSockets(['127.0.0.1:4001', '127.0.0.5:4002', '127.0.0.6:80', '127.0.0.7:80'])
+    await watch.poll()
+    // Still being asked: not yet phone home, but phone home if the run ended now.
+    assert.deepEqual(watch.phoneHome(), [])
+    assert.equal(watch.phoneHome(true).length, 3)
+    await watch.settle(5000)
+    assert.equal(most, 1)
+    assert.deepEqual(watch.phoneHome(true), ['tcp 127.0.0.6:80', 'tcp 127.0.0.7:80'])
   })
 })

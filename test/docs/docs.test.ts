@@ -100,6 +100,7 @@ describe('docs against the code', () => {
       'to', // a release's migrate.mjs
       'data-binary', // curl
       'permission', // node: the shadow candidate's sandbox
+      'seccomp-bpf', // strace: the shadow candidate's egress trace
     ])
     for (const { file, value } of await quoted(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])(?![\w])/g)) {
       if (others.has(value)) continue
@@ -109,14 +110,18 @@ describe('docs against the code', () => {
 
   it('every API route the docs quote is served, with that method', async () => {
     const api = await readFile(join(ROOT, 'src/adapters/http/api.ts'), 'utf8')
-    const paths = new Set([...api.matchAll(/path === '(\/[a-z]+)'/g)].map((m) => m[1]!))
+    const paths = new Set([...api.matchAll(/path === '(\/[a-z-]+)'/g)].map((m) => m[1]!))
     assert.ok(paths.size >= 3)
     for (const { file, value } of await quoted(
-      /\b((?:GET|POST|HEAD|PUT|DELETE|PATCH) \/[a-z]+)/g,
+      /\b((?:GET|POST|HEAD|PUT|DELETE|PATCH) \/[a-z]+(?:-[a-z]+)*)/g,
     )) {
       const [method, path] = value.split(' ') as [string, string]
       assert.ok(paths.has(path), `${file} quotes ${value}: the API has no ${path}`)
-      if (method === 'POST') assert.equal(path, '/reports', `${file}: only /reports takes POST`)
+      if (method === 'POST')
+        assert.ok(
+          ['/reports', '/peer-check'].includes(path),
+          `${file}: only /reports and /peer-check take POST`,
+        )
       assert.ok(['GET', 'HEAD', 'POST'].includes(method), `${file} quotes ${value}`)
     }
   })

@@ -87,4 +87,10 @@ describe('the shadow sandbox', { concurrency: 2, timeout: 600_000 }, () => {
       /shadow run failed: reached outside its sandbox: a child process/,
     )
   })
+  it('a candidate that phones home from a child process', async () => {
+    assert.match(
+      await refused('phone-home-child'),
+      /shadow run failed: reached outside its sandbox: a child process/,
+    )
+  })
 })

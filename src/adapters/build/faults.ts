@@ -28,6 +28,7 @@ export type Fault =
   | 'reads-identity'
   | 'writes-approvals'
   | 'spawns-child'
+  | 'phone-home-child'
   | 'cpu-spin-live'
   | 'memory-leak-live'
 
@@ -71,6 +72,9 @@ function faultCode(fault: Fault, o: BuildOptions): string {
     // Fine while judged as a shadow, bad once it is the node: only a measuring probation sees it.
     'cpu-spin-live': `if (!process.argv.includes('shadow')) setTimeout(() => setInterval(() => { const end = Date.now() + 85; while (Date.now() < end) {} }, 100), 1000)`,
     'memory-leak-live': `if (!process.argv.includes('shadow')) { const leak: Buffer[] = []; setTimeout(() => setInterval(() => leak.push(Buffer.alloc(4 * 1024 * 1024, 1)), 100), 1000) }`,
+    // Phone home from a child, so the candidate's own sockets stay clean: the sandbox refuses the
+    // child, and were it allowed, the trace follows children (strace -f).
+    'phone-home-child': `if (process.argv.includes('shadow')) { try { const cp = (globalThis as any).process.getBuiltinModule('node:child_process'); const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); cp.spawn(process.execPath, ['-e', \`require('node:net').connect(\${p}, '\${h}').on('error', () => {})\`], { stdio: 'ignore' }) } catch (e) { console.error('phone-home-child: ' + (e as Error).message) } }`,
     'spawns-child': `if (process.argv.includes('shadow')) { try { const cp = (globalThis as any).process.getBuiltinModule('node:child_process'); const c = cp.spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' }); c.unref() } catch (e) { console.error('spawn-child: ' + (e as Error).message) } }`,
   }
   if (body[fault] === '') return ''
@@ -103,6 +107,7 @@ export const FAULTS: readonly Fault[] = [
   'reads-identity',
   'writes-approvals',
   'spawns-child',
+  'phone-home-child',
   'cpu-spin-live',
   'memory-leak-live',
 ]

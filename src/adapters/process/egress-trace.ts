@@ -160,13 +160,26 @@ export async function hostResolvers(path = '/etc/resolv.conf'): Promise<Set<stri
   return out
 }
 
-/** The pid of the process strace (`tracer`) started: its first child, once it exists. */
-export async function tracee(tracer: number, waitMs = 5000): Promise<number | undefined> {
+/**
+ * The pid of the process strace (`tracer`) started for us: its child running `argv`, once it
+ * has exec'd. strace also forks short-lived children of its own (to test seccomp support),
+ * whose command line is strace's own until they exit, so the whole argv is compared.
+ */
+export async function tracee(
+  tracer: number,
+  argv: readonly string[],
+  waitMs = 10_000,
+): Promise<number | undefined> {
+  const want = `${argv.join('\0')}\0`
   const end = Date.now() + waitMs
   while (Date.now() < end) {
     const text = await readFile(`/proc/${tracer}/task/${tracer}/children`, 'utf8').catch(() => '')
-    const first = Number(text.trim().split(/\s+/)[0])
-    if (Number.isSafeInteger(first) && first > 0) return first
+    for (const word of text.trim().split(/\s+/)) {
+      const pid = Number(word)
+      if (!Number.isSafeInteger(pid) || pid <= 0) continue
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+      if (cmd === want) return pid
+    }
     await new Promise((r) => setTimeout(r, 20))
   }
   return undefined

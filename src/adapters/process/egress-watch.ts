@@ -30,7 +30,7 @@ export class EgressWatch {
   private readonly init: EgressWatchInit
   private readonly sampled = new Map<string, EgressAttempt>()
   private readonly answers = new Map<string, PeerAnswer>()
-  private readonly pending: Array<Promise<void>> = []
+  private queue: Promise<void> = Promise.resolve()
 
   constructor(init: EgressWatchInit) {
     this.init = init
@@ -54,18 +54,19 @@ export class EgressWatch {
     if (this.init.confirm === undefined) return
     for (const dest of toConfirm(found, this.answers)) {
       this.answers.set(dest, 'pending')
-      const ask = this.init.confirm(dest).then(
-        (r) => {
+      const confirm = this.init.confirm
+      // One question at a time: the node answers one peer check at a time (429 otherwise).
+      this.queue = this.queue.then(async () => {
+        try {
+          const r = await confirm(dest)
           this.answers.set(dest, r.peer ? 'peer' : 'not-peer')
           this.init.log(
             `shadow candidate reached ${dest}: ${r.peer ? '' : 'not '}a peer (${r.reason})`,
           )
-        },
-        () => {
+        } catch {
           this.answers.set(dest, 'not-peer')
-        },
-      )
-      this.pending.push(ask)
+        }
+      })
     }
   }
 
@@ -73,7 +74,7 @@ export class EgressWatch {
   async settle(ms: number): Promise<void> {
     let t: NodeJS.Timeout | undefined
     await Promise.race([
-      Promise.all(this.pending),
+      this.queue,
       new Promise((r) => {
         t = setTimeout(r, ms)
       }),

@@ -267,7 +267,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
     exited = sig ?? `exit code ${code}`
   })
   // The candidate itself: strace's first child, or the child.
-  const pid = untraced === undefined ? await tracee(child.pid!) : child.pid
+  const pid = untraced === undefined ? await tracee(child.pid!, argv) : child.pid
   const watch = new EgressWatch({
     ...(untraced === undefined ? { trace: new EgressTrace(traceFile) } : {}),
     resolvers: await hostResolvers(),
@@ -369,7 +369,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
     await rm(init.workDir, { recursive: true, force: true }).catch(() => {})
   }
   if (pid === undefined && exitedDuring === undefined)
-    throw new Error('strace started no candidate within 5 s')
+    throw new Error('strace started no candidate within 10 s')
   // The last of the trace, and the answers still out: only a confirmation excuses a destination.
   await watch.poll().catch(() => {})
   if (init.signal?.aborted !== true) await watch.settle(10_000)

@@ -8,7 +8,7 @@
  * A TCP destination the live node does not know yet may still be a peer the candidate found
  * through the DHT; the live node is asked to confirm it (it dials the address and completes
  * convoy's hello on this network). At most {@link MAX_CONFIRMATIONS} such destinations are
- * checked per run; a candidate that reaches more unknown addresses than that fails on the rest.
+ * checked per run, one at a time; a candidate that reaches more unknown addresses than that fails on the rest.
  * A datagram is never a peer: convoy speaks TCP only, so the only UDP allowed is a DNS query to
  * a resolver of the host. A local (unix) socket is never allowed: the node needs none, and one
  * is the way to a local proxy or daemon. Pure.
@@ -30,7 +30,7 @@ export interface EgressAllowList {
 }
 
 /** Most unknown TCP destinations the live node is asked to confirm in one run. */
-export const MAX_CONFIRMATIONS = 8
+export const MAX_CONFIRMATIONS = 32
 
 /** Port of `host:port` / `[v6]:port`. */
 function portOf(dest: string): number {
