@@ -93,6 +93,25 @@ export async function fetchReports(
   }
 }
 
+/** A POST of a JSON body to the node's API, with its token (the API's guard wants both). */
+function postJson(
+  api: string,
+  path: string,
+  body: Uint8Array | string,
+  token: string | undefined,
+  timeoutMs: number,
+): Promise<Response> {
+  return fetch(url(api, path), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  })
+}
+
 /** The outcome of handing a signed report to the node. */
 export type PostOutcome = { ok: true } | { ok: false; retry: boolean; reason: string }
 
@@ -107,15 +126,7 @@ export async function postReport(
   token?: string,
 ): Promise<PostOutcome> {
   try {
-    const res = await fetch(url(api, '/reports'), {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: signed,
-      signal: AbortSignal.timeout(timeoutMs),
-    })
+    const res = await postJson(api, '/reports', signed, token, timeoutMs)
     if (res.ok) return { ok: true }
     const text = (await res.text()).trim()
     // 401: the token was missing or stale; the caller reads it again for the next try.
@@ -140,15 +151,13 @@ export async function postPeerCheck(
   timeoutMs = 10_000,
 ): Promise<{ peer: boolean; reason: string }> {
   try {
-    const res = await fetch(url(api, '/peer-check'), {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: JSON.stringify({ addr: hostPort }),
-      signal: AbortSignal.timeout(timeoutMs),
-    })
+    const res = await postJson(
+      api,
+      '/peer-check',
+      JSON.stringify({ addr: hostPort }),
+      token,
+      timeoutMs,
+    )
     if (!res.ok) return { peer: false, reason: `HTTP ${res.status}: ${(await res.text()).trim()}` }
     const r = (await res.json()) as { peer?: unknown; reason?: unknown }
     return { peer: r.peer === true, reason: typeof r.reason === 'string' ? r.reason : '' }
