@@ -173,7 +173,13 @@ export async function tracee(
   const want = `${argv.join('\0')}\0`
   const end = Date.now() + waitMs
   while (Date.now() < end) {
-    const text = await readFile(`/proc/${tracer}/task/${tracer}/children`, 'utf8').catch(() => '')
+    let text: string
+    try {
+      text = await readFile(`/proc/${tracer}/task/${tracer}/children`, 'utf8')
+    } catch {
+      // strace is gone (the candidate exited at once, or strace could not start it).
+      return undefined
+    }
     for (const word of text.trim().split(/\s+/)) {
       const pid = Number(word)
       if (!Number.isSafeInteger(pid) || pid <= 0) continue

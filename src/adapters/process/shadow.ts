@@ -266,7 +266,10 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   child.on('exit', (code, sig) => {
     exited = sig ?? `exit code ${code}`
   })
-  // The candidate itself: strace's first child, or the child.
+  child.on('error', (e) => {
+    exited ??= `could not be started: ${e.message}`
+  })
+  // The candidate itself: strace's child running `argv`, or the child.
   const pid = untraced === undefined ? await tracee(child.pid!, argv) : child.pid
   const watch = new EgressWatch({
     ...(untraced === undefined ? { trace: new EgressTrace(traceFile) } : {}),
