@@ -33,6 +33,20 @@ after(async () => {
   await removeDir(dir)
 })
 
+/** The verdict of a build that reached the phone-home listener over `proto`. */
+function phonedHome(proto: 'tcp' | 'udp'): RegExp {
+  return new RegExp(
+    `shadow run failed: phoned home: reached ${proto} ${phoneHome.replace(/\./g, '\\.')}`,
+  )
+}
+
+/** Skips `t`, saying why, where this host cannot trace (the sampled fallback); true then. */
+async function untraced(t: { skip: (why: string) => void }): Promise<boolean> {
+  const problem = await tracerProblem()
+  if (problem !== undefined) t.skip(problem)
+  return problem !== undefined
+}
+
 /** Runs one bad release against one supervisor; returns why it was skipped. */
 async function catches(
   fault: Fault,
@@ -108,37 +122,23 @@ describe('misbehaving builds are caught and the node stays on the previous versi
     assert.match(await catches('cpu-spin'), /shadow run failed: CPU/)
   })
   it('connects to an address outside its peers: caught as phone home', async () => {
-    assert.match(
-      await catches('phone-home'),
-      new RegExp(`shadow run failed: phoned home: reached tcp ${phoneHome.replace(/\./g, '\\.')}`),
-    )
+    assert.match(await catches('phone-home'), phonedHome('tcp'))
   })
   // Only a trace sees a datagram or a connection between two samples: without strace (the
   // sampled fallback, named in every verdict) these two are skipped, saying why.
   it('sends a datagram outside DNS: caught as phone home', async (t) => {
-    const untraced = await tracerProblem()
-    if (untraced !== undefined) return t.skip(untraced)
-    assert.match(
-      await catches('phone-home-udp'),
-      new RegExp(`shadow run failed: phoned home: reached udp ${phoneHome.replace(/\./g, '\\.')}`),
-    )
+    if (await untraced(t)) return
+    assert.match(await catches('phone-home-udp'), phonedHome('udp'))
   })
   it('connects and closes at once, between two samples: caught as phone home', async (t) => {
-    const untraced = await tracerProblem()
-    if (untraced !== undefined) return t.skip(untraced)
+    if (await untraced(t)) return
     const reason = await catches('phone-home-brief')
-    assert.match(
-      reason,
-      new RegExp(`shadow run failed: phoned home: reached tcp ${phoneHome.replace(/\./g, '\\.')}`),
-    )
+    assert.match(reason, phonedHome('tcp'))
     // The verdict names the containment the run had.
     assert.match(reason, /every connect and datagram traced \(strace\)/)
   })
   it('lists the address it reaches in its own status: still phone home', async () => {
-    assert.match(
-      await catches('phone-home-listed'),
-      new RegExp(`shadow run failed: phoned home: reached tcp ${phoneHome.replace(/\./g, '\\.')}`),
-    )
+    assert.match(await catches('phone-home-listed'), phonedHome('tcp'))
   })
   it('never becomes ready: caught in the shadow run', async () => {
     assert.match(await catches('never-ready'), /shadow run failed: never became ready/)

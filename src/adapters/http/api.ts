@@ -32,6 +32,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { checkApiRequest } from '../../core/net/api-guard.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
+import type { PeerCheck } from '../libp2p/peer-check.ts'
 import type { SubmitResult } from '../libp2p/reports.ts'
 import type { NodeStatus } from '../libp2p/status.ts'
 
@@ -73,7 +74,7 @@ export interface ApiOptions {
   /** Serves `/health` when given; called per request, so it must be cheap. */
   health?: () => Health
   /** Serves `POST /peer-check` when given: whether a convoy peer answers at a host:port. */
-  peerCheck?: (hostPort: string) => Promise<{ peer: boolean; reason: string }>
+  peerCheck?: (hostPort: string) => Promise<PeerCheck>
   /** What a POST must present as `authorization: Bearer <token>`. @default none needed */
   token?: string
 }

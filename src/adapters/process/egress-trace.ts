@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process'
 import { open, readFile } from 'node:fs/promises'
 import type { EgressAttempt } from '../../core/shadow/egress.ts'
 import { normalizeIp6 } from './probe.ts'
+import { sleep } from './timing.ts'
 
 /** Most trace bytes read in one run: past it the candidate is flooding the network, and fails. */
 export const MAX_TRACE_BYTES = 16 * 1024 * 1024
@@ -186,7 +187,7 @@ export async function tracee(
       const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
       if (cmd === want) return pid
     }
-    await new Promise((r) => setTimeout(r, 20))
+    await sleep(20)
   }
   return undefined
 }

@@ -11,7 +11,8 @@ import {
   toConfirm,
   unexplained,
 } from '../../core/shadow/egress.ts'
-import type { EgressTrace } from './egress-trace.ts'
+import type { PeerCheck } from '../libp2p/peer-check.ts'
+import { type EgressTrace, MAX_DESTINATIONS } from './egress-trace.ts'
 
 /** Options of {@link EgressWatch}. */
 export interface EgressWatchInit {
@@ -20,7 +21,7 @@ export interface EgressWatchInit {
   /** Hosts of the host's DNS resolvers. */
   resolvers: ReadonlySet<string>
   /** Whether the live node confirms a convoy peer at a host:port; without it, none is confirmed. */
-  confirm?: (hostPort: string) => Promise<{ peer: boolean; reason: string }>
+  confirm?: (hostPort: string) => Promise<PeerCheck>
   log: (line: string) => void
 }
 
@@ -44,7 +45,7 @@ export class EgressWatch {
   /** Outbound TCP remotes seen in a socket sample (the only view when there is no tracer). */
   sawSockets(remotes: Iterable<string>): void {
     for (const dest of remotes)
-      if (this.sampled.size < 256) this.sampled.set(dest, { proto: 'tcp', dest })
+      if (this.sampled.size < MAX_DESTINATIONS) this.sampled.set(dest, { proto: 'tcp', dest })
   }
 
   /** Reads the trace, and asks about new unknown TCP destinations. */

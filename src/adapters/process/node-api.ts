@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Report } from '../../core/rollout/evidence.ts'
 import type { Health } from '../http/api.ts'
+import type { PeerCheck } from '../libp2p/peer-check.ts'
 import type { NodeStatus } from '../libp2p/status.ts'
 
 /** What `convoy node start` writes into its data dir once it listens and serves its API. */
@@ -149,7 +150,7 @@ export async function postPeerCheck(
   hostPort: string,
   token: string | undefined,
   timeoutMs = 10_000,
-): Promise<{ peer: boolean; reason: string }> {
+): Promise<PeerCheck> {
   try {
     const res = await postJson(
       api,

@@ -19,7 +19,7 @@ import {
   type ShadowObservation,
   type ShadowVerdict,
 } from '../../core/shadow/verdict.ts'
-import { hostPortMultiaddr } from '../libp2p/peer-check.ts'
+import { hostPortMultiaddr, type PeerCheck } from '../libp2p/peer-check.ts'
 import type { NodeStatus } from '../libp2p/status.ts'
 import { EgressTrace, hostResolvers, tracedArgs, tracee, tracerProblem } from './egress-trace.ts'
 import { EgressWatch } from './egress-watch.ts'
@@ -64,7 +64,7 @@ export interface ShadowRunInit {
    * Whether the live node confirms a convoy peer at a host:port the candidate reached that it
    * did not know (POST /peer-check). Without it, every unknown destination is phone home.
    */
-  confirmPeer?: (hostPort: string) => Promise<{ peer: boolean; reason: string }>
+  confirmPeer?: (hostPort: string) => Promise<PeerCheck>
   /** Told the candidate's pid as soon as it exists (so a restarted supervisor can reap it). */
   onPid?: (pid: number | undefined) => void
   log?: (line: string) => void
