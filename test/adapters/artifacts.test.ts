@@ -553,6 +553,59 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
     }
   })
 
+  it('a reader that takes bytes below the upload pace, never stalling, loses its slot', async () => {
+    const s = await scene()
+    try {
+      const art = await artifactFile(s.dir, 8 * 1024 * 1024)
+      const reader = await s.add()
+      // A floor of 1 MiB/s over 1 s windows: a reader that lets one yamux window (256 KiB)
+      // through every 400 ms never stalls past the 2 s stall timeout, and still falls below.
+      const seeder = await s.add({
+        maxUploads: 1,
+        stallTimeoutMs: 2000,
+        uploadMinBytesPerSecond: 1024 * 1024,
+        uploadRateGraceMs: 300,
+        uploadRateWindowMs: 1000,
+      })
+      await seeder.node.services.artifacts.import(art.path, art.pin)
+      await connect(reader, seeder)
+      const stream = await reader.node.dialProtocol(seeder.node.peerId, PROTOCOL)
+      let received = 0
+      stream.addEventListener('message', (e) => {
+        received += e.data.byteLength
+      })
+      await lpStream(stream).write(
+        new TextEncoder().encode(JSON.stringify({ sha256: art.pin.sha256, offset: 0 })),
+      )
+      // Resumed and paused at once: one window update (the bytes already taken), no more.
+      const trickle = setInterval(() => {
+        stream.resume()
+        stream.pause()
+      }, 400)
+      stream.pause()
+      try {
+        await waitFor('the slow reader holds the slot', () => {
+          return seeder.node.services.artifacts.stats().uploadsActive === 1
+        })
+        const t0 = Date.now()
+        await waitFor(
+          'the slow reader is cut by the pace',
+          () => seeder.node.services.artifacts.stats().uploadsActive === 0,
+          10_000,
+        )
+        const st = seeder.node.services.artifacts.stats()
+        assert.equal(st.uploadsTooSlow, 1, JSON.stringify(st))
+        assert.equal(st.uploadsServed, 0)
+        assert.ok(received < art.pin.length, `got ${received} of ${art.pin.length}`)
+        assert.ok(Date.now() - t0 < 5000, `cut after ${Date.now() - t0} ms`)
+      } finally {
+        clearInterval(trickle)
+      }
+    } finally {
+      await s.close()
+    }
+  })
+
   it('the upload budget counts delivered copies: a requester that leaves mid-copy is refunded', async () => {
     const s = await scene()
     try {

@@ -1,4 +1,5 @@
 /** The artifact service's options with every default filled in and every value checked. */
+import { DEFAULT_UPLOAD_PACE, type PaceLimits } from '../../core/net/pace.ts'
 import { DEFAULT_TICKET_IDLE_MS } from '../../core/net/uploads.ts'
 import type { ArtifactsInit } from './artifact-types.ts'
 
@@ -19,6 +20,8 @@ export interface ResolvedInit {
   minBytesPerSecond: number
   rateGraceMs: number
   rateWindowMs: number
+  /** The pace a requester must take an upload at. */
+  uploadPace: PaceLimits
   stallTimeoutMs: number
   requestTimeoutMs: number
 }
@@ -54,6 +57,17 @@ export function resolveInit(init: ArtifactsInit): ResolvedInit {
     ),
     rateGraceMs: positive('rateGraceMs', init.rateGraceMs ?? DEFAULT_RATE_GRACE_MS),
     rateWindowMs: positive('rateWindowMs', init.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS),
+    uploadPace: {
+      minBytesPerSecond: positive(
+        'uploadMinBytesPerSecond',
+        init.uploadMinBytesPerSecond ?? DEFAULT_UPLOAD_PACE.minBytesPerSecond,
+      ),
+      graceMs: positive('uploadRateGraceMs', init.uploadRateGraceMs ?? DEFAULT_UPLOAD_PACE.graceMs),
+      windowMs: positive(
+        'uploadRateWindowMs',
+        init.uploadRateWindowMs ?? DEFAULT_UPLOAD_PACE.windowMs,
+      ),
+    },
     stallTimeoutMs: positive('stallTimeoutMs', init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS),
     requestTimeoutMs: positive(
       'requestTimeoutMs',

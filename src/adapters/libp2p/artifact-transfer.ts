@@ -8,6 +8,7 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 import { byteStream } from '@libp2p/utils'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { ArtifactPin } from '../../core/manifest/release.ts'
+import { Pace, RunningClock } from '../../core/net/pace.ts'
 import type { UploadRefusal } from '../../core/net/uploads.ts'
 import { decodeArtifactReplyHead, encodeArtifactRequest } from '../../core/net/wire.ts'
 import type { ResolvedInit } from './artifact-config.ts'
@@ -98,35 +99,25 @@ export async function transfer(
     // late tick counts as two ticks at most, so the provider is never blamed for time in which
     // this node could not read what it had sent.
     const tick = Math.max(20, Math.min(250, rateWindowMs / 10, stallTimeoutMs / 10))
-    let clock = 0
-    let lastTickAt = Date.now()
+    const clock = new RunningClock(tick, Date.now())
+    const pace = new Pace(
+      { minBytesPerSecond, graceMs: rateGraceMs, windowMs: rateWindowMs },
+      pin.length - temp.offset,
+    )
     let lastByteAt = 0
     let received = 0
-    const samples: Array<{ at: number; received: number }> = [{ at: 0, received: 0 }]
-    judgedNow = () => clock
+    judgedNow = () => clock.now
     timer = setInterval(() => {
-      const wall = Date.now()
-      clock += Math.min(wall - lastTickAt, 2 * tick)
-      lastTickAt = wall
-      const now = clock
+      const now = clock.advance(Date.now())
       if (now - lastByteAt >= stallTimeoutMs) {
         // All bytes are in but the provider never closed: nothing to hold against it.
         if (temp.offset === pin.length) decide({ kind: 'done' })
         else decide({ kind: 'slow', detail: `stalled: no byte for ${now - lastByteAt} ms` })
         return
       }
-      samples.push({ at: now, received })
-      while (samples.length > 2 && samples[1]!.at <= now - rateWindowMs) samples.shift()
-      const base = samples[0]!
-      if (now >= rateGraceMs + rateWindowMs && temp.offset < pin.length) {
-        const rate = ((received - base.received) * 1000) / Math.max(1, now - base.at)
-        if (rate < minBytesPerSecond) {
-          decide({
-            kind: 'slow',
-            detail: `${Math.round(rate)} B/s over ${now - base.at} ms, below ${minBytesPerSecond}`,
-          })
-        }
-      }
+      if (temp.offset >= pin.length) return
+      const slow = pace.sample(now, received)
+      if (slow !== undefined) decide({ kind: 'slow', detail: slow.detail })
     }, tick)
 
     let pending: Uint8ArrayList | null = rest.byteLength > 0 ? rest : null

@@ -38,6 +38,16 @@ export interface ArtifactsInit {
    * `rateWindowMs` after a grace of `rateGraceMs`, is dropped as "slow". @default 262144
    */
   minBytesPerSecond?: number
+  /**
+   * An upload whose requester takes fewer bytes per second than this, over a sliding window of
+   * `uploadRateWindowMs` after `uploadRateGraceMs`, or takes longer than its length allows at
+   * this rate, is given up and its slot freed (core/net/pace.ts). @default 65536
+   */
+  uploadMinBytesPerSecond?: number
+  /** Grace at the start of an upload before its pace is judged, in ms. @default 5000 */
+  uploadRateGraceMs?: number
+  /** Width of the window an upload's pace is measured over, in ms. @default 10000 */
+  uploadRateWindowMs?: number
   /** Grace at the start of a transfer before the rate is judged, in ms. @default 2000 */
   rateGraceMs?: number
   /** Width of the sliding window the rate is measured over, in ms. @default 3000 */
@@ -120,6 +130,8 @@ export interface ArtifactStats {
   uploadsServed: number
   /** Requests reset unread because their peer was over its request budget. */
   requestsRefused: number
+  /** Uploads given up because the requester took the bytes below the upload pace. */
+  uploadsTooSlow: number
   /** Provider transfers cut short, by reason. "busy" carries no penalty. */
   providersDropped: Record<ProviderDropReason, number>
   /** Bytes charged to the upload budget: copies delivered and copies in progress. */

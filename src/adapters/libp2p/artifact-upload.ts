@@ -1,6 +1,7 @@
 /**
  * The server side of the artifact protocol: one request answered from the store, with the
- * upload slot and budget decided by the service's {@link UploadLedger}.
+ * upload slot and budget decided by the service's {@link UploadLedger} and the requester held
+ * to the upload pace ({@link Pace}).
  */
 import { constants } from 'node:fs'
 import { type FileHandle, open, stat } from 'node:fs/promises'
@@ -8,6 +9,7 @@ import { join } from 'node:path'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { PeerBudgets } from '../../core/net/budget.ts'
+import { Pace, RunningClock } from '../../core/net/pace.ts'
 import type { UploadLedger } from '../../core/net/uploads.ts'
 import {
   type ArtifactReplyHead,
@@ -51,6 +53,8 @@ export async function serveArtifact(
   let ticket: string | undefined
   let complete = false
   let file: FileHandle | undefined
+  let timer: NodeJS.Timeout | undefined
+  const tooSlow = new AbortController()
   try {
     const requestSignal = AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(requestTimeoutMs)])
     const lp = lpStream(stream, { maxDataLength: MAX_ARTIFACT_MESSAGE_BYTES })
@@ -91,8 +95,24 @@ export async function serveArtifact(
     file = await open(path, constants.O_RDONLY)
     await reply({ status: 'ok', length: size })
     let position = Math.min(request.offset, size)
+    const start = position
+    // The requester must take the bytes at the upload pace (core/net/pace.ts), judged on a
+    // timer on this node's running time, so that a reader that never drains is cut too.
+    const pace = new Pace(ctx.config.uploadPace, size - start)
+    const tick = Math.max(20, Math.min(250, ctx.config.uploadPace.windowMs / 10))
+    const clock = new RunningClock(tick, Date.now())
+    // Bytes taken: read from disk, less what still waits in the stream's write buffer.
+    timer = setInterval(() => {
+      const taken = Math.max(0, position - start - stream.writeBufferLength)
+      const slow = pace.sample(clock.advance(Date.now()), taken)
+      if (slow !== undefined && !tooSlow.signal.aborted) {
+        ctx.counters.uploadsTooSlow++
+        tooSlow.abort(new Error(`requester too slow (${slow.kind}): ${slow.detail}`))
+      }
+    }, tick)
+    const sending = AbortSignal.any([ctx.shutdown(), tooSlow.signal])
     while (position < size) {
-      if (ctx.shutdown().aborted) throw ctx.shutdown().reason
+      if (sending.aborted) throw sending.reason
       // A fresh buffer per send: the stream keeps a reference until the bytes are written.
       const buf = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, size - position))
       const { bytesRead } = await file.read(buf, 0, buf.length, position)
@@ -102,14 +122,16 @@ export async function serveArtifact(
       if (!stream.send(buf.subarray(0, bytesRead))) {
         // A requester that stops reading must not hold an upload slot forever.
         await stream.onDrain({
-          signal: AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(stallTimeoutMs)]),
+          signal: AbortSignal.any([sending, AbortSignal.timeout(stallTimeoutMs)]),
         })
       }
     }
     const closed = confirmed(stream)
+    // The close waits for the write buffer to drain: still held to the pace.
     await stream.close({
-      signal: AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(stallTimeoutMs)]),
+      signal: AbortSignal.any([sending, AbortSignal.timeout(stallTimeoutMs)]),
     })
+    clearInterval(timer)
     // A copy counts as delivered when the requester confirms it holds every byte by closing
     // its side; one that resets the stream (it left, or cut the transfer) has not got it.
     // Requesters before 0.2 closed their side with the request: for them, sent is delivered.
@@ -122,6 +144,7 @@ export async function serveArtifact(
     ctx.log?.('artifact upload to %p ended: %s', connection.remotePeer, (e as Error)?.message)
     stream.abort(e instanceof Error ? e : new Error(String(e)))
   } finally {
+    clearInterval(timer)
     if (ticket !== undefined) {
       ctx.counters.uploadsActive--
       ctx.ledger.finish(ticket, complete, Date.now())

@@ -129,6 +129,7 @@ class Artifacts implements ArtifactService, Startable {
     bytesUploaded: 0,
     bytesDownloaded: 0,
     uploadsActive: 0,
+    uploadsTooSlow: 0,
     uploadsServed: 0,
     requestsRefused: 0, // kept by the request budget; filled in by stats()
     providersDropped: { slow: 0, wrong: 0, busy: 0, error: 0 },
