@@ -56,6 +56,22 @@ export async function fetchHealth(api: string, timeoutMs = 1000): Promise<Health
   }
 }
 
+/**
+ * True when the node answers `/health` within `timeoutMs`. A node older than `/health` (it
+ * answers 404) is asked for `/status` instead, so a supervisor never fails an older node it
+ * rolled back to for lacking a route.
+ */
+export async function isAlive(api: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await fetch(url(api, '/health'), { signal: AbortSignal.timeout(timeoutMs) })
+    if (res.status === 404) return (await fetchStatus(api, timeoutMs)) !== undefined
+    if (!res.ok) return false
+    return ((await res.json()) as Health).status === 'ok'
+  } catch {
+    return false
+  }
+}
+
 /** The version the node running from `dataDir` reports through its API, if it runs and answers. */
 export async function runningVersion(dataDir: string): Promise<string | undefined> {
   const r = await readRunning(dataDir)

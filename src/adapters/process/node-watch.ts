@@ -9,6 +9,7 @@ import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.t
 import type { RootSigned } from '../../core/manifest/root.ts'
 import { documentDigest } from '../../core/manifest/signing.ts'
 import { type EvidenceSummary, summarize } from '../../core/rollout/evidence.ts'
+import { afterProbe } from '../../core/rollout/health.ts'
 import type { RolloutInput, RolloutState } from '../../core/rollout/machine.ts'
 import {
   acceptRevocation,
@@ -146,15 +147,11 @@ export class NodeWatch {
     this.feed({ type: 'evidence', digest: t.digest, summary })
   }
 
-  /** Probation health: the node runs and answers its API; three misses in a row fail it. */
-  checkHealth(running: boolean, status: unknown): void {
-    if (running && status !== undefined) {
-      this.healthFailures = 0
-      return
-    }
-    this.healthFailures++
-    if (this.healthFailures >= 3) {
-      this.healthFailures = 0
+  /** Probation health (core/rollout/health.ts): `answered` is the node's `/health` answer. */
+  checkHealth(running: boolean, answered: boolean): void {
+    const r = afterProbe(this.healthFailures, running && answered)
+    this.healthFailures = r.misses
+    if (r.failed) {
       this.feed({
         type: 'health',
         ok: false,

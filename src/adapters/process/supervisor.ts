@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { HEALTH_TIMEOUT_MS } from '../../core/rollout/health.ts'
 import {
   initialRollout,
   inWatch,
@@ -30,7 +31,7 @@ import { NodeStore } from '../fs/node-store.ts'
 import { signReport } from '../libp2p/reports.ts'
 import { CandidateRunner } from './candidate-runner.ts'
 import { ChildPids } from './child-pids.ts'
-import { fetchStatus, readRunning } from './node-api.ts'
+import { fetchStatus, isAlive, readRunning } from './node-api.ts'
 import { NodeSwitch } from './node-switch.ts'
 import { NodeWatch } from './node-watch.ts'
 import { ProbationMeasure } from './probation-measure.ts'
@@ -444,8 +445,11 @@ export class Supervisor {
       if (status) await this.watch.noticeManifest(status)
       if (live && this.state.target && this.state.phase !== 'bad')
         await this.watch.readEvidence(live.api)
+      // Health is the cheap `/health`, asked on its own: a slow status never fails a node.
+      const answered = (): Promise<boolean> =>
+        live ? isAlive(live.api, HEALTH_TIMEOUT_MS) : Promise.resolve(false)
       if (this.state.phase === 'probation') {
-        this.watch.checkHealth(live !== undefined, status)
+        this.watch.checkHealth(live !== undefined, await answered())
         // Probation measures: the new node against its own samples from before the switch.
         const t = this.state.target
         const measured = live && t ? await this.measure.sample(t.digest, live, status) : undefined
@@ -455,7 +459,7 @@ export class Supervisor {
       // After commit, within the watch: a running node that stops answering (exits are fed as
       // they happen, and a restart in progress is not a miss).
       else if (live !== undefined && inWatch(this.state, this.now()))
-        this.watch.checkHealth(true, status)
+        this.watch.checkHealth(true, await answered())
       await this.watch.readApprovals()
       if (this.outbox.length > 0) await this.outbox.flushOutbox()
       this.feed({ type: 'tick' })
