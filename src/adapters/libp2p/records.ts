@@ -6,6 +6,7 @@
 import type { KadDHT } from '@libp2p/kad-dht'
 import { utf8 } from '../../core/bytes.ts'
 import type { ReleaseSigned, VerifiedRelease } from '../../core/manifest/release.ts'
+import { announceTargets } from '../../core/net/announce.ts'
 import { formatDhtKey, parseDhtKey } from '../../core/net/dht-keys.ts'
 import { fail, type Result } from '../../core/result.ts'
 import { acceptRelease, acceptRoot, checkReleaseRecord } from '../../core/trust/trust.ts'
@@ -33,9 +34,6 @@ export function sequenceKey(network: string, channel: string, sequence: number):
 export function rootKey(network: string, version: number): Uint8Array {
   return utf8(formatDhtKey({ kind: 'root', network, version }))
 }
-
-/** Peers a node pushes a new sequence to. */
-const ANNOUNCE_FANOUT = 8
 
 /** The record side of a node: validators, selectors, ingest, offer and publish. */
 export class Records {
@@ -193,13 +191,19 @@ export class Records {
       this.announceTimer = undefined
       const ours = this.state.trust.channels[this.state.channel]?.latest?.sequence ?? 0
       const claims = this.parts.lookups.claims.get(this.state.channel)?.byPeer
-      // Push to a few random peers that have not said they have it (epidemic spread: every node
-      // that learns pushes on, so the whole network hears in O(log n) rounds without a flood).
-      const targets = this.state.libp2p
-        .getConnections()
-        .filter((c) => (claims?.get(c.remotePeer.toString()) ?? 0) < ours)
-        .sort(() => Math.random() - 0.5)
-        .slice(0, ANNOUNCE_FANOUT)
+      const byPeer = new Map(
+        this.state.libp2p.getConnections().map((c) => [c.remotePeer.toString(), c]),
+      )
+      // Ranked peers first, random within a rank (core/net/announce.ts).
+      const chosen = announceTargets(
+        [...byPeer.keys()].map((peer) => {
+          const rank = this.parts.peerTable.peers.get(peer)?.rank?.rank
+          return { peer, claimed: claims?.get(peer) ?? 0, ...(rank ? { rank } : {}) }
+        }),
+        ours,
+        Math.random,
+      )
+      const targets = chosen.map((p) => byPeer.get(p)!)
       for (const conn of targets) void this.parts.peerTable.runHello(conn)
     }, 200)
   }
