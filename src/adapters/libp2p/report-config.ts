@@ -6,8 +6,9 @@ import { opensslVerify } from '../crypto/ed25519.ts'
 import type { ReportsInit } from './report-types.ts'
 
 const DEFAULTS = {
-  maxReleases: 32,
-  maxReportersPerRelease: 20_000,
+  // 8 x 4,096 reports of at most 2 KiB: well inside the node's heap budget (node-flags.ts).
+  maxReleases: 8,
+  maxReportersPerRelease: 4096,
   fanout: 8,
   syncReleases: 4,
   syncMaxReports: 2048,

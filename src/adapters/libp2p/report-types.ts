@@ -19,11 +19,11 @@ export interface ReportsInit {
    * @default true
    */
   relay?: boolean
-  /** Releases tracked; past it the oldest-seen release (unknown ones first) is dropped. @default 32 */
+  /** Releases tracked; past it the oldest-seen release (unknown ones first) is dropped. @default 8 */
   maxReleases?: number
   /**
    * Reporters held per release. Past it a new reporter takes the place of the newest-held one of
-   * a lower standing (see `standing`), or is refused ("full"). @default 20000
+   * a lower standing (see `standing`), or is refused ("full"). @default 4096
    */
   maxReportersPerRelease?: number
   /** Peers a new report is pushed to. @default 8 */

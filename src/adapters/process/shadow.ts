@@ -24,6 +24,7 @@ import type { NodeStatus } from '../libp2p/status.ts'
 import { EgressTrace, hostResolvers, tracedArgs, tracee, tracerProblem } from './egress-trace.ts'
 import { EgressWatch } from './egress-watch.ts'
 import { fetchStatus, readRunning } from './node-api.ts'
+import { NODE_PROCESS_FLAGS } from './node-flags.ts'
 import {
   cpuShare,
   multiaddrHostPort,
@@ -238,7 +239,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   const untraced = await tracerProblem()
   const traceDir = join(dirname(init.workDir), 'egress-trace')
   const traceFile = join(traceDir, 'trace')
-  const argv = [process.execPath, ...sandbox, ...args]
+  const argv = [process.execPath, ...NODE_PROCESS_FLAGS, ...sandbox, ...args]
   if (untraced === undefined) {
     await rm(traceDir, { recursive: true, force: true })
     await mkdir(traceDir, { recursive: true, mode: 0o700 })

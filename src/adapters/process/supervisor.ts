@@ -32,6 +32,7 @@ import { signReport } from '../libp2p/reports.ts'
 import { CandidateRunner } from './candidate-runner.ts'
 import { ChildPids } from './child-pids.ts'
 import { fetchStatus, isAlive, readRunning } from './node-api.ts'
+import { NODE_PROCESS_FLAGS } from './node-flags.ts'
 import { NodeSwitch } from './node-switch.ts'
 import { NodeWatch } from './node-watch.ts'
 import { ProbationMeasure } from './probation-measure.ts'
@@ -239,7 +240,9 @@ export class Supervisor {
       this.channel,
       ...this.init.nodeArgs,
     ]
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...NODE_PROCESS_FLAGS, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     this.child = child
     this.lastExit = undefined
     const startedAt = Date.now()
