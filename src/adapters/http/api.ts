@@ -65,6 +65,17 @@ export interface Health {
   peerId: string
   role: string
   connections: number
+  /** The process's memory, bytes (Node's `process.memoryUsage()`). */
+  memory?: {
+    rss: number
+    heapUsed: number
+    heapTotal: number
+    external: number
+    arrayBuffers: number
+    /** Memory V8 allocated outside its heap (compiler zones and the like), and its peak. */
+    v8Malloced: number
+    v8Peak: number
+  }
 }
 
 /** Options of {@link startApi}. */
