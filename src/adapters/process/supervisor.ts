@@ -24,6 +24,12 @@ import {
   step,
   type Target,
 } from '../../core/rollout/machine.ts'
+import {
+  DEFAULT_MAX_RESTART_MS,
+  DEFAULT_RESTART_MS,
+  type RestartBackoff,
+  restartAfterCrash,
+} from '../../core/rollout/restart.ts'
 import { readPackInfo } from '../build/pack.ts'
 import { Home, HomeError } from '../fs/home.ts'
 import { NodeStore } from '../fs/node-store.ts'
@@ -51,6 +57,7 @@ export class Supervisor {
   private expectedExit = new WeakSet<ChildProcess>()
   private stopping = false
   private restarts = 0
+  private readonly restartBounds: RestartBackoff
   private backoff: number
   private restartTimer?: NodeJS.Timeout
   private tickTimer?: NodeJS.Timeout
@@ -71,7 +78,11 @@ export class Supervisor {
   constructor(init: SupervisorInit) {
     this.init = init
     this.home = new Home(init.home)
-    this.backoff = init.restartMs ?? 1000
+    this.restartBounds = {
+      firstMs: init.restartMs ?? DEFAULT_RESTART_MS,
+      maxMs: init.maxRestartMs ?? DEFAULT_MAX_RESTART_MS,
+    }
+    this.backoff = this.restartBounds.firstMs
     this.now = init.now ?? Date.now
     const log = (line: string) => this.log(line)
     const feed = (input: RolloutInput) => this.feed(input)
@@ -263,15 +274,15 @@ export class Supervisor {
       // Within the watch after commit, the machine judges a crash loop (machine-watch.ts).
       if (this.state.phase === 'committed')
         this.feed({ type: 'exited', reason: `the node exited (${how})` })
-      // A node that ran a minute was healthy: the next crash starts the backoff afresh.
-      if (Date.now() - startedAt > 60_000) this.backoff = this.init.restartMs ?? 1000
+      // The backoff and its reset after a healthy run: core/rollout/restart.ts.
+      const restart = restartAfterCrash(this.backoff, Date.now() - startedAt, this.restartBounds)
+      this.backoff = restart.nextMs
       this.restarts++
-      this.log(`node exited (${how}); restarting in ${this.backoff} ms`)
+      this.log(`node exited (${how}); restarting in ${restart.waitMs} ms`)
       this.restartTimer = setTimeout(() => {
         if (!this.stopping && this.child === undefined)
           this.background('restarting the node', this.spawnNode())
-      }, this.backoff)
-      this.backoff = Math.min(this.backoff * 2, this.init.maxRestartMs ?? 30_000)
+      }, restart.waitMs)
     })
     return child
   }
