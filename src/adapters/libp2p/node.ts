@@ -23,6 +23,7 @@ import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.t
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import type { Hello } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
+import { DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import { summarize } from '../../core/rollout/evidence.ts'
 import type { TrustState } from '../../core/trust/trust.ts'
@@ -193,7 +194,7 @@ export class ConvoyNode {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: {
-        maxConnections: init.maxConnections ?? 100,
+        maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
         // libp2p's default (5 per second per host) resets peers that share one address, such as a
         // testnet on one machine or many nodes behind one NAT; 50 still stops a connection flood.
         inboundConnectionThreshold: init.inboundConnectionThreshold ?? 50,
