@@ -36,7 +36,7 @@ import { RecordRejectedError } from './errors.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
 import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
-import type { ConvoyNodeInit } from './node-init.ts'
+import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 import type { NodeParts, NodeState, Services } from './node-state.ts'
 import { knownAddrs, nodeStatus } from './node-status.ts'
 import { checkPeerAt, type PeerCheck } from './peer-check.ts'
@@ -104,7 +104,7 @@ export class ConvoyNode {
     this.network = init.network
     this.channel = init.channel ?? 'stable'
     this.version = init.version ?? CONVOY_VERSION
-    this.role = init.role ?? 'node'
+    this.role = roleOf(init)
     this.platform = init.platform ?? DEFAULT_PLATFORM
     const now = init.now ?? Date.now
     this.startedAt = now()
@@ -210,7 +210,7 @@ export class ConvoyNode {
         ping: ping({ protocolPrefix: `convoy/${net}` }),
         dht: kadDHT({
           protocol: `/convoy/${net}/kad/1.0.0`,
-          clientMode: (init.role ?? 'node') !== 'node',
+          clientMode: roleOf(init) !== 'node',
           peerInfoMapper: passthroughMapper,
           allowQueryWithZeroPeers: true,
           validators: {
@@ -238,7 +238,7 @@ export class ConvoyNode {
         // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
         reports: reports({
           network: net,
-          relay: (init.role ?? 'node') === 'node',
+          relay: roleOf(init) === 'node',
           isKnownRelease: (digest) => self().knowsRelease(digest),
           standing: (r) => self().parts.admission.standing(r),
           onAccepted: (r) => self().parts.admission.sawReport(r),
