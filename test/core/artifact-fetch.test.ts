@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import {
+  ARTIFACT_FETCH_MS,
   nextProvider,
   type ProviderStanding,
   providerBefore,
@@ -14,7 +15,7 @@ function p(id: string, order: number, more: Partial<ProviderStanding> = {}): P {
   return { id, order, suspect: false, slow: 0, banned: false, round: 0, ...more }
 }
 
-describe('artifact provider choice', () => {
+describe('artifact fetch', () => {
   it('never-suspected before suspects, never-slow before slow, then listed order', () => {
     const list = [
       p('suspect', 0, { suspect: true }),
@@ -67,5 +68,9 @@ describe('artifact provider choice', () => {
         )
       }),
     )
+  })
+
+  it('a release artifact gets 30 minutes to arrive', () => {
+    assert.equal(ARTIFACT_FETCH_MS, 30 * 60 * 1000)
   })
 })

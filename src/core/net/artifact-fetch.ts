@@ -1,5 +1,9 @@
 /**
- * Fetching a release's artifact from peers: which provider to try next.
+ * Fetching a release's artifact from peers: how long a node tries, and which provider next.
+ *
+ * A node gives the artifact of a release it verified {@link ARTIFACT_FETCH_MS} to arrive: long
+ * enough for a full artifact from slow providers, found again round after round, and bounded so
+ * a fetch nobody can serve does not run for ever. A newer release supersedes it sooner.
  *
  * A fetch goes in rounds: each round tries every usable provider once, and a new one starts when
  * the caller has asked the DHT again. Within a round, providers never suspected (of contributing
@@ -8,6 +12,9 @@
  * providers go in the order they were listed. A banned provider (the only contributor to a bad
  * copy) is never tried again. Pure: the caller keeps the standings and marks what it tried.
  */
+
+/** How long a node tries to fetch a verified release's artifact, ms: 30 minutes. */
+export const ARTIFACT_FETCH_MS: number = 30 * 60_000
 
 /** What a fetch holds against one provider. */
 export interface ProviderStanding {
