@@ -31,7 +31,7 @@ import {
   restartAfterCrash,
 } from '../../core/rollout/restart.ts'
 import { readPackInfo } from '../build/pack.ts'
-import { Home, HomeError } from '../fs/home.ts'
+import { Home, HomeError, SWITCH_JOURNAL } from '../fs/home.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { signReport } from '../libp2p/reports.ts'
 import { CandidateRunner } from './candidate-runner.ts'
@@ -184,7 +184,7 @@ export class Supervisor {
     const effectOwnsNode = ['switching', 'rolled-back', 'probation'].includes(state.phase)
     if (!effectOwnsNode) {
       // A switch journal outlives its switch only if the supervisor died before cleaning up.
-      await this.home.removeFile('switch.json')
+      await this.home.removeFile(SWITCH_JOURNAL)
       if ((await this.home.current()) !== state.current) {
         // The state is the truth: it was persisted before the pointer could move.
         this.log(`current pointed at ${await this.home.current()}; the state says ${state.current}`)
