@@ -24,6 +24,7 @@ import {
   step,
   type Target,
 } from '../../core/rollout/machine.ts'
+import { MAX_REPORT_REASON } from '../../core/rollout/report.ts'
 import {
   DEFAULT_MAX_RESTART_MS,
   DEFAULT_RESTART_MS,
@@ -433,7 +434,7 @@ export class Supervisor {
       stage: e.stage,
       verdict: e.verdict,
       at: this.now(),
-      reason: e.reason.slice(0, 200),
+      reason: e.reason.slice(0, MAX_REPORT_REASON),
     })
     await this.outbox.push(bytes, `${e.stage} ${e.verdict} for ${e.target.version}`)
   }
