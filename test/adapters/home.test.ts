@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createTar, gzipDeterministic } from '../../src/adapters/build/tar.ts'
-import { Home } from '../../src/adapters/fs/home.ts'
+import { Home, SWITCH_JOURNAL } from '../../src/adapters/fs/home.ts'
 
 function artifact(version: string, extra: Array<{ path: string; data: string }> = []) {
   const enc = new TextEncoder()
@@ -41,6 +41,19 @@ describe('supervisor home', () => {
     await home.open()
   })
   after(() => rm(dir, { recursive: true, force: true }))
+
+  it('keeps the switch journal where every release looks for it: switch.json', async () => {
+    // A supervisor resumes the switch an older (or newer) one journalled: the name is a format.
+    assert.equal(SWITCH_JOURNAL, 'switch.json')
+    await home.writeJson(SWITCH_JOURNAL, { from: '1.0.0', to: '1.1.0', backup: 'b' })
+    assert.deepEqual(JSON.parse(await readFile(join(dir, 'switch.json'), 'utf8')), {
+      from: '1.0.0',
+      to: '1.1.0',
+      backup: 'b',
+    })
+    await home.removeFile(SWITCH_JOURNAL)
+    assert.equal(await home.readJson(SWITCH_JOURNAL), undefined)
+  })
 
   it('installs a release only when its bytes match the signed pin', async () => {
     const a = artifact('1.0.0')

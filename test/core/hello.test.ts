@@ -5,11 +5,13 @@ import { utf8 } from '../../src/core/bytes.ts'
 import {
   backedCapabilities,
   capabilityProtocol,
+  DEFAULT_ROLE,
   decodeHelloMessage,
   encodeHelloMessage,
   type Hello,
   type HelloMessage,
   MAX_HELLO_BYTES,
+  type Role,
 } from '../../src/core/net/hello.ts'
 
 const hello: Hello = {
@@ -69,6 +71,14 @@ describe('hello messages', () => {
       ),
       { numRuns: 1000 },
     )
+  })
+
+  it('a process that names no role is a node; every role travels in a hello', () => {
+    assert.equal(DEFAULT_ROLE, 'node')
+    for (const role of ['node', 'shadow', 'publisher'] as Role[]) {
+      const r = decodeHelloMessage(encodeHelloMessage({ type: 'hello', hello: { ...hello, role } }))
+      assert.ok(r.ok && r.value.type === 'hello' && r.value.hello.role === role)
+    }
   })
 
   it('capabilities map to network-scoped protocols and back', () => {

@@ -38,6 +38,9 @@ import { HomeError } from './errors.ts'
 
 export { HomeError }
 
+/** The journal of the switch in flight (from, to and its backup), in the home directory. */
+export const SWITCH_JOURNAL = 'switch.json'
+
 const VERSION_RE = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/
 
 /** A supervisor home directory. */

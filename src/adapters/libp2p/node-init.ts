@@ -1,4 +1,5 @@
 /** The options a convoy node is created with. */
+import { DEFAULT_ROLE, type Role } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import type { ArtifactsInit } from './artifacts.ts'
 
@@ -13,8 +14,8 @@ export interface ConvoyNodeInit {
   listen?: string[]
   /** Version this node says it runs. @default CONVOY_VERSION */
   version?: string
-  /** @default "node" */
-  role?: 'node' | 'publisher' | 'shadow'
+  /** @default "node" ({@link DEFAULT_ROLE}) */
+  role?: Role
   /** Capabilities claimed in hello. @default BASE_CAPABILITIES */
   capabilities?: string[]
   /** Sequences claimed in hello instead of the verified ones (tests: a lying Sybil). */
@@ -37,4 +38,9 @@ export interface ConvoyNodeInit {
   now?: () => number
   /** Receives one line per notable event (for logs). */
   log?: (line: string) => void
+}
+
+/** The role `init` names, or {@link DEFAULT_ROLE}. */
+export function roleOf(init: Pick<ConvoyNodeInit, 'role'>): Role {
+  return init.role ?? DEFAULT_ROLE
 }

@@ -23,6 +23,7 @@ import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.t
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import type { Hello } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
+import { DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import { summarize } from '../../core/rollout/evidence.ts'
 import type { TrustState } from '../../core/trust/trust.ts'
@@ -35,7 +36,7 @@ import { RecordRejectedError } from './errors.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
 import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
-import type { ConvoyNodeInit } from './node-init.ts'
+import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 import type { NodeParts, NodeState, Services } from './node-state.ts'
 import { knownAddrs, nodeStatus } from './node-status.ts'
 import { checkPeerAt, type PeerCheck } from './peer-check.ts'
@@ -105,7 +106,7 @@ export class ConvoyNode {
     this.network = init.network
     this.channel = init.channel ?? 'stable'
     this.version = init.version ?? CONVOY_VERSION
-    this.role = init.role ?? 'node'
+    this.role = roleOf(init)
     this.platform = init.platform ?? DEFAULT_PLATFORM
     const now = init.now ?? Date.now
     this.startedAt = now()
@@ -199,7 +200,7 @@ export class ConvoyNode {
       // than a 100 Mbit/s link's bandwidth-delay product at 100 ms.
       streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW } })],
       connectionManager: {
-        maxConnections: init.maxConnections ?? 100,
+        maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
         // libp2p's default (5 per second per host) resets peers that share one address, such as a
         // testnet on one machine or many nodes behind one NAT; 50 still stops a connection flood.
         inboundConnectionThreshold: init.inboundConnectionThreshold ?? 50,
@@ -215,7 +216,7 @@ export class ConvoyNode {
         ping: ping({ protocolPrefix: `convoy/${net}` }),
         dht: kadDHT({
           protocol: `/convoy/${net}/kad/1.0.0`,
-          clientMode: (init.role ?? 'node') !== 'node',
+          clientMode: roleOf(init) !== 'node',
           peerInfoMapper: passthroughMapper,
           allowQueryWithZeroPeers: true,
           validators: {
@@ -243,7 +244,7 @@ export class ConvoyNode {
         // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
         reports: reports({
           network: net,
-          relay: (init.role ?? 'node') === 'node',
+          relay: roleOf(init) === 'node',
           isKnownRelease: (digest) => self().knowsRelease(digest),
           standing: (r) => self().parts.admission.standing(r),
           onAccepted: (r) => self().parts.admission.sawReport(r),

@@ -1,10 +1,11 @@
 /**
  * The peers a node knows: the hello exchanged with each, its rank (carried out as a
  * connection-manager tag), and pruning over the connection limit. Decisions live in src/core
- * (rank, hello); this carries them out.
+ * (rank, hello, pruning); this carries them out.
  */
 import type { Connection, PeerId } from '@libp2p/interface'
 import { backedCapabilities, type Hello, type Verdict } from '../../core/net/hello.ts'
+import { connectionsToPrune, DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
 import { capabilitiesOf, channelHistory, currentRoot } from '../../core/trust/trust.ts'
 import { withoutReleases } from '../../core/version/history.ts'
 import { type PeerRank, rankHello } from '../../core/version/rank.ts'
@@ -220,26 +221,19 @@ export class PeerTable {
   }
 
   /**
-   * Over the connection limit, close deranked peers first, then suspicious ones. libp2p's own
-   * pruner sorts by the same tags but skips connections with streams it does not know how to
-   * close (every convoy protocol), so the node carries out its rule itself.
+   * Over the connection limit, closes what the core's pruning rule says (core/net/pruning.ts:
+   * deranked peers first, then suspicious ones).
    */
   enforceLimit(): void {
-    const max = this.state.init.maxConnections ?? 100
+    const max = this.state.init.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     const conns = this.state.libp2p.getConnections()
-    let excess = conns.length - max
-    if (excess <= 0) return
-    for (const worst of ['deranked', 'suspicious'] as const) {
-      for (const c of conns) {
-        if (excess <= 0) return
-        if (this.peers.get(c.remotePeer.toString())?.rank?.rank !== worst) continue
-        excess--
-        this.state.counters.pruned!++
-        this.state.emit(
-          `over the limit of ${max} connections: closing ${worst} peer ${c.remotePeer.toString()}`,
-        )
-        void c.close().catch((e: Error) => c.abort(e))
-      }
+    const rankOf = (c: Connection) => this.peers.get(c.remotePeer.toString())?.rank?.rank
+    for (const { conn: c, rank } of connectionsToPrune(conns, max, rankOf)) {
+      this.state.counters.pruned!++
+      this.state.emit(
+        `over the limit of ${max} connections: closing ${rank} peer ${c.remotePeer.toString()}`,
+      )
+      void c.close().catch((e: Error) => c.abort(e))
     }
   }
 

@@ -1,24 +1,16 @@
 /** Which provider a fetch tries next, and what it holds against each one. */
 import type { PeerId } from '@libp2p/interface'
+import { nextProvider, type ProviderStanding } from '../../core/net/artifact-fetch.ts'
 
 /** What a fetch knows of one provider. */
-export interface ProviderEntry {
+export interface ProviderEntry extends ProviderStanding {
   peer: PeerId
-  /** Position in the providers' lists: earlier lists and earlier places come first. */
-  order: number
-  /** Contributed to an attempt whose hash did not match. */
-  suspect: boolean
-  /** Times cut for being slow: such providers are tried after all others. */
-  slow: number
-  banned: boolean
-  /** Round in which it was last tried. */
-  round: number
 }
 
 /**
- * Which provider to try next. A round tries every usable provider once; a new round starts
- * when the caller has refreshed the list. Within a round: never-suspected before suspects,
- * never-slow before slow, then in the order the providers were listed.
+ * The providers of one fetch and their standings; which one to try next is the core's rule
+ * (core/net/artifact-fetch.ts: `nextProvider`). A new round starts when the caller has
+ * refreshed the list.
  */
 export class ProviderBook {
   private readonly self: PeerId
@@ -59,12 +51,7 @@ export class ProviderBook {
   }
 
   next(): PeerId | undefined {
-    let best: ProviderEntry | undefined
-    for (const e of this.entries.values()) {
-      if (e.banned || e.round === this.round) continue
-      if (this.excluded(e.peer)) continue
-      if (best === undefined || before(e, best)) best = e
-    }
+    const best = nextProvider(this.entries.values(), this.round, (e) => this.excluded(e.peer))
     if (best === undefined) return undefined
     best.round = this.round
     return best.peer
@@ -93,11 +80,4 @@ export class ProviderBook {
     const e = this.entries.get(peer.toString())
     if (e !== undefined) e.banned = true
   }
-}
-
-/** Never-suspected before suspects, never-slow before slow, then in listed order. */
-function before(a: ProviderEntry, b: ProviderEntry): boolean {
-  if (a.suspect !== b.suspect) return !a.suspect
-  if (a.slow !== b.slow) return a.slow < b.slow
-  return a.order < b.order
 }

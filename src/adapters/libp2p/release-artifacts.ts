@@ -5,6 +5,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
+import { ARTIFACT_FETCH_MS } from '../../core/net/artifact-fetch.ts'
 import type { ArtifactFetchOptions } from './artifact-types.ts'
 import { announceArtifact, artifactCid } from './artifacts.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
@@ -119,8 +120,8 @@ export class ReleaseArtifacts {
             delete state.retryAt
             log(received, total, from)
           },
-          signal: options.signal ?? AbortSignal.timeout(30 * 60_000),
-          deadlineMs: 30 * 60_000,
+          signal: options.signal ?? AbortSignal.timeout(ARTIFACT_FETCH_MS),
+          deadlineMs: ARTIFACT_FETCH_MS,
         })
         this.state.counters.artifacts_fetched!++
         this.state.emit(

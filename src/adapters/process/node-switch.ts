@@ -9,7 +9,7 @@
 import type { ChildProcess } from 'node:child_process'
 import type { RolloutState, Target } from '../../core/rollout/machine.ts'
 import { type NodeSelf, selfChanged } from '../../core/shadow/migration.ts'
-import { exists, type Home } from '../fs/home.ts'
+import { exists, type Home, SWITCH_JOURNAL } from '../fs/home.ts'
 import { hasMigration, migrateAndJudge, readSelf } from './migration.ts'
 import { fetchStatus, readRunning } from './node-api.ts'
 import type { SupervisorInit } from './supervisor-types.ts'
@@ -125,14 +125,14 @@ export class NodeSwitch {
     await this.stopNode()
     lap('stop')
     if (this.crashAt('switch:stopped')) return
-    const journal = await this.home.readJson<SwitchJournal>('switch.json')
+    const journal = await this.home.readJson<SwitchJournal>(SWITCH_JOURNAL)
     if (journal?.from === from && journal.to === t.version && (await exists(journal.backup))) {
       // Resumed after a crash: the data dir may hold half a migration. Start again from the backup.
       this.log(`resuming the switch to ${t.version}: restoring the data from ${journal.backup}`)
       await this.restore(journal.backup, `${t.version}-partial`)
     } else {
       const backup = await this.home.backup(from, { keep: this.init.keepBackups ?? 3 })
-      await this.home.writeJson('switch.json', { from, to: t.version, backup })
+      await this.home.writeJson(SWITCH_JOURNAL, { from, to: t.version, backup })
     }
     lap('backup')
     if (this.crashAt('switch:backed-up')) return
@@ -160,7 +160,7 @@ export class NodeSwitch {
    */
   async doRollback(from: string, to: string): Promise<void> {
     await this.stopNode()
-    const journal = await this.home.readJson<SwitchJournal>('switch.json')
+    const journal = await this.home.readJson<SwitchJournal>(SWITCH_JOURNAL)
     const before = await readSelf(this.home.dataDir)
     const ran = (await this.home.current()) === from && from !== to
     let migratedBack = false
@@ -194,7 +194,7 @@ export class NodeSwitch {
     await this.home.switchCurrent(to)
     const child = await this.spawnNode()
     await this.waitReady(child)
-    await this.home.removeFile('switch.json')
+    await this.home.removeFile(SWITCH_JOURNAL)
     this.log(`rolled back to ${to}`)
   }
 
@@ -207,12 +207,12 @@ export class NodeSwitch {
     await this.home.switchCurrent(version)
     const child = await this.spawnNode()
     await this.waitReady(child)
-    await this.home.removeFile('switch.json')
+    await this.home.removeFile(SWITCH_JOURNAL)
     this.log(`reinstalled ${version}`)
   }
 
   async doCommit(version: string, previous: string): Promise<void> {
-    await this.home.removeFile('switch.json')
+    await this.home.removeFile(SWITCH_JOURNAL)
     const removed = await this.home.prune([version, previous, this.state.lastGood])
     this.log(
       `committed ${version}; kept ${previous} for rollback${removed.length ? `, removed ${removed.join(', ')}` : ''}`,

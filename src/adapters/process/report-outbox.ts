@@ -1,7 +1,8 @@
 /**
  * Signed reports on their way to the node's API (`POST /reports`), kept and retried while the
- * node cannot take them (it may be restarting).
+ * node cannot take them (it may be restarting); how often: core/rollout/outbox.ts.
  */
+import { keepReport } from '../../core/rollout/outbox.ts'
 import { readApiToken } from '../fs/api-token.ts'
 import { postReport } from './node-api.ts'
 
@@ -57,7 +58,7 @@ export class ReportOutbox {
       for (const o of batch) {
         const r = await postReport(live.api, o.bytes, 2000, token)
         if (r.ok) this.log(`reported ${o.label}`)
-        else if (r.retry && ++o.tries < 600) left.push(o)
+        else if (keepReport(r.retry, ++o.tries)) left.push(o)
         else this.log(`report ${o.label} dropped: ${r.reason}`)
       }
     } finally {

@@ -5,7 +5,8 @@
  * connect and datagram of every process it runs is traced (egress-trace.ts) and checked against
  * the network file and the live node's state, never against what the candidate says
  * (core/shadow/egress.ts); anything else is "phone home". The samples go to the core's
- * `judgeShadow`, which gives the verdict.
+ * `judgeShadow`, which gives the verdict; their cadence and the candidate's memory limit are
+ * core/shadow/sampling.ts's.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -13,6 +14,7 @@ import { once } from 'node:events'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { API_TOKEN_FILE } from '../../core/net/api-guard.ts'
+import { memoryLimitBytes, sampleMs, sampleWaitMs } from '../../core/shadow/sampling.ts'
 import {
   judgeShadow,
   type ProcessSample,
@@ -290,7 +292,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   let ready = false
   let outOfMemory = false
   const started = Date.now()
-  const sampleMs = init.sampleMs ?? Math.min(10_000, Math.max(200, init.durationMs / 24))
+  const period = init.sampleMs ?? sampleMs(init.durationMs)
   let prevC: ProcReading | undefined
   let prevB: ProcReading | undefined
   let candidateApi: string | undefined
@@ -300,7 +302,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   try {
     for (let k = 1; Date.now() - started < init.durationMs && !init.signal?.aborted; k++) {
       // A fixed cadence: a slow sample (a busy machine) does not push every later one back.
-      await sleep(Math.max(0, started + k * sampleMs - Date.now()), init.signal)
+      await sleep(sampleWaitMs(started, k, period, Date.now()), init.signal)
       if (init.signal?.aborted) break
       if (exited !== undefined || pid === undefined) break
       const now = Date.now()
@@ -329,7 +331,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       phoneHome = watch.phoneHome()
       if (phoneHome.length > 0 || refused.size > 0) break
       if (c === undefined) continue
-      const limit = init.memoryLimitBytes ?? Math.max(4 * (b?.rss ?? 0), 512 * 1024 * 1024)
+      const limit = init.memoryLimitBytes ?? memoryLimitBytes(b?.rss)
       if (c.rss > limit) {
         outOfMemory = true
         log(`shadow candidate uses ${Math.round(c.rss / 2 ** 20)} MiB, over its limit: killing it`)

@@ -25,8 +25,15 @@ import {
   step,
   type Target,
 } from '../../core/rollout/machine.ts'
+import { MAX_REPORT_REASON } from '../../core/rollout/report.ts'
+import {
+  DEFAULT_MAX_RESTART_MS,
+  DEFAULT_RESTART_MS,
+  type RestartBackoff,
+  restartAfterCrash,
+} from '../../core/rollout/restart.ts'
 import { readPackInfo } from '../build/pack.ts'
-import { Home, HomeError } from '../fs/home.ts'
+import { Home, HomeError, SWITCH_JOURNAL } from '../fs/home.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { signReport } from '../libp2p/reports.ts'
 import { CandidateRunner } from './candidate-runner.ts'
@@ -53,6 +60,7 @@ export class Supervisor {
   private expectedExit = new WeakSet<ChildProcess>()
   private stopping = false
   private restarts = 0
+  private readonly restartBounds: RestartBackoff
   private backoff: number
   private restartTimer?: NodeJS.Timeout
   private tickTimer?: NodeJS.Timeout
@@ -73,7 +81,11 @@ export class Supervisor {
   constructor(init: SupervisorInit) {
     this.init = init
     this.home = new Home(init.home)
-    this.backoff = init.restartMs ?? 1000
+    this.restartBounds = {
+      firstMs: init.restartMs ?? DEFAULT_RESTART_MS,
+      maxMs: init.maxRestartMs ?? DEFAULT_MAX_RESTART_MS,
+    }
+    this.backoff = this.restartBounds.firstMs
     this.now = init.now ?? Date.now
     const log = (line: string) => this.log(line)
     const feed = (input: RolloutInput) => this.feed(input)
@@ -175,7 +187,7 @@ export class Supervisor {
     const effectOwnsNode = ['switching', 'rolled-back', 'probation'].includes(state.phase)
     if (!effectOwnsNode) {
       // A switch journal outlives its switch only if the supervisor died before cleaning up.
-      await this.home.removeFile('switch.json')
+      await this.home.removeFile(SWITCH_JOURNAL)
       if ((await this.home.current()) !== state.current) {
         // The state is the truth: it was persisted before the pointer could move.
         this.log(`current pointed at ${await this.home.current()}; the state says ${state.current}`)
@@ -267,15 +279,15 @@ export class Supervisor {
       // Within the watch after commit, the machine judges a crash loop (machine-watch.ts).
       if (this.state.phase === 'committed')
         this.feed({ type: 'exited', reason: `the node exited (${how})` })
-      // A node that ran a minute was healthy: the next crash starts the backoff afresh.
-      if (Date.now() - startedAt > 60_000) this.backoff = this.init.restartMs ?? 1000
+      // The backoff and its reset after a healthy run: core/rollout/restart.ts.
+      const restart = restartAfterCrash(this.backoff, Date.now() - startedAt, this.restartBounds)
+      this.backoff = restart.nextMs
       this.restarts++
-      this.log(`node exited (${how}); restarting in ${this.backoff} ms`)
+      this.log(`node exited (${how}); restarting in ${restart.waitMs} ms`)
       this.restartTimer = setTimeout(() => {
         if (!this.stopping && this.child === undefined)
           this.background('restarting the node', this.spawnNode())
-      }, this.backoff)
-      this.backoff = Math.min(this.backoff * 2, this.init.maxRestartMs ?? 30_000)
+      }, restart.waitMs)
     })
     return child
   }
@@ -426,7 +438,7 @@ export class Supervisor {
       stage: e.stage,
       verdict: e.verdict,
       at: this.now(),
-      reason: e.reason.slice(0, 200),
+      reason: e.reason.slice(0, MAX_REPORT_REASON),
     })
     await this.outbox.push(bytes, `${e.stage} ${e.verdict} for ${e.target.version}`)
   }

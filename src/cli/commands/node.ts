@@ -25,6 +25,7 @@ import type { NodeStatus } from '../../adapters/libp2p/status.ts'
 import { prettyJson } from '../../core/manifest/canonical.ts'
 import { decodeRelease, MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
+import { DEFAULT_ROLE } from '../../core/net/hello.ts'
 import {
   type CliContext,
   CliError,
@@ -75,7 +76,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
     },
     START_USAGE,
   )
-  const role = values.role ?? 'node'
+  const role = values.role ?? DEFAULT_ROLE
   if (role !== 'node' && role !== 'shadow')
     throw new CliError(`--role "${role}" must be node or shadow\nusage: ${START_USAGE}`, 2)
   const fromFile = await readNetworkFile(required(values.network, '--network', START_USAGE))

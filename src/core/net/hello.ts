@@ -28,8 +28,17 @@ export interface Hello {
   /** Version of the key set the node trusts. */
   rootVersion: number
   /** "shadow" for a candidate build under test: peers must not count or serve it as a node. */
-  role: 'node' | 'shadow' | 'publisher'
+  role: Role
 }
+
+/**
+ * What a process speaks as: a node, a shadow (a candidate build under test) or a publisher (a
+ * short-lived node that seeds a release).
+ */
+export type Role = 'node' | 'shadow' | 'publisher'
+
+/** The role of a process that names none: a node, the only one that counts and serves. */
+export const DEFAULT_ROLE: Role = 'node'
 
 /** What a node tells a peer about the peer. */
 export interface Verdict {
