@@ -7,6 +7,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import { utf8 } from '../../core/bytes.ts'
 import type { ReleaseSigned, VerifiedRelease } from '../../core/manifest/release.ts'
 import { announceTargets } from '../../core/net/announce.ts'
+import { ARTIFACT_FETCH_MS } from '../../core/net/artifact-fetch.ts'
 import { formatDhtKey, parseDhtKey } from '../../core/net/dht-keys.ts'
 import { fail, type Result } from '../../core/result.ts'
 import { acceptRelease, acceptRoot, checkReleaseRecord } from '../../core/trust/trust.ts'
@@ -174,7 +175,7 @@ export class Records {
         this.parts.releaseArtifacts.fetchAbort = new AbortController()
         const signal = AbortSignal.any([
           this.parts.releaseArtifacts.fetchAbort.signal,
-          AbortSignal.timeout(30 * 60_000),
+          AbortSignal.timeout(ARTIFACT_FETCH_MS),
         ])
         void this.parts.releaseArtifacts.fetchReleaseArtifact(s, { signal })
       }
