@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
+import { NODE_PROCESS_FLAGS } from '../../src/adapters/process/node-flags.ts'
 import { BASE_CAPABILITIES } from '../../src/core/version/rank.ts'
 import { NETWORK, TestNet } from '../net/harness.ts'
 
@@ -101,6 +102,7 @@ describe('docs against the code', () => {
       'data-binary', // curl
       'permission', // node: the shadow candidate's sandbox
       'seccomp-bpf', // strace: the shadow candidate's egress trace
+      ...NODE_PROCESS_FLAGS.map((f) => f.slice(2).split('=')[0]!), // node: the memory budget
     ])
     for (const { file, value } of await quoted(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])(?![\w])/g)) {
       if (others.has(value)) continue
