@@ -49,3 +49,8 @@ export class RecordRejectedError extends Error {
 export class RoleRefusedError extends Error {
   override name = 'RoleRefusedError'
 }
+
+/** The DHT store refused a put past its quota (core/net/store-quota.ts). */
+export class StoreQuotaError extends Error {
+  override name = 'StoreQuotaError'
+}

@@ -3,6 +3,7 @@ import type { Libp2p } from '@libp2p/interface'
 import { decodeRelease } from '../../core/manifest/release.ts'
 import { channelHistory, currentRoot } from '../../core/trust/trust.ts'
 import { latestRelease } from '../../core/version/history.ts'
+import { datastoreOf } from './bounded-datastore.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import { recentlySeen } from './peer-table.ts'
 import type { ManifestStatus, NodeStatus, PeerStatus } from './status.ts'
@@ -87,6 +88,13 @@ export async function nodeStatus(
   counters.artifact_bytes_downloaded = a.bytesDownloaded
   counters.artifact_providers_dropped_slow = a.providersDropped.slow
   counters.artifact_providers_dropped_wrong = a.providersDropped.wrong
+  counters.artifact_uploads_too_slow = a.uploadsTooSlow
+  const ds = datastoreOf.get(state.libp2p)
+  if (ds !== undefined) {
+    counters.dht_store_refused = Object.values(ds.refused).reduce((x, y) => x + y, 0)
+    counters.dht_store_records = ds.quota.counts.records
+    counters.dht_store_providers = ds.quota.counts.providers
+  }
   const rs = state.libp2p.services.reports.stats()
   counters.reports_accepted = rs.accepted
   counters.reports_duplicate = rs.duplicates

@@ -32,6 +32,7 @@ import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type CountedReports, NodeAdmission } from './admission.ts'
 import { artifacts } from './artifacts.ts'
+import { BoundedDatastore, datastoreOf } from './bounded-datastore.ts'
 import { RecordRejectedError } from './errors.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
@@ -188,8 +189,11 @@ export class ConvoyNode {
     self: () => ConvoyNode,
   ): Promise<Libp2p<Services>> {
     const net = init.network.network
-    return createLibp2p({
+    // Quotas on what peers can make this node store (core/net/store-quota.ts).
+    const datastore = new BoundedDatastore()
+    const libp2p = (await createLibp2p({
       privateKey,
+      datastore,
       start: false,
       addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
@@ -252,7 +256,9 @@ export class ConvoyNode {
           ...(init.now ? { now: init.now } : {}),
         }),
       },
-    }) as Promise<Libp2p<Services>>
+    })) as Libp2p<Services>
+    datastoreOf.set(libp2p, datastore)
+    return libp2p
   }
 
   /** Reads the reporter book and the signed policy of every release trusted at start. */
