@@ -18,10 +18,14 @@ import { DiskError } from './errors.ts'
 import type { TempArtifact } from './temp-artifact.ts'
 
 /**
- * Bytes the fetcher buffers between the network and the disk. yamux already bounds what a
- * well-behaved peer has in flight (16 MiB window at most); this is a backstop above it.
+ * Bytes the fetcher buffers between the network and the disk. yamux grants a sender more window
+ * as bytes arrive, not as they are consumed, so a disk slower than the network would let the
+ * buffer grow to this backstop; the transfer pauses the stream above {@link PAUSE_ABOVE} (no
+ * more window is granted, so the provider stops) and resumes once the disk caught up.
  */
 const MAX_READ_BUFFER = 32 * 1024 * 1024
+/** Buffered bytes above which the transfer pauses its stream. */
+const PAUSE_ABOVE = 1024 * 1024
 
 /** How one transfer from one provider ended. */
 export type TransferOutcome =
@@ -121,7 +125,16 @@ export async function transfer(
     }, tick)
 
     let pending: Uint8ArrayList | null = rest.byteLength > 0 ? rest : null
+    let paused = false
+    // @libp2p/utils' byteStream keeps its buffer as `readBuffer` (not in its type); without it,
+    // nothing pauses and the backstop above still holds.
+    const buffered = (): number =>
+      (reader as unknown as { readBuffer?: Uint8ArrayList }).readBuffer?.byteLength ?? 0
     for (;;) {
+      if (paused && buffered() < PAUSE_ABOVE) {
+        paused = false
+        stream.resume()
+      }
       const chunk = pending ?? (await reader.read({ signal: linked }))
       pending = null
       if (chunk === null) break
@@ -135,6 +148,11 @@ export async function transfer(
       lastByteAt = judgedNow()
       received += chunk.byteLength
       for (const buf of chunk) await temp.append(buf, from)
+      // The disk fell behind: hold the provider (no more window) until it catches up.
+      if (!paused && buffered() >= PAUSE_ABOVE) {
+        paused = true
+        stream.pause()
+      }
       if (onProgress !== undefined) {
         ctx.callBack(() => onProgress(temp.offset, pin.length, from))
       }
