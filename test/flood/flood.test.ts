@@ -352,6 +352,9 @@ describe('the flood suite', { timeout: (SECONDS + 180) * 1000 }, () => {
             {
               budget_refused: finalStatus[i]?.body.counters?.budget_refused,
               records_rejected: finalStatus[i]?.body.counters?.records_rejected,
+              dht_store_refused: finalStatus[i]?.body.counters?.dht_store_refused,
+              dht_store_providers: finalStatus[i]?.body.counters?.dht_store_providers,
+              uploads_too_slow: finalStatus[i]?.body.counters?.artifact_uploads_too_slow,
             },
           )}`,
       ),
@@ -394,7 +397,7 @@ describe('the flood suite', { timeout: (SECONDS + 180) * 1000 }, () => {
         `${h.name} halted a release`,
       )
     // The flood was real: each kind was sent in numbers.
-    for (const kind of KINDS ?? ['hello', 'reports', 'put', 'manifest', 'slowread']) {
+    for (const kind of KINDS ?? ['hello', 'reports', 'put', 'provide', 'manifest', 'slowread']) {
       const sent = (counts[`${kind}.done`] ?? 0) + (counts[`${kind}.refused`] ?? 0)
       assert.ok(sent >= PEERS, `${kind}: only ${sent} sent`)
     }

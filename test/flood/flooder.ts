@@ -4,6 +4,7 @@
  * send, as fast as it can, to every target for `seconds`:
  *
  * - DHT puts of a genuine manifest under aliased keys (`01`, `1.0`, ...) and of junk records;
+ * - provider records for made-up CIDs;
  * - hellos claiming 16 invented channels each;
  * - report batches: well-formed reports signed by fresh identities, and forged ones;
  * - manifest-exchange requests;
@@ -13,7 +14,7 @@
  * Run as `node test/flood/flooder.ts <config.json>`; it prints one JSON line of counts when
  * done. Every call is wrapped: a refusal is a count, never a crash of the flooder.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -26,6 +27,9 @@ import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { create } from 'multiformats/hashes/digest'
 import { artifactProtocol } from '../../src/adapters/libp2p/artifacts.ts'
 import { helloProtocol, openHello } from '../../src/adapters/libp2p/hello.ts'
 import { manifestProtocol, requestManifest } from '../../src/adapters/libp2p/manifest-exchange.ts'
@@ -47,7 +51,7 @@ export interface FlooderConfig {
   sequence: number
   /** How long the slow reader waits between windows, ms (just under the stall timeout). */
   slowReadEveryMs: number
-  /** Only these kinds (hello, reports, manifest, slowread, put); every kind when absent. */
+  /** Only these kinds (hello, reports, manifest, slowread, put, provide); all when absent. */
   kinds?: string[]
 }
 
@@ -208,6 +212,20 @@ async function main(): Promise<void> {
         }),
       )
     }
+    // Provider records for made-up CIDs: nothing checks them, the store's quota bounds them.
+    work.push(
+      loop('provide', async () => {
+        if (routingTableSize(node.services.dht) === 0) {
+          await sleep(100)
+          throw new Error('no peer to provide to yet')
+        }
+        const digest = create(0x12, createHash('sha256').update(randomBytes(16)).digest())
+        for await (const _ of node.services.dht.provide(CID.createV1(raw.code, digest), {
+          signal: AbortSignal.timeout(5000),
+        })) {
+        }
+      }),
+    )
     // DHT puts: the genuine manifest under aliased keys, and junk under every namespace.
     work.push(
       loop('put', async () => {
