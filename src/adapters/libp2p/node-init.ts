@@ -28,6 +28,12 @@ export interface ConvoyNodeInit {
   inboundConnectionThreshold?: number
   /** Period of DHT lookups for new roots and manifests, ms; a quarter of it while a freeze is suspected. @default 60000 */
   lookupIntervalMs?: number
+  /**
+   * The first republish of the trusted latest manifest after start, ms (randomised +-25%).
+   * DHT nodes hold records in memory only, so a network whose nodes all restarted (a rollout
+   * does that) holds none until someone puts them again. @default 60000
+   */
+  firstRepublishMs?: number
   /** Deadline for each hello read and write, ms. @default 5000 */
   helloTimeoutMs?: number
   /** Fetch the artifact of each new release on the channel and serve it to peers. @default true for role "node" */

@@ -10,20 +10,12 @@
  *
  * Decisions live in src/core (trust, rank, hello); this class carries them out.
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import type { Hello } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
-import { DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import { summarize } from '../../core/rollout/evidence.ts'
 import type { TrustState } from '../../core/trust/trust.ts'
@@ -31,12 +23,10 @@ import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type CountedReports, NodeAdmission } from './admission.ts'
-import { artifacts } from './artifacts.ts'
-import { BoundedDatastore, datastoreOf } from './bounded-datastore.ts'
-import { RecordRejectedError } from './errors.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
 import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
+import { assembleLibp2p } from './node-assemble.ts'
 import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 import type { NodeParts, NodeState, Services } from './node-state.ts'
 import { knownAddrs, nodeStatus } from './node-status.ts'
@@ -44,7 +34,7 @@ import { checkPeerAt, type PeerCheck } from './peer-check.ts'
 import { PeerTable } from './peer-table.ts'
 import { Records } from './records.ts'
 import { ReleaseArtifacts, type ReleaseFetchOptions } from './release-artifacts.ts'
-import { reports, type SubmitResult } from './reports.ts'
+import type { SubmitResult } from './reports.ts'
 import { Revocations, revokeProtocol } from './revocations.ts'
 import type { NodeStatus } from './status.ts'
 
@@ -65,10 +55,10 @@ export const DEFAULT_PLATFORM = 'node'
 
 /** How often a node puts the latest manifest into the DHT again, ms (randomised +-25%). */
 const REPUBLISH_MS = 6 * 3_600_000
+/** The first republish after start, ms (see `firstRepublishMs`). */
+const FIRST_REPUBLISH_MS = 60_000
 /** How often a node recomputes which releases its reports halt, ms. */
 const HALT_REFRESH_MS = 5000
-/** A yamux stream's largest receive window, bytes (see the muxer below). */
-const MAX_STREAM_WINDOW = 2 * 1024 * 1024
 
 /** A running convoy node. */
 export class ConvoyNode {
@@ -82,7 +72,8 @@ export class ConvoyNode {
   private readonly init: ConvoyNodeInit
   /** What the parts below share: trust, counters, clock, log. */
   private readonly state: NodeState
-  private readonly parts: NodeParts
+  /** @internal The node's parts; node-assemble.ts wires libp2p's hooks to them. */
+  readonly parts: NodeParts
   /** Peers, hello, ranking and pruning. */
   private readonly peerTable: PeerTable
   /** Claims, freeze detection and DHT lookups. */
@@ -94,6 +85,7 @@ export class ConvoyNode {
   private readonly startedAt: number
   private bootstrapTimer?: NodeJS.Timeout
   private republishTimer?: NodeJS.Timeout
+  private firstRepublishTimer?: NodeJS.Timeout
 
   private constructor(
     init: ConvoyNodeInit,
@@ -171,7 +163,7 @@ export class ConvoyNode {
       const { state } = await store.loadTrust(init.network.anchor, now, opensslVerify)
       const privateKey = await store.identity()
       let node: ConvoyNode | undefined
-      const libp2p = await ConvoyNode.assemble(init, privateKey, store, () => node!)
+      const libp2p = await assembleLibp2p(init, privateKey, store, CONVOY_VERSION, () => node!)
       node = new ConvoyNode(init, store, state, libp2p)
       await node.loadAdmission()
       await node.parts.revocations.load()
@@ -180,85 +172,6 @@ export class ConvoyNode {
       await store.close()
       throw e
     }
-  }
-
-  private static async assemble(
-    init: ConvoyNodeInit,
-    privateKey: PrivateKey,
-    store: NodeStore,
-    self: () => ConvoyNode,
-  ): Promise<Libp2p<Services>> {
-    const net = init.network.network
-    // Quotas on what peers can make this node store (core/net/store-quota.ts).
-    const datastore = new BoundedDatastore()
-    const libp2p = (await createLibp2p({
-      privateKey,
-      datastore,
-      start: false,
-      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      // A stream's receive window grows to 2 MiB, not yamux's 16 MiB: a peer sending to this
-      // node holds at most that much of one stream in flight, which the flood suite measured as
-      // the largest spike of an honest node's memory (two 20 MB uploads). 2 MiB is still more
-      // than a 100 Mbit/s link's bandwidth-delay product at 100 ms.
-      streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW } })],
-      connectionManager: {
-        maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-        // libp2p's default (5 per second per host) resets peers that share one address, such as a
-        // testnet on one machine or many nodes behind one NAT; 50 still stops a connection flood.
-        inboundConnectionThreshold: init.inboundConnectionThreshold ?? 50,
-        maxIncomingPendingConnections: 32,
-      },
-      nodeInfo: {
-        name: 'convoy',
-        version: init.version ?? CONVOY_VERSION,
-        userAgent: `convoy/${init.version ?? CONVOY_VERSION}`,
-      },
-      services: {
-        identify: identify({ protocolPrefix: `convoy/${net}` }),
-        ping: ping({ protocolPrefix: `convoy/${net}` }),
-        dht: kadDHT({
-          protocol: `/convoy/${net}/kad/1.0.0`,
-          clientMode: roleOf(init) !== 'node',
-          peerInfoMapper: passthroughMapper,
-          allowQueryWithZeroPeers: true,
-          validators: {
-            'convoy-rel': async (key, value) => self().validateReleaseRecord(key, value),
-            'convoy-root': async (key, value) => self().validateRootRecord(key, value),
-            'convoy-revoke': async (key, value) =>
-              self().parts.revocations.validateRecord(key, value),
-            // kad-dht's default /pk/ namespace (public keys by peer id) serves convoy nothing:
-            // Ed25519 peer ids embed their key. Refused, so nobody can store records in it.
-            pk: async () => {
-              throw new RecordRejectedError('a convoy network stores no /pk/ records')
-            },
-          },
-          selectors: {
-            'convoy-rel': (key, records) => self().selectReleaseRecord(key, records),
-            'convoy-root': (key, records) => self().selectRootRecord(key, records),
-            'convoy-revoke': (key, records) => self().parts.revocations.selectRecord(key, records),
-          },
-        }),
-        artifacts: artifacts({
-          network: net,
-          storeDir: store.artifactsDir,
-          ...(init.artifactOptions ?? {}),
-        }),
-        // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
-        reports: reports({
-          network: net,
-          relay: roleOf(init) === 'node',
-          isKnownRelease: (digest) => self().knowsRelease(digest),
-          standing: (r) => self().parts.admission.standing(r),
-          onAccepted: (r) => self().parts.admission.sawReport(r),
-          onMisbehaviour: (peer, reason) => self().onReportFault(peer, reason),
-          ...(init.now ? { now: init.now } : {}),
-        }),
-      },
-    })) as Libp2p<Services>
-    datastoreOf.set(libp2p, datastore)
-    return libp2p
   }
 
   /** Reads the reporter book and the signed policy of every release trusted at start. */
@@ -374,6 +287,13 @@ export class ConvoyNode {
       // (and the roots behind it) again every 6 h or so, so a network outlives its publisher.
       this.republishTimer = setInterval(() => void this.republish(), jitter(REPUBLISH_MS))
       this.republishTimer.unref()
+      // DHT stores are memory: after a restart of every node (a rollout) they hold nothing
+      // until someone puts again, so each node puts what it trusts a minute or so after start.
+      this.firstRepublishTimer = setTimeout(
+        () => void this.republish(),
+        jitter(this.init.firstRepublishMs ?? FIRST_REPUBLISH_MS),
+      )
+      this.firstRepublishTimer.unref()
       this.haltTimer = setInterval(() => void this.refreshHalted(), HALT_REFRESH_MS)
       this.haltTimer.unref()
     }
@@ -415,6 +335,7 @@ export class ConvoyNode {
     if (this.records.announceTimer) clearTimeout(this.records.announceTimer)
     if (this.bootstrapTimer) clearInterval(this.bootstrapTimer)
     if (this.republishTimer) clearInterval(this.republishTimer)
+    clearTimeout(this.firstRepublishTimer)
     if (this.haltTimer) clearInterval(this.haltTimer)
     this.releaseArtifacts.fetchAbort?.abort(new Error('node stopping'))
     await this.libp2p.stop()
@@ -541,7 +462,8 @@ export class ConvoyNode {
     return false
   }
 
-  private onReportFault(peer: PeerId, reason: string): void {
+  /** @internal A peer sent a faulty report (the report service's hook). */
+  onReportFault(peer: PeerId, reason: string): void {
     this.peerTable.entry(peer).misbehaviour++
     this.state.counters.misbehaviour!++
     this.emit(`report from ${peer.toString()} refused: ${reason}`)

@@ -1,0 +1,53 @@
+/**
+ * DHT stores are memory: after every node of a network restarted (a rollout does that), each
+ * puts what it trusts again a minute or so after start (`firstRepublishMs`), so a newcomer's
+ * DHT lookup finds the latest manifest without waiting for the 6-hourly republish.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import type { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
+import { latestKey } from '../../src/adapters/libp2p/records.ts'
+import { MAINTAINERS, NETWORK, networkConfig, release, TestNet, waitFor } from './harness.ts'
+
+/** True when `node`'s DHT returns a record under the channel's latest key. */
+async function dhtHasLatest(node: ConvoyNode): Promise<boolean> {
+  try {
+    for await (const ev of node.libp2p.services.dht.get(latestKey(NETWORK, 'stable'), {
+      signal: AbortSignal.timeout(3000),
+    })) {
+      if (ev.name === 'VALUE') return true
+    }
+  } catch {}
+  return false
+}
+
+describe('republish after start', { timeout: 120_000 }, () => {
+  const net = new TestNet()
+  after(() => net.stop())
+
+  it('a network whose nodes all restarted puts its latest manifest again soon after', async () => {
+    const a = await net.add({ firstRepublishMs: 600_000 })
+    const b = await net.add({ firstRepublishMs: 600_000 })
+    await waitFor('b knows a', () => b.libp2p.getConnections().length > 0)
+    await a.publish(release('1.3.0', 1, MAINTAINERS.slice(0, 2)))
+    await waitFor('b verified it', async () => (await b.status()).latest?.sequence === 1)
+    const dirs = [a, b].map((n) => (n as unknown as { store: { dir: string } }).store.dir)
+    // Every node restarts: their DHT stores start empty.
+    await net.remove(a)
+    await net.remove(b)
+    net.bootstrap = []
+    const late = await net.add({ dataDir: dirs[0]!, firstRepublishMs: 600_000 })
+    const soon = await net.add({ dataDir: dirs[1]!, firstRepublishMs: 500 })
+    const newcomer = await net.add({ network: networkConfig(net.bootstrap), fetchArtifacts: false })
+    await waitFor('the newcomer joined', () => newcomer.libp2p.getConnections().length >= 1)
+    // The node with the short first republish puts it again; the newcomer's DHT finds it.
+    const ms = await waitFor(
+      'the latest manifest back in the DHT',
+      () => dhtHasLatest(newcomer),
+      30_000,
+      250,
+    )
+    assert.ok(ms < 30_000)
+    assert.ok(late !== undefined && soon !== undefined)
+  })
+})
