@@ -112,13 +112,19 @@ export function startConvoy(
     env?: Record<string, string | undefined>
     /** Another convoy CLI to run (a previous release's convoy.mjs). @default this checkout's */
     entry?: string
+    /** Flags for node itself, before the script (V8 flags NODE_OPTIONS refuses). */
+    execArgv?: readonly string[]
   },
 ): Started {
-  const child = spawn(process.execPath, [options.entry ?? CONVOY_BIN, ...args], {
-    cwd: options.cwd,
-    env: cleanEnv(options.env),
-    stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    [...(options.execArgv ?? []), options.entry ?? CONVOY_BIN, ...args],
+    {
+      cwd: options.cwd,
+      env: cleanEnv(options.env),
+      stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   const add = (c: string) => {
     out += c

@@ -69,7 +69,9 @@ async function hostile(network: string): Promise<Libp2p<{ dht: KadDHT }>> {
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // Windows that never grow past yamux's minimum (256 KiB): a slow reader takes exactly one
+    // window per turn, 256 KiB every 4.8 s, about 53 KB/s, under the upload pace's floor.
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 256 * 1024 } })],
     connectionManager: { maxConnections: 1000 },
     services: {
       identify: identify({ protocolPrefix: `convoy/${network}` }),
@@ -106,6 +108,13 @@ async function main(): Promise<void> {
   // A pool of fresh reporter identities, made before the clock starts.
   const reporters: PrivateKey[] = []
   for (let i = 0; i < 512; i++) reporters.push(await generateKeyPair('Ed25519'))
+  // Each identity meets every target before the clock starts, so its DHT knows them.
+  await Promise.allSettled(
+    nodes.flatMap((n) => targets.map((t) => n.dial(t, { signal: AbortSignal.timeout(10_000) }))),
+  )
+  const ready = Date.now() + 15_000
+  while (Date.now() < ready && nodes.some((n) => routingTableSize(n.services.dht) === 0))
+    await sleep(200)
   const end = Date.now() + config.seconds * 1000
   const running = (): boolean => Date.now() < end
 
@@ -221,7 +230,7 @@ async function main(): Promise<void> {
         }
         const digest = create(0x12, createHash('sha256').update(randomBytes(16)).digest())
         for await (const _ of node.services.dht.provide(CID.createV1(raw.code, digest), {
-          signal: AbortSignal.timeout(5000),
+          signal: AbortSignal.timeout(20_000),
         })) {
         }
       }),
@@ -249,6 +258,10 @@ async function main(): Promise<void> {
     )
   }
   await Promise.allSettled(work)
+  counts['routing.tables.empty'] = nodes.filter(
+    (n) => routingTableSize(n.services.dht) === 0,
+  ).length
+  counts['connections.open'] = nodes.reduce((a, n) => a + n.getConnections().length, 0)
   process.stdout.write(`${JSON.stringify({ counts })}\n`)
   await Promise.allSettled(nodes.map((n) => n.stop()))
   process.exit(0)
