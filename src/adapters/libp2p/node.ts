@@ -10,15 +10,8 @@
  *
  * Decisions live in src/core (trust, rank, hello); this class carries them out.
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import type { Hello } from '../../core/net/hello.ts'
@@ -30,11 +23,10 @@ import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type CountedReports, NodeAdmission } from './admission.ts'
-import { artifacts } from './artifacts.ts'
-import { RecordRejectedError } from './errors.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
 import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
+import { assembleLibp2p } from './node-assemble.ts'
 import type { ConvoyNodeInit } from './node-init.ts'
 import type { NodeParts, NodeState, Services } from './node-state.ts'
 import { knownAddrs, nodeStatus } from './node-status.ts'
@@ -42,7 +34,7 @@ import { checkPeerAt, type PeerCheck } from './peer-check.ts'
 import { PeerTable } from './peer-table.ts'
 import { Records } from './records.ts'
 import { ReleaseArtifacts, type ReleaseFetchOptions } from './release-artifacts.ts'
-import { reports, type SubmitResult } from './reports.ts'
+import type { SubmitResult } from './reports.ts'
 import { Revocations, revokeProtocol } from './revocations.ts'
 import type { NodeStatus } from './status.ts'
 
@@ -167,7 +159,18 @@ export class ConvoyNode {
       const { state } = await store.loadTrust(init.network.anchor, now, opensslVerify)
       const privateKey = await store.identity()
       let node: ConvoyNode | undefined
-      const libp2p = await ConvoyNode.assemble(init, privateKey, store, () => node!)
+      const libp2p = await assembleLibp2p(init, init.version ?? CONVOY_VERSION, privateKey, store, {
+        validateRelease: (key, value) => node!.validateReleaseRecord(key, value),
+        validateRoot: (key, value) => node!.validateRootRecord(key, value),
+        validateRevocation: (key, value) => node!.parts.revocations.validateRecord(key, value),
+        selectRelease: (key, records) => node!.selectReleaseRecord(key, records),
+        selectRoot: (key, records) => node!.selectRootRecord(key, records),
+        selectRevocation: (key, records) => node!.parts.revocations.selectRecord(key, records),
+        knowsRelease: (digest) => node!.knowsRelease(digest),
+        standing: (r) => node!.parts.admission.standing(r),
+        sawReport: (r) => node!.parts.admission.sawReport(r),
+        onReportFault: (peer, reason) => node!.onReportFault(peer, reason),
+      })
       node = new ConvoyNode(init, store, state, libp2p)
       await node.loadAdmission()
       await node.parts.revocations.load()
@@ -176,76 +179,6 @@ export class ConvoyNode {
       await store.close()
       throw e
     }
-  }
-
-  private static async assemble(
-    init: ConvoyNodeInit,
-    privateKey: PrivateKey,
-    store: NodeStore,
-    self: () => ConvoyNode,
-  ): Promise<Libp2p<Services>> {
-    const net = init.network.network
-    return createLibp2p({
-      privateKey,
-      start: false,
-      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionManager: {
-        maxConnections: init.maxConnections ?? 100,
-        // libp2p's default (5 per second per host) resets peers that share one address, such as a
-        // testnet on one machine or many nodes behind one NAT; 50 still stops a connection flood.
-        inboundConnectionThreshold: init.inboundConnectionThreshold ?? 50,
-        maxIncomingPendingConnections: 32,
-      },
-      nodeInfo: {
-        name: 'convoy',
-        version: init.version ?? CONVOY_VERSION,
-        userAgent: `convoy/${init.version ?? CONVOY_VERSION}`,
-      },
-      services: {
-        identify: identify({ protocolPrefix: `convoy/${net}` }),
-        ping: ping({ protocolPrefix: `convoy/${net}` }),
-        dht: kadDHT({
-          protocol: `/convoy/${net}/kad/1.0.0`,
-          clientMode: (init.role ?? 'node') !== 'node',
-          peerInfoMapper: passthroughMapper,
-          allowQueryWithZeroPeers: true,
-          validators: {
-            'convoy-rel': async (key, value) => self().validateReleaseRecord(key, value),
-            'convoy-root': async (key, value) => self().validateRootRecord(key, value),
-            'convoy-revoke': async (key, value) =>
-              self().parts.revocations.validateRecord(key, value),
-            // kad-dht's default /pk/ namespace (public keys by peer id) serves convoy nothing:
-            // Ed25519 peer ids embed their key. Refused, so nobody can store records in it.
-            pk: async () => {
-              throw new RecordRejectedError('a convoy network stores no /pk/ records')
-            },
-          },
-          selectors: {
-            'convoy-rel': (key, records) => self().selectReleaseRecord(key, records),
-            'convoy-root': (key, records) => self().selectRootRecord(key, records),
-            'convoy-revoke': (key, records) => self().parts.revocations.selectRecord(key, records),
-          },
-        }),
-        artifacts: artifacts({
-          network: net,
-          storeDir: store.artifactsDir,
-          ...(init.artifactOptions ?? {}),
-        }),
-        // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
-        reports: reports({
-          network: net,
-          relay: (init.role ?? 'node') === 'node',
-          isKnownRelease: (digest) => self().knowsRelease(digest),
-          standing: (r) => self().parts.admission.standing(r),
-          onAccepted: (r) => self().parts.admission.sawReport(r),
-          onMisbehaviour: (peer, reason) => self().onReportFault(peer, reason),
-          ...(init.now ? { now: init.now } : {}),
-        }),
-      },
-    }) as Promise<Libp2p<Services>>
   }
 
   /** Reads the reporter book and the signed policy of every release trusted at start. */

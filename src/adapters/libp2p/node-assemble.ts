@@ -1,0 +1,102 @@
+/**
+ * The libp2p node a {@link ConvoyNode} runs on: TCP, noise, yamux, identify, ping, the network's kad-dht with convoy's validators and selectors, and the
+ * artifact and report services. What the services call back into lives in the node
+ * ({@link NodeHooks}).
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import type { Report } from '../../core/rollout/evidence.ts'
+import type { NodeStore } from '../fs/node-store.ts'
+import { artifacts } from './artifacts.ts'
+import { RecordRejectedError } from './errors.ts'
+import type { ConvoyNodeInit } from './node-init.ts'
+import type { Services } from './node-state.ts'
+import { reports } from './reports.ts'
+
+/** What the DHT and report services ask of the node. */
+export interface NodeHooks {
+  validateRelease: (key: Uint8Array, value: Uint8Array) => void | Promise<void>
+  validateRoot: (key: Uint8Array, value: Uint8Array) => void | Promise<void>
+  validateRevocation: (key: Uint8Array, value: Uint8Array) => void | Promise<void>
+  selectRelease: (key: Uint8Array, records: Uint8Array[]) => number
+  selectRoot: (key: Uint8Array, records: Uint8Array[]) => number
+  selectRevocation: (key: Uint8Array, records: Uint8Array[]) => number
+  knowsRelease: (digest: string) => boolean
+  standing: (r: Report) => number
+  sawReport: (r: Report) => void
+  onReportFault: (peer: PeerId, reason: string) => void
+}
+
+/** Assembles (but does not start) the libp2p node of `init`. */
+export async function assembleLibp2p(
+  init: ConvoyNodeInit,
+  version: string,
+  privateKey: PrivateKey,
+  store: NodeStore,
+  hooks: NodeHooks,
+): Promise<Libp2p<Services>> {
+  const net = init.network.network
+  const role = init.role ?? 'node'
+  return createLibp2p({
+    privateKey,
+    start: false,
+    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections ?? 100,
+      // libp2p's default (5 per second per host) resets peers that share one address, such as a
+      // testnet on one machine or many nodes behind one NAT; 50 still stops a connection flood.
+      inboundConnectionThreshold: init.inboundConnectionThreshold ?? 50,
+      maxIncomingPendingConnections: 32,
+    },
+    nodeInfo: { name: 'convoy', version, userAgent: `convoy/${version}` },
+    services: {
+      identify: identify({ protocolPrefix: `convoy/${net}` }),
+      ping: ping({ protocolPrefix: `convoy/${net}` }),
+      dht: kadDHT({
+        protocol: `/convoy/${net}/kad/1.0.0`,
+        clientMode: role !== 'node',
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true,
+        validators: {
+          'convoy-rel': async (key, value) => hooks.validateRelease(key, value),
+          'convoy-root': async (key, value) => hooks.validateRoot(key, value),
+          'convoy-revoke': async (key, value) => hooks.validateRevocation(key, value),
+          // kad-dht's default /pk/ namespace (public keys by peer id) serves convoy nothing:
+          // Ed25519 peer ids embed their key. Refused, so nobody can store records in it.
+          pk: async () => {
+            throw new RecordRejectedError('a convoy network stores no /pk/ records')
+          },
+        },
+        selectors: {
+          'convoy-rel': (key, records) => hooks.selectRelease(key, records),
+          'convoy-root': (key, records) => hooks.selectRoot(key, records),
+          'convoy-revoke': (key, records) => hooks.selectRevocation(key, records),
+        },
+      }),
+      artifacts: artifacts({
+        network: net,
+        storeDir: store.artifactsDir,
+        ...(init.artifactOptions ?? {}),
+      }),
+      // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
+      reports: reports({
+        network: net,
+        relay: role === 'node',
+        isKnownRelease: (digest) => hooks.knowsRelease(digest),
+        standing: (r) => hooks.standing(r),
+        onAccepted: (r) => hooks.sawReport(r),
+        onMisbehaviour: (peer, reason) => hooks.onReportFault(peer, reason),
+        ...(init.now ? { now: init.now } : {}),
+      }),
+    },
+  }) as Promise<Libp2p<Services>>
+}
