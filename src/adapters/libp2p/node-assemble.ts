@@ -1,6 +1,8 @@
 /**
- * The libp2p node a {@link ConvoyNode} runs on: TCP, noise, yamux, identify, ping, the network's kad-dht with convoy's validators and selectors, and the
- * artifact and report services. What the services call back into lives in the node
+ * The libp2p node a {@link ConvoyNode} runs on: TCP (with SO_REUSEPORT when asked, so a release
+ * switch can bind the port before the old node lets go of it), noise, yamux, identify, ping,
+ * the network's kad-dht with convoy's validators and selectors, and the artifact and report
+ * services. What the services call back into lives in the node
  * ({@link NodeHooks}).
  */
 import { noise } from '@chainsafe/libp2p-noise'
@@ -9,7 +11,7 @@ import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import { type TCPSocketOptions, tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Report } from '../../core/rollout/evidence.ts'
 import type { NodeStore } from '../fs/node-store.ts'
@@ -33,6 +35,16 @@ export interface NodeHooks {
   onReportFault: (peer: PeerId, reason: string) => void
 }
 
+/**
+ * The TCP listen options: `reusePort` when the node is to share its port with the node that
+ * replaces it. @libp2p/tcp 11 spreads `listenOpts` into the options of `net.Server.listen()`
+ * (listener.js: `multiaddrToNetConfig(ma, context)`), though its type names only a few socket
+ * options; test/net/reuse-port.test.ts proves two nodes bind one port with it.
+ */
+export function listenOptions(reusePort: boolean): TCPSocketOptions {
+  return (reusePort ? { reusePort: true } : {}) as TCPSocketOptions
+}
+
 /** Assembles (but does not start) the libp2p node of `init`. */
 export async function assembleLibp2p(
   init: ConvoyNodeInit,
@@ -47,7 +59,7 @@ export async function assembleLibp2p(
     privateKey,
     start: false,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
+    transports: [tcp({ listenOpts: listenOptions(init.reusePort === true) })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

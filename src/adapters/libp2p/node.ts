@@ -328,15 +328,44 @@ export class ConvoyNode {
     }
   }
 
-  /** Stops everything and releases the data dir. */
-  async stop(): Promise<void> {
+  /** Set by {@link release}: the data dir was let go while libp2p still runs. */
+  private released?: Promise<void>
+
+  /** Stops timers, lookups and the artifact fetch. */
+  private halt(why: string): void {
     this.state.stopped = true
     if (this.lookups.lookupTimer) clearTimeout(this.lookups.lookupTimer)
     if (this.records.announceTimer) clearTimeout(this.records.announceTimer)
     if (this.bootstrapTimer) clearInterval(this.bootstrapTimer)
     if (this.republishTimer) clearInterval(this.republishTimer)
     if (this.haltTimer) clearInterval(this.haltTimer)
-    this.releaseArtifacts.fetchAbort?.abort(new Error('node stopping'))
+    this.releaseArtifacts.fetchAbort?.abort(new Error(why))
+  }
+
+  /**
+   * The first half of a handover (a release switch with reusePort): stops every timer, lookup
+   * and fetch, finishes the writes under way and lets go of the data dir (its lock), so the
+   * supervisor can back it up and migrate it, while libp2p keeps listening and serving from
+   * memory. The store refuses writes from then on. {@link stop} ends the rest.
+   */
+  release(): Promise<void> {
+    this.released ??= (async () => {
+      this.halt('node draining')
+      await this.records.persistChain.catch(() => {})
+      await this.parts.admission.close()
+      await this.store.close()
+    })()
+    return this.released
+  }
+
+  /** Stops everything and releases the data dir (after {@link release}: stops libp2p). */
+  async stop(): Promise<void> {
+    if (this.released !== undefined) {
+      await this.released
+      await this.libp2p.stop()
+      return
+    }
+    this.halt('node stopping')
     await this.libp2p.stop()
     await this.records.persistChain.catch(() => {})
     await this.parts.admission.close()
