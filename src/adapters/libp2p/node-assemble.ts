@@ -1,8 +1,8 @@
 /**
  * The libp2p node a {@link ConvoyNode} runs on: TCP (with SO_REUSEPORT when asked, so a release
- * switch can bind the port before the old node lets go of it), noise, yamux, identify, ping,
- * the network's kad-dht with convoy's validators and selectors, and the artifact and report
- * services. What the services call back into lives in the node
+ * switch can bind the port before the old node lets go of it), TLS 1.3 offered before noise,
+ * yamux, identify, ping, the network's kad-dht with convoy's validators and selectors, and the
+ * artifact and report services. What the services call back into lives in the node
  * ({@link NodeHooks}).
  */
 import { noise } from '@chainsafe/libp2p-noise'
@@ -12,6 +12,7 @@ import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { type TCPSocketOptions, tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import type { Report } from '../../core/rollout/evidence.ts'
 import type { NodeStore } from '../fs/node-store.ts'
@@ -60,7 +61,9 @@ export async function assembleLibp2p(
     start: false,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp({ listenOpts: listenOptions(init.reusePort === true) })],
-    connectionEncrypters: [noise()],
+    // TLS 1.3 runs in Node's OpenSSL (AES-GCM in hardware), noise in JavaScript: TLS is offered
+    // first, noise second for peers that speak only noise (docs/dependencies.md).
+    connectionEncrypters: [tls(), noise()],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: init.maxConnections ?? 100,
