@@ -101,6 +101,7 @@ describe('docs against the code', () => {
       'data-binary', // curl
       'permission', // node: the shadow candidate's sandbox
       'seccomp-bpf', // strace: the shadow candidate's egress trace
+      'no-save', // npm install: QUIC measured in the bench only
     ])
     for (const { file, value } of await quoted(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])(?![\w])/g)) {
       if (others.has(value)) continue
