@@ -6,7 +6,10 @@
  *  2. A 20 MB artifact delivered to all 30: bytes the publisher uploaded, as a multiple of the
  *     artifact size. The publisher seeds a budget of copies and leaves; peers serve peers.
  *     Target: under 3x.
- *  3. Artifact throughput between two nodes, as a ratio of raw TCP on loopback in the same run.
+ *  3. Artifact throughput between two nodes, as a ratio of raw TCP on loopback in the same run,
+ *     with the encryption and muxer the two negotiated.
+ *  4. Raw stream throughput of the transport stacks alone (bench/stacks.ts): TCP with noise or
+ *     TLS and yamux, and QUIC when @chainsafe/libp2p-quic is installed by hand.
  *
  * It never hangs: each phase has a deadline (BENCH_PHASE_S, 600 s by default) after which it
  * prints how far it got (nodes holding the artifact, what the waiting ones say, bytes the
@@ -17,6 +20,7 @@ import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { artifactFile, MAINTAINERS, release, TestNet, waitFor } from '../test/net/harness.ts'
+import { stackThroughput } from './stacks.ts'
 
 const N = Number(process.env.BENCH_NODES ?? 30)
 const ARTIFACT_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 20)
@@ -199,8 +203,18 @@ try {
   await b.libp2p.services.artifacts.fetch(art2.pin, { providers: async () => [a.libp2p.peerId] })
   const convoyMBps = art2.pin.length / 1e6 / ((performance.now() - t2) / 1000)
   const rawMBps = await rawTcpMBps(art2.data)
+  const conn = b.libp2p.getConnections(a.libp2p.peerId)[0]
   console.log(
-    `two-node artifact throughput: ${convoyMBps.toFixed(1)} MB/s; raw TCP on loopback: ${rawMBps.toFixed(1)} MB/s; ratio ${(convoyMBps / rawMBps).toFixed(3)}`,
+    `two-node artifact throughput (${conn?.encryption ?? '?'}, ${conn?.multiplexer ?? '?'}): ${convoyMBps.toFixed(1)} MB/s; raw TCP on loopback: ${rawMBps.toFixed(1)} MB/s; ratio ${(convoyMBps / rawMBps).toFixed(3)}`,
+  )
+
+  // 4. the transport stacks alone, one stream, no convoy protocol
+  startPhase('transport stacks')
+  await Promise.all(net.nodes.splice(0).map((n) => n.stop()))
+  const stackMB = ARTIFACT_MB * 5
+  const stacks = await stackThroughput(stackMB * 1e6)
+  console.log(
+    `one libp2p stream, ${stackMB} MB, best of 3: ${stacks.map((r) => `${r.name} ${r.mbps !== undefined ? `${r.mbps.toFixed(1)} MB/s` : r.why}`).join('; ')}`,
   )
 } finally {
   startPhase('stop')

@@ -103,6 +103,7 @@ describe('docs against the code', () => {
       'permission', // node: the shadow candidate's sandbox
       'seccomp-bpf', // strace: the shadow candidate's egress trace
       ...NODE_PROCESS_FLAGS.map((f) => f.slice(2).split('=')[0]!), // node: the memory budget
+      'no-save', // npm install: QUIC measured in the bench only
     ])
     for (const { file, value } of await quoted(/(?<![\w-])--([a-z][a-z0-9-]*[a-z0-9])(?![\w])/g)) {
       if (others.has(value)) continue

@@ -31,6 +31,7 @@ export type Fault =
   | 'phone-home-child'
   | 'cpu-spin-live'
   | 'memory-leak-live'
+  | 'no-reuse-port'
 
 /** Options of one build. */
 export interface BuildOptions {
@@ -72,6 +73,8 @@ function faultCode(fault: Fault, o: BuildOptions): string {
     // Fine while judged as a shadow, bad once it is the node: only a measuring probation sees it.
     'cpu-spin-live': `if (!process.argv.includes('shadow')) setTimeout(() => setInterval(() => { const end = Date.now() + 85; while (Date.now() < end) {} }, 100), 1000)`,
     'memory-leak-live': `if (!process.argv.includes('shadow')) { const leak: Buffer[] = []; setTimeout(() => setInterval(() => leak.push(Buffer.alloc(4 * 1024 * 1024, 1)), 100), 1000) }`,
+    // Not bad, old: a release from before the switch handover, which binds its port alone.
+    'no-reuse-port': `delete process.env.CONVOY_REUSE_PORT`,
     // Phone home from a child, so the candidate's own sockets stay clean: the sandbox refuses the
     // child, and were it allowed, the trace follows children (strace -f).
     'phone-home-child': `if (process.argv.includes('shadow')) { try { const cp = (globalThis as any).process.getBuiltinModule('node:child_process'); const [h, p] = ${JSON.stringify(o.phoneHome ?? '127.0.0.2:9')}.split(':'); cp.spawn(process.execPath, ['-e', \`require('node:net').connect(\${p}, '\${h}').on('error', () => {})\`], { stdio: 'ignore' }) } catch (e) { console.error('phone-home-child: ' + (e as Error).message) } }`,
@@ -110,6 +113,7 @@ export const FAULTS: readonly Fault[] = [
   'phone-home-child',
   'cpu-spin-live',
   'memory-leak-live',
+  'no-reuse-port',
 ]
 
 /** Packs `version` of this repository with `fault` written in, into `outDir`. */

@@ -37,6 +37,8 @@ export class NodeStore {
   readonly dir: string
   readonly artifactsDir: string
   private locked = false
+  /** Set by close(): a store that let go of its lock writes nothing more. */
+  private closed = false
 
   constructor(dir: string) {
     this.dir = dir
@@ -89,10 +91,19 @@ export class NodeStore {
     }
   }
 
-  /** Releases the lock. */
+  /** Releases the lock; any write after it is refused (another node may own the dir by then). */
   async close(): Promise<void> {
+    this.closed = true
     if (this.locked) await unlink(join(this.dir, 'lock')).catch(() => {})
     this.locked = false
+  }
+
+  /** Throws when the store was closed: its directory may belong to another node now. */
+  private writable(): void {
+    if (this.closed)
+      throw new DataDirError(
+        `data dir ${this.dir} was released by this node: nothing more is written`,
+      )
   }
 
   /** The node's libp2p identity, created once (mode 0600) and reused across restarts. */
@@ -114,11 +125,13 @@ export class NodeStore {
 
   /** Stores a verified root document. */
   async saveRoot(version: number, bytes: Uint8Array): Promise<void> {
+    this.writable()
     await writeFileAtomic(join(this.dir, 'roots', `${version}.json`), bytes)
   }
 
   /** Stores a verified manifest. */
   async saveManifest(channel: string, sequence: number, bytes: Uint8Array): Promise<void> {
+    this.writable()
     await mkdir(join(this.dir, 'manifests', channel), { recursive: true })
     await writeFileAtomic(join(this.dir, 'manifests', channel, `${sequence}.json`), bytes)
   }
@@ -136,6 +149,7 @@ export class NodeStore {
 
   /** Stores a verified revocation. */
   async saveRevocation(channel: string, sequence: number, bytes: Uint8Array): Promise<void> {
+    this.writable()
     await writeFileAtomic(join(this.dir, 'revocations', `${channel}-${sequence}.json`), bytes)
   }
 
@@ -164,6 +178,7 @@ export class NodeStore {
 
   /** Persists the floor (write, fsync, rename). */
   async saveFloor(state: TrustState): Promise<void> {
+    this.writable()
     const floor: TrustFloor = { channels: {} }
     for (const [ch, t] of Object.entries(state.channels))
       if (t.latest) floor.channels[ch] = t.latest

@@ -1,25 +1,52 @@
 /**
- * Assembling a node's libp2p: transports, encryption, muxer, connection limits, the bounded
- * datastore, and the services (identify, ping, kad-dht with convoy's validators and selectors,
- * artifacts, reports). The validators and hooks call back into the node through `self`.
+ * The libp2p node a {@link ConvoyNode} runs on: TCP (with SO_REUSEPORT when asked, so a release
+ * switch can bind the port before the old node lets go of it), TLS 1.3 offered before noise,
+ * yamux, identify, ping, the network's kad-dht with convoy's validators and selectors, and the
+ * artifact and report services. What the services call back into lives in the node
+ * ({@link NodeHooks}).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import { type TCPSocketOptions, tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import { DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
+import type { Report } from '../../core/rollout/evidence.ts'
 import type { NodeStore } from '../fs/node-store.ts'
 import { artifacts } from './artifacts.ts'
 import { BoundedDatastore, datastoreOf } from './bounded-datastore.ts'
 import { RecordRejectedError } from './errors.ts'
-import type { ConvoyNode } from './node.ts'
 import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 import type { Services } from './node-state.ts'
 import { reports } from './reports.ts'
+
+/** What the DHT and report services ask of the node. */
+export interface NodeHooks {
+  validateRelease: (key: Uint8Array, value: Uint8Array) => void | Promise<void>
+  validateRoot: (key: Uint8Array, value: Uint8Array) => void | Promise<void>
+  validateRevocation: (key: Uint8Array, value: Uint8Array) => void | Promise<void>
+  selectRelease: (key: Uint8Array, records: Uint8Array[]) => number
+  selectRoot: (key: Uint8Array, records: Uint8Array[]) => number
+  selectRevocation: (key: Uint8Array, records: Uint8Array[]) => number
+  knowsRelease: (digest: string) => boolean
+  standing: (r: Report) => number
+  sawReport: (r: Report) => void
+  onReportFault: (peer: PeerId, reason: string) => void
+}
+
+/**
+ * The TCP listen options: `reusePort` when the node is to share its port with the node that
+ * replaces it. @libp2p/tcp 11 spreads `listenOpts` into the options of `net.Server.listen()`
+ * (listener.js: `multiaddrToNetConfig(ma, context)`), though its type names only a few socket
+ * options; test/net/reuse-port.test.ts proves two nodes bind one port with it.
+ */
+export function listenOptions(reusePort: boolean): TCPSocketOptions {
+  return (reusePort ? { reusePort: true } : {}) as TCPSocketOptions
+}
 
 /**
  * A yamux stream's largest receive window, bytes: 2 MiB, not yamux's 16 MiB. A peer sending to
@@ -29,23 +56,26 @@ import { reports } from './reports.ts'
  */
 const MAX_STREAM_WINDOW = 2 * 1024 * 1024
 
-/** Assembles (but does not start) the libp2p of a node. */
+/** Assembles (but does not start) the libp2p node of `init`. */
 export async function assembleLibp2p(
   init: ConvoyNodeInit,
+  version: string,
   privateKey: PrivateKey,
   store: NodeStore,
-  version: string,
-  self: () => ConvoyNode,
+  hooks: NodeHooks,
 ): Promise<Libp2p<Services>> {
   const net = init.network.network
+  const role = roleOf(init)
   const datastore = new BoundedDatastore() // quotas: core/net/store-quota.ts
   const libp2p = (await createLibp2p({
-    privateKey,
     datastore,
+    privateKey,
     start: false,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
+    transports: [tcp({ listenOpts: listenOptions(init.reusePort === true) })],
+    // TLS 1.3 runs in Node's OpenSSL (AES-GCM in hardware), noise in JavaScript: TLS is offered
+    // first, noise second for peers that speak only noise (docs/dependencies.md).
+    connectionEncrypters: [tls(), noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW } })],
     connectionManager: {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
@@ -54,24 +84,19 @@ export async function assembleLibp2p(
       inboundConnectionThreshold: init.inboundConnectionThreshold ?? 50,
       maxIncomingPendingConnections: 32,
     },
-    nodeInfo: {
-      name: 'convoy',
-      version: init.version ?? version,
-      userAgent: `convoy/${init.version ?? version}`,
-    },
+    nodeInfo: { name: 'convoy', version, userAgent: `convoy/${version}` },
     services: {
       identify: identify({ protocolPrefix: `convoy/${net}` }),
       ping: ping({ protocolPrefix: `convoy/${net}` }),
       dht: kadDHT({
         protocol: `/convoy/${net}/kad/1.0.0`,
-        clientMode: roleOf(init) !== 'node',
+        clientMode: role !== 'node',
         peerInfoMapper: passthroughMapper,
         allowQueryWithZeroPeers: true,
         validators: {
-          'convoy-rel': async (key, value) => self().validateReleaseRecord(key, value),
-          'convoy-root': async (key, value) => self().validateRootRecord(key, value),
-          'convoy-revoke': async (key, value) =>
-            self().parts.revocations.validateRecord(key, value),
+          'convoy-rel': async (key, value) => hooks.validateRelease(key, value),
+          'convoy-root': async (key, value) => hooks.validateRoot(key, value),
+          'convoy-revoke': async (key, value) => hooks.validateRevocation(key, value),
           // kad-dht's default /pk/ namespace (public keys by peer id) serves convoy nothing:
           // Ed25519 peer ids embed their key. Refused, so nobody can store records in it.
           pk: async () => {
@@ -79,9 +104,9 @@ export async function assembleLibp2p(
           },
         },
         selectors: {
-          'convoy-rel': (key, records) => self().selectReleaseRecord(key, records),
-          'convoy-root': (key, records) => self().selectRootRecord(key, records),
-          'convoy-revoke': (key, records) => self().parts.revocations.selectRecord(key, records),
+          'convoy-rel': (key, records) => hooks.selectRelease(key, records),
+          'convoy-root': (key, records) => hooks.selectRoot(key, records),
+          'convoy-revoke': (key, records) => hooks.selectRevocation(key, records),
         },
       }),
       artifacts: artifacts({
@@ -92,11 +117,11 @@ export async function assembleLibp2p(
       // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
       reports: reports({
         network: net,
-        relay: roleOf(init) === 'node',
-        isKnownRelease: (digest) => self().knowsRelease(digest),
-        standing: (r) => self().parts.admission.standing(r),
-        onAccepted: (r) => self().parts.admission.sawReport(r),
-        onMisbehaviour: (peer, reason) => self().onReportFault(peer, reason),
+        relay: role === 'node',
+        isKnownRelease: (digest) => hooks.knowsRelease(digest),
+        standing: (r) => hooks.standing(r),
+        onAccepted: (r) => hooks.sawReport(r),
+        onMisbehaviour: (peer, reason) => hooks.onReportFault(peer, reason),
         ...(init.now ? { now: init.now } : {}),
       }),
     },

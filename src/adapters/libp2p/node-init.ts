@@ -12,6 +12,11 @@ export interface ConvoyNodeInit {
   channel?: string
   /** Listen multiaddrs. @default ["/ip4/127.0.0.1/tcp/0"] */
   listen?: string[]
+  /**
+   * Listen with SO_REUSEPORT, so the node that replaces this one in a release switch can bind the
+   * same port before this one closes (core/net/reuse-port.ts says where that exists). @default false
+   */
+  reusePort?: boolean
   /** Version this node says it runs. @default CONVOY_VERSION */
   version?: string
   /** @default "node" ({@link DEFAULT_ROLE}) */

@@ -72,8 +72,7 @@ export class ConvoyNode {
   private readonly init: ConvoyNodeInit
   /** What the parts below share: trust, counters, clock, log. */
   private readonly state: NodeState
-  /** @internal The node's parts; node-assemble.ts wires libp2p's hooks to them. */
-  readonly parts: NodeParts
+  private readonly parts: NodeParts
   /** Peers, hello, ranking and pruning. */
   private readonly peerTable: PeerTable
   /** Claims, freeze detection and DHT lookups. */
@@ -163,7 +162,18 @@ export class ConvoyNode {
       const { state } = await store.loadTrust(init.network.anchor, now, opensslVerify)
       const privateKey = await store.identity()
       let node: ConvoyNode | undefined
-      const libp2p = await assembleLibp2p(init, privateKey, store, CONVOY_VERSION, () => node!)
+      const libp2p = await assembleLibp2p(init, init.version ?? CONVOY_VERSION, privateKey, store, {
+        validateRelease: (key, value) => node!.validateReleaseRecord(key, value),
+        validateRoot: (key, value) => node!.validateRootRecord(key, value),
+        validateRevocation: (key, value) => node!.parts.revocations.validateRecord(key, value),
+        selectRelease: (key, records) => node!.selectReleaseRecord(key, records),
+        selectRoot: (key, records) => node!.selectRootRecord(key, records),
+        selectRevocation: (key, records) => node!.parts.revocations.selectRecord(key, records),
+        knowsRelease: (digest) => node!.knowsRelease(digest),
+        standing: (r) => node!.parts.admission.standing(r),
+        sawReport: (r) => node!.parts.admission.sawReport(r),
+        onReportFault: (peer, reason) => node!.onReportFault(peer, reason),
+      })
       node = new ConvoyNode(init, store, state, libp2p)
       await node.loadAdmission()
       await node.parts.revocations.load()
@@ -328,8 +338,11 @@ export class ConvoyNode {
     }
   }
 
-  /** Stops everything and releases the data dir. */
-  async stop(): Promise<void> {
+  /** Set by {@link release}: the data dir was let go while libp2p still runs. */
+  private released?: Promise<void>
+
+  /** Stops timers, lookups and the artifact fetch. */
+  private halt(why: string): void {
     this.state.stopped = true
     if (this.lookups.lookupTimer) clearTimeout(this.lookups.lookupTimer)
     if (this.records.announceTimer) clearTimeout(this.records.announceTimer)
@@ -337,7 +350,33 @@ export class ConvoyNode {
     if (this.republishTimer) clearInterval(this.republishTimer)
     clearTimeout(this.firstRepublishTimer)
     if (this.haltTimer) clearInterval(this.haltTimer)
-    this.releaseArtifacts.fetchAbort?.abort(new Error('node stopping'))
+    this.releaseArtifacts.fetchAbort?.abort(new Error(why))
+  }
+
+  /**
+   * The first half of a handover (a release switch with reusePort): stops every timer, lookup
+   * and fetch, finishes the writes under way and lets go of the data dir (its lock), so the
+   * supervisor can back it up and migrate it, while libp2p keeps listening and serving from
+   * memory. The store refuses writes from then on. {@link stop} ends the rest.
+   */
+  release(): Promise<void> {
+    this.released ??= (async () => {
+      this.halt('node draining')
+      await this.records.persistChain.catch(() => {})
+      await this.parts.admission.close()
+      await this.store.close()
+    })()
+    return this.released
+  }
+
+  /** Stops everything and releases the data dir (after {@link release}: stops libp2p). */
+  async stop(): Promise<void> {
+    if (this.released !== undefined) {
+      await this.released
+      await this.libp2p.stop()
+      return
+    }
+    this.halt('node stopping')
     await this.libp2p.stop()
     await this.records.persistChain.catch(() => {})
     await this.parts.admission.close()
@@ -462,8 +501,7 @@ export class ConvoyNode {
     return false
   }
 
-  /** @internal A peer sent a faulty report (the report service's hook). */
-  onReportFault(peer: PeerId, reason: string): void {
+  private onReportFault(peer: PeerId, reason: string): void {
     this.peerTable.entry(peer).misbehaviour++
     this.state.counters.misbehaviour!++
     this.emit(`report from ${peer.toString()} refused: ${reason}`)

@@ -176,15 +176,14 @@ class Reports implements ReportService, Startable {
     await this.components.registrar.handle(this.protocol, this.onStream, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
     })
-    const seen = new Set<string>()
+    // Synced once per connection, not once per peer: a node replaced under its peer id by a
+    // switch handover opens new connections while the old node's are still open, and the peer
+    // it comes back as holds none of the reports (libp2p's topology filter would see one peer).
+    const synced = new WeakSet<Connection>()
     const topology: Topology = {
-      filter: {
-        has: (p) => seen.has(p.toString()),
-        add: (p) => void seen.add(p.toString()),
-        remove: (p) => void seen.delete(p.toString()),
-      },
-      onConnect: (peer) => {
-        if (peer.equals(this.components.peerId)) return
+      onConnect: (peer, connection) => {
+        if (peer.equals(this.components.peerId) || synced.has(connection)) return
+        synced.add(connection)
         this.peers.set(peer.toString(), peer)
         this.sync(peer)
       },
@@ -454,7 +453,16 @@ class Reports implements ReportService, Startable {
     ])
     let stream: Stream | undefined
     try {
-      stream = await this.components.connectionManager.openStream(peer, this.protocol, { signal })
+      // The newest open connection: during a switch handover the peer id has two processes
+      // behind it, and the older one is about to go.
+      const newest = this.components.connectionManager
+        .getConnections(peer)
+        .filter((c) => c.status === 'open')
+        .sort((a, b) => b.timeline.open - a.timeline.open)[0]
+      stream =
+        newest !== undefined
+          ? await newest.newStream(this.protocol, { signal })
+          : await this.components.connectionManager.openStream(peer, this.protocol, { signal })
       const lp = lpStream(stream, { maxDataLength: MAX_REPORT_BYTES })
       await lp.writeV(batch, { signal })
       await stream.close({ signal })

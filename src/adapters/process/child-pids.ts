@@ -10,6 +10,8 @@ import { sleep } from './timing.ts'
 /** Pids of children, so a supervisor restarted after SIGKILL can stop the orphans. */
 export interface PidFile {
   node?: number
+  /** The node of the release being replaced, draining beside its successor (a handover). */
+  draining?: number
   shadow?: number
 }
 

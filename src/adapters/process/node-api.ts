@@ -17,7 +17,16 @@ export interface RunningFile {
   addresses: string[]
   /** host:port of the API. */
   api: string
+  /** It listens with reusePort and drains on SIGUSR2, so a switch can hand its port over. */
+  reusePort?: boolean
 }
+
+/**
+ * Set to "1" in the environment of the node `convoy run` starts: listen with reusePort (where
+ * core/net/reuse-port.ts finds it) and drain on SIGUSR2. An environment variable, not a flag, so
+ * an older release that knows neither starts as before (and binds its port alone).
+ */
+export const REUSE_PORT_ENV = 'CONVOY_REUSE_PORT'
 
 /** Reads `<dataDir>/running.json`; undefined when missing or half-written. */
 export async function readRunning(dataDir: string): Promise<RunningFile | undefined> {

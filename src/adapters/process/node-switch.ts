@@ -5,8 +5,15 @@
  * after a crash first undoes a half-run migration. Every migration is judged by the core's
  * `judgeMigration`, and after every switch the node must still be itself (`selfChanged`): same
  * identity, trust floor not lowered, state files that parse.
+ *
+ * Where the platform has SO_REUSEPORT and the live node listens with it (core/net/reuse-port.ts),
+ * a switch is a handover: the old node drains (lets go of its API and data dir but keeps
+ * listening), the backup and migration run, the new node binds the same port beside it, and only
+ * once the new node is ready does the old one stop accepting, close and exit. No connection is
+ * refused. Elsewhere, or with an older release on either side, the old node stops first.
  */
 import type { ChildProcess } from 'node:child_process'
+import { switchMode } from '../../core/net/reuse-port.ts'
 import type { RolloutState, Target } from '../../core/rollout/machine.ts'
 import { type NodeSelf, selfChanged } from '../../core/shadow/migration.ts'
 import { exists, type Home, SWITCH_JOURNAL } from '../fs/home.ts'
@@ -27,8 +34,15 @@ export interface NodeSwitchHost {
   home: Home
   init: SupervisorInit
   log: (line: string) => void
-  /** Stops the node: SIGTERM, then SIGKILL after the deadline. */
+  /** Stops the node (and a draining one): SIGTERM, then SIGKILL after the deadline. */
   stopNode: () => Promise<void>
+  /**
+   * Asks the node to drain (SIGUSR2): it lets go of the data dir but keeps its port open. The
+   * draining process once the data dir is free, or undefined if it did not drain (then stopped).
+   */
+  drainNode: () => Promise<ChildProcess | undefined>
+  /** Stops the draining node, if any. */
+  stopDrained: () => Promise<void>
   /** Starts the node from the home's `current` release. */
   spawnNode: () => Promise<ChildProcess>
   /** Waits until the node just spawned wrote running.json and answers /status. */
@@ -122,8 +136,19 @@ export class NodeSwitch {
   async doSwitch(from: string, t: Target): Promise<void> {
     const stoppedAt = Date.now()
     const lap = laps()
-    await this.stopNode()
-    lap('stop')
+    const live = await readRunning(this.home.dataDir)
+    const plan = switchMode({
+      platform: process.platform,
+      nodeVersion: process.versions.node,
+      liveNodeReusesPort: live?.reusePort === true,
+    })
+    const drained = plan.mode === 'handover' ? await this.host.drainNode() : undefined
+    if (drained === undefined) await this.stopNode()
+    let goneAt: number | undefined
+    drained?.once('exit', () => {
+      goneAt ??= Date.now()
+    })
+    lap(drained ? 'drain' : 'stop')
     if (this.crashAt('switch:stopped')) return
     const journal = await this.home.readJson<SwitchJournal>(SWITCH_JOURNAL)
     if (journal?.from === from && journal.to === t.version && (await exists(journal.backup))) {
@@ -142,14 +167,38 @@ export class NodeSwitch {
     if (this.crashAt('switch:migrated')) return
     await this.home.switchCurrent(t.version)
     if (this.crashAt('switch:pointer')) return
-    const child = await this.spawnNode()
-    await this.waitReady(child)
+    await this.startBeside(drained !== undefined)
+    const readyAt = Date.now()
     lap('start')
+    // The old node goes once the new one serves: it stops accepting, closes, exits.
+    await this.host.stopDrained()
+    if (drained) lap('old node stopped')
     await this.checkSelf(before, `the switch to ${t.version}`)
-    this.lastDowntimeMs = Date.now() - stoppedAt
+    const handedOver = drained !== undefined && (goneAt === undefined || goneAt >= readyAt)
+    this.lastDowntimeMs = handedOver ? 0 : readyAt - (goneAt ?? stoppedAt)
     this.log(
-      `switched ${from} -> ${t.version}; the node was down ${this.lastDowntimeMs} ms (${lap.summary()})`,
+      `switched ${from} -> ${t.version}; the node was down ${this.lastDowntimeMs} ms (${handedOver ? 'handover, ' : ''}${lap.summary()})${drained ? '' : `; ${plan.reason}`}`,
     )
+  }
+
+  /**
+   * Starts the node of `current` and waits until it is ready. Beside a draining node, a new node
+   * that fails (a release that does not listen with reusePort cannot bind the port: EADDRINUSE)
+   * gets one more start once the draining node is stopped: today's switch. A second failure
+   * throws, as any failed start does, and the supervisor rolls back.
+   */
+  private async startBeside(beside: boolean): Promise<void> {
+    const child = await this.spawnNode()
+    try {
+      await this.waitReady(child)
+    } catch (e) {
+      if (!beside) throw e
+      this.log(
+        `the new node did not start beside the draining one (${(e as Error).message}); stopping both and starting it alone`,
+      )
+      await this.stopNode()
+      await this.waitReady(await this.spawnNode())
+    }
   }
 
   /**

@@ -38,7 +38,7 @@ import { NodeStore } from '../fs/node-store.ts'
 import { signReport } from '../libp2p/reports.ts'
 import { CandidateRunner } from './candidate-runner.ts'
 import { ChildPids } from './child-pids.ts'
-import { fetchStatus, isAlive, readRunning } from './node-api.ts'
+import { fetchStatus, isAlive, REUSE_PORT_ENV, readRunning } from './node-api.ts'
 import { NODE_PROCESS_FLAGS } from './node-flags.ts'
 import { NodeSwitch } from './node-switch.ts'
 import { NodeWatch } from './node-watch.ts'
@@ -56,6 +56,8 @@ export class Supervisor {
   private readonly init: SupervisorInit
   private readonly now: () => number
   private child?: ChildProcess
+  /** The node of the release being replaced, draining beside its successor (a handover). */
+  private draining?: ChildProcess
   /** Set while the supervisor itself stops the node: that exit is not a crash. */
   private expectedExit = new WeakSet<ChildProcess>()
   private stopping = false
@@ -118,6 +120,8 @@ export class Supervisor {
       init,
       log,
       stopNode: () => this.stopNode(),
+      drainNode: () => this.drainNode(),
+      stopDrained: () => this.stopDrained(),
       spawnNode: () => this.spawnNode(),
       waitReady: (child) => this.waitReady(child),
       crashAt: (point) => this.crashAt(point),
@@ -254,6 +258,7 @@ export class Supervisor {
     ]
     const child = spawn(process.execPath, [...NODE_PROCESS_FLAGS, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, [REUSE_PORT_ENV]: '1' },
     })
     this.child = child
     this.lastExit = undefined
@@ -292,21 +297,62 @@ export class Supervisor {
     return child
   }
 
-  /** Stops the node: SIGTERM, then SIGKILL after the deadline. */
+  /** Stops the node (and a draining one): SIGTERM, then SIGKILL after the deadline. */
   private async stopNode(): Promise<void> {
     if (this.restartTimer) clearTimeout(this.restartTimer)
     const child = this.child
+    await Promise.all([this.stopDrained(), child === undefined ? undefined : this.stopOne(child)])
     if (child === undefined) return
+    if (this.child === child) this.child = undefined
+    await this.pids.savePids({ node: undefined })
+  }
+
+  private async stopOne(child: ChildProcess): Promise<void> {
     this.expectedExit.add(child)
     const grace = this.init.stopTimeoutMs ?? 10_000
     const killTimer = setTimeout(
-      () => this.log(`node did not stop within ${grace} ms; killing it`),
+      () => this.log(`node pid ${child.pid} did not stop within ${grace} ms; killing it`),
       grace,
     )
     await stopChild(child, grace)
     clearTimeout(killTimer)
-    if (this.child === child) this.child = undefined
-    await this.pids.savePids({ node: undefined })
+  }
+
+  /**
+   * The first half of a handover: SIGUSR2 asks the node (which said it listens with reusePort) to
+   * let go of its API and data dir; it keeps listening on its port until {@link stopDrained}.
+   * Returns the draining process once its data-dir lock is gone, or undefined when there is no
+   * node or it did not drain within the stop deadline (it is stopped then, as in a plain stop).
+   */
+  private async drainNode(): Promise<ChildProcess | undefined> {
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    const child = this.child
+    if (child === undefined) return undefined
+    this.expectedExit.add(child)
+    this.child = undefined
+    this.draining = child
+    await this.pids.savePids({ node: undefined, draining: child.pid })
+    const deadline = Date.now() + (this.init.stopTimeoutMs ?? 10_000)
+    try {
+      child.kill('SIGUSR2')
+      while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+        const holder = await readFile(join(this.home.dataDir, 'lock'), 'utf8').catch(() => '')
+        if (Number(holder.trim()) !== child.pid) return child
+        await sleep(10)
+      }
+    } catch {}
+    this.log(`node pid ${child.pid} did not drain; stopping it`)
+    await this.stopDrained()
+    return undefined
+  }
+
+  /** Stops the draining node, if any: it closes its listener and connections, and exits. */
+  private async stopDrained(): Promise<void> {
+    const child = this.draining
+    if (child === undefined) return
+    await this.stopOne(child)
+    if (this.draining === child) this.draining = undefined
+    await this.pids.savePids({ draining: undefined })
   }
 
   /** Waits until the node just spawned wrote running.json and answers /status. */

@@ -22,10 +22,12 @@ import {
   routingTableSize,
 } from '../../adapters/libp2p/node.ts'
 import type { NodeStatus } from '../../adapters/libp2p/status.ts'
+import { REUSE_PORT_ENV } from '../../adapters/process/node-api.ts'
 import { prettyJson } from '../../core/manifest/canonical.ts'
 import { decodeRelease, MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
 import { DEFAULT_ROLE } from '../../core/net/hello.ts'
+import { reusePortAvailable } from '../../core/net/reuse-port.ts'
 import {
   type CliContext,
   CliError,
@@ -59,7 +61,10 @@ function explainStartError(e: unknown, listen: string[]): never {
   throw e
 }
 
-/** `node start`: runs until SIGINT or SIGTERM. */
+/** How long a drained node waits for SIGTERM before it stops by itself, ms. */
+const DRAIN_MAX_MS = 60_000
+
+/** `node start`: runs until SIGINT or SIGTERM (after SIGUSR2, when it listens with reusePort). */
 export async function nodeStart(argv: string[], ctx: CliContext): Promise<CommandOutput> {
   const { values } = parse(
     argv,
@@ -100,6 +105,13 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
     throw new CliError((e as Error).message, 2)
   }
   const log = (line: string) => process.stdout.write(`${stamp()} ${line}\n`)
+  // `convoy run` asks its node to share the port with the node of the next release (SO_REUSEPORT)
+  // so that a switch refuses no connection; granted where this platform and Node have it. A node
+  // started by hand binds its port alone, so a second node on it fails with EADDRINUSE.
+  const reusePort =
+    role === 'node' &&
+    process.env[REUSE_PORT_ENV] === '1' &&
+    reusePortAvailable({ platform: process.platform, nodeVersion: process.versions.node })
   let node: ConvoyNode
   try {
     node = await ConvoyNode.create({
@@ -108,6 +120,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
       role,
       channel: values.channel ?? 'stable',
       listen,
+      reusePort,
       ...(values['max-connections']
         ? {
             maxConnections: parseNumber(
@@ -175,6 +188,8 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
       peerId: status.peerId,
       addresses: status.addresses,
       api: `${server.address.host}:${server.address.port}`,
+      // It listens with reusePort and drains on SIGUSR2: the supervisor may hand its port over.
+      ...(reusePort ? { reusePort: true } : {}),
     }),
   )
   log(
@@ -182,6 +197,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
   )
   for (const a of status.addresses) log(`listening on ${a}`)
   log(`api on http://${server.address.host}:${server.address.port}/status, /metrics and /reports`)
+  let closeApi: Promise<void> | undefined
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: stopping`)
@@ -189,10 +205,24 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
     }
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
+    // The handover of a release switch: the API and the data dir go now (the next node needs
+    // both), the p2p port stays open beside the next node's until SIGTERM, or DRAIN_MAX_MS.
+    if (reusePort)
+      process.once('SIGUSR2', () => {
+        log('SIGUSR2: draining: releasing the data dir and the API; still listening')
+        closeApi = server.close()
+        void closeApi
+          .then(() => unlink(running).catch(() => {}))
+          .then(() => node.release())
+          .then(() => log('drained: the data dir is free'))
+          .catch((e: Error) => log(`draining failed: ${e.message}`))
+        setTimeout(() => stop('drain deadline'), DRAIN_MAX_MS).unref()
+      })
   })
-  await server.close()
+  await (closeApi ?? server.close())
   await node.stop()
-  await unlink(running).catch(() => {})
+  // A drained node's running.json went at SIGUSR2; the one there now is the next node's.
+  if (closeApi === undefined) await unlink(running).catch(() => {})
   return { text: `${stamp()} stopped cleanly`, json: { stopped: true, peerId: status.peerId } }
 }
 
