@@ -1,7 +1,8 @@
 /**
- * Encryption negotiation: convoy offers TLS 1.3 first and noise second. Two convoy nodes agree on
- * TLS; a vanilla js-libp2p peer that speaks noise only still connects (dialing in and dialed) and
- * completes convoy's hello, so a node of an older release, or anyone else's, is not cut off.
+ * Encryption negotiation: convoy offers noise first and TLS 1.3 second. Two convoy nodes agree
+ * on noise; a peer that offers TLS first gets TLS; a vanilla js-libp2p peer that speaks noise
+ * only connects (dialing in and dialed) and completes convoy's hello, so a node of an older
+ * release, or anyone else's, is not cut off.
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
@@ -10,6 +11,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import type { Connection, Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import {
   answerHello,
@@ -50,12 +52,21 @@ describe('encryption', { timeout: 120_000 }, () => {
     await net.stop()
   })
 
-  it('two convoy nodes agree on TLS', async () => {
+  it('two convoy nodes agree on noise; a peer offering TLS first gets TLS', async () => {
     const a = await net.add()
     const b = await net.add()
     await b.dial(a.libp2p.getMultiaddrs()[0]!.toString())
     const conn = b.libp2p.getConnections(a.libp2p.peerId)[0]
-    assert.equal(conn?.encryption, '/tls/1.0.0')
+    assert.equal(conn?.encryption, '/noise')
+    const tlsFirst = (await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [tls(), noise()],
+      streamMuxers: [yamux()],
+    })) as unknown as Libp2p
+    extra.push(tlsFirst)
+    const c = await tlsFirst.dial(a.libp2p.getMultiaddrs()[0]!)
+    assert.equal(c.encryption, '/tls/1.0.0')
   })
 
   it('a noise-only peer dials a convoy node, and completes hello', async () => {
