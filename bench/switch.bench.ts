@@ -14,12 +14,12 @@
  *     release whose rollout window is zero. Most of it is the policy's shadow window and
  *     probation, which are printed too, so the overhead of convoy itself is visible.
  */
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { makeTempDir, removeDir } from '../test/cli/helpers.ts'
-import { waitFor } from '../test/net/harness.ts'
+import { freePort } from '../test/net/harness.ts'
 import { packBuild } from '../test/supervisor/builds.ts'
-import { runningVersion, SupNet, testPolicy, waitState } from '../test/supervisor/harness.ts'
+import { SupNet, testPolicy, waitState } from '../test/supervisor/harness.ts'
 
 const ROUNDS = Number(process.env.BENCH_SWITCHES ?? 5)
 const SHADOW_S = 8
@@ -28,14 +28,6 @@ const PROBATION_S = 2
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]!
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as { port: number }).port
-  await new Promise((r) => s.close(r))
-  return port
 }
 
 /** What the prober saw during one switch. */
@@ -103,17 +95,7 @@ try {
   await net.start()
   const first = await packBuild('0.5.0', 'good', dir)
   const port = await freePort()
-  const sup = net.resume('bench', `${net.dir}/bench`, [
-    '--release',
-    first.path,
-    '--listen',
-    `/ip4/127.0.0.1/tcp/${port}`,
-  ])
-  await waitFor(
-    'the node on 0.5.0',
-    async () => (await runningVersion(sup.home)) === '0.5.0',
-    30_000,
-  )
+  const sup = await net.startOnPort('bench', first, port)
   const probed: Probed[] = []
   const reported: number[] = []
   const toCommit: number[] = []

@@ -7,7 +7,7 @@
  *
  * Must hold: every honest node verifies the release within 10 s of its publication and ends
  * with its artifact intact; its RSS grows by under RSS_BOUND_MIB; its health, asked every second the
- * way the supervisor asks it on probation (`isAlive`, `afterProbe`), never fails; it is still
+ * way the supervisor asks it on probation (`answersHealth`, `afterProbe`), never fails; it is still
  * running at the end and stops cleanly. The figures are printed (docs/benchmarks.md has them).
  *
  * Knobs for researchers: CONVOY_FLOOD_PEERS and CONVOY_FLOOD_SECONDS change the size of the
@@ -24,11 +24,15 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { hashFile } from '../../src/adapters/fs/hash.ts'
-import type { Health } from '../../src/adapters/http/api.ts'
 import { REPORTER_BOOK_FILE } from '../../src/adapters/libp2p/admission.ts'
 import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
 import type { NodeStatus } from '../../src/adapters/libp2p/status.ts'
-import { isAlive, type RunningFile, readRunning } from '../../src/adapters/process/node-api.ts'
+import {
+  answersHealth,
+  fetchHealth,
+  type RunningFile,
+  readRunning,
+} from '../../src/adapters/process/node-api.ts'
 import { NODE_PROCESS_FLAGS } from '../../src/adapters/process/node-flags.ts'
 import { readProc } from '../../src/adapters/process/probe.ts'
 import { encodeNetworkConfig } from '../../src/core/net/network-config.ts'
@@ -111,16 +115,6 @@ async function settled(dataDir: string): Promise<void> {
     join(dataDir, REPORTER_BOOK_FILE),
     JSON.stringify({ reporters: [], releases: {}, joinedAt: Date.now() - JOIN_GRACE_MS - 60_000 }),
   )
-}
-
-/** The node's own memory figures from `/health`. */
-async function healthMemory(api: string): Promise<Health['memory']> {
-  try {
-    const res = await fetch(`http://${api}/health`, { signal: AbortSignal.timeout(2000) })
-    return ((await res.json()) as Health).memory
-  } catch {
-    return undefined
-  }
 }
 
 describe('the flood suite', { timeout: (SECONDS + 180) * 1000 }, () => {
@@ -273,7 +267,7 @@ describe('the flood suite', { timeout: (SECONDS + 180) * 1000 }, () => {
         await Promise.all(
           honest.map(async (h) => {
             const t0 = Date.now()
-            const answered = await isAlive(h.running.api, HEALTH_TIMEOUT_MS)
+            const answered = await answersHealth(h.running.api, HEALTH_TIMEOUT_MS)
             h.slowestProbeMs = Math.max(h.slowestProbeMs, Date.now() - t0)
             h.probes++
             const r = afterProbe(h.misses, answered)
@@ -286,7 +280,7 @@ describe('the flood suite', { timeout: (SECONDS + 180) * 1000 }, () => {
             }
             if (tick % 5 === 0) {
               if (proc) h.rssTrace.push(`${Math.round(proc.rss / MiB)}`)
-              const m = await healthMemory(h.running.api)
+              const m = (await fetchHealth(h.running.api, 2000))?.memory
               if (m)
                 h.heapTrace.push(
                   `${Math.round(m.heapUsed / MiB)}/${Math.round(m.heapTotal / MiB)}/${Math.round(m.external / MiB)}`,

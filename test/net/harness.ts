@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -257,4 +258,13 @@ export async function peerIn(
 ): Promise<NodeStatus['peers'][number] | undefined> {
   const s = await node.status()
   return s.peers.find((p) => p.peerId === peer.libp2p.peerId.toString())
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for tests that need a fixed port). */
+export async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as { port: number }).port
+  await new Promise((r) => s.close(r))
+  return port
 }

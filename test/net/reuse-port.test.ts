@@ -5,25 +5,16 @@
  */
 import assert from 'node:assert/strict'
 import { access } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { ConvoyNode } from '../../src/adapters/libp2p/node.ts'
 import { reusePortAvailable } from '../../src/core/net/reuse-port.ts'
-import { networkConfig, release, TestNet, waitFor } from './harness.ts'
+import { freePort, networkConfig, release, TestNet, waitFor } from './harness.ts'
 
 const available = reusePortAvailable({
   platform: process.platform,
   nodeVersion: process.versions.node,
 })
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as { port: number }).port
-  await new Promise((r) => s.close(r))
-  return port
-}
 
 describe('reusePort', { skip: !available && 'no reusePort here', timeout: 120_000 }, () => {
   const net = new TestNet()

@@ -5,12 +5,10 @@
  * not listen with reusePort the switch stops the old node first, as before.
  */
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { reusePortAvailable } from '../../src/core/net/reuse-port.ts'
 import { makeTempDir, removeDir } from '../cli/helpers.ts'
-import { waitFor } from '../net/harness.ts'
+import { freePort } from '../net/harness.ts'
 import { packBuild } from './builds.ts'
 import { runningVersion, SupNet, testPolicy, waitState } from './harness.ts'
 
@@ -19,14 +17,6 @@ const available = reusePortAvailable({
   nodeVersion: process.versions.node,
 })
 const POLICY = testPolicy({ windowSeconds: 0, shadowSeconds: 3, probationSeconds: 2 })
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as { port: number }).port
-  await new Promise((r) => s.close(r))
-  return port
-}
 
 let dir: string
 const net = new SupNet()
@@ -47,17 +37,7 @@ describe('the switch handover', {
     // A fixed port beside the harness's random one: only a fixed port can be handed over.
     const first = await packBuild('0.5.0', 'good', dir)
     const port = await freePort()
-    const sup = net.resume('handover', join(net.dir, 'handover'), [
-      '--release',
-      first.path,
-      '--listen',
-      `/ip4/127.0.0.1/tcp/${port}`,
-    ])
-    await waitFor(
-      'the node on 0.5.0',
-      async () => (await runningVersion(sup.home)) === '0.5.0',
-      30_000,
-    )
+    const sup = await net.startOnPort('handover', first, port)
     const steps: Array<[string, 'good' | 'no-reuse-port', RegExp]> = [
       ['0.6.0', 'good', /switched 0\.5\.0 -> 0\.6\.0; the node was down 0 ms \(handover, drain/],
       ['0.7.0', 'no-reuse-port', /did not start beside the draining one/],

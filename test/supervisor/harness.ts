@@ -96,6 +96,25 @@ export class SupNet {
     return this.resume(name, home, ['--release', initial.path], env)
   }
 
+  /**
+   * Starts `convoy run` in a new home listening on the fixed `port` (only a fixed port can be
+   * handed over at a switch), first release `initial`, and waits until it runs it.
+   */
+  async startOnPort(name: string, initial: Build, port: number): Promise<Sup> {
+    const sup = this.resume(name, join(this.dir, name), [
+      '--release',
+      initial.path,
+      '--listen',
+      `/ip4/127.0.0.1/tcp/${port}`,
+    ])
+    await waitFor(
+      `the node on ${initial.version}`,
+      async () => (await runningVersion(sup.home)) === initial.version,
+      30_000,
+    )
+    return sup
+  }
+
   /** (Re)starts `convoy run` on an existing home; `entry` runs another build's CLI. */
   resume(
     name: string,

@@ -53,16 +53,25 @@ export async function fetchStatus(api: string, timeoutMs = 2000): Promise<NodeSt
   }
 }
 
-/** GET /health, or undefined when the node does not answer within `timeoutMs`. */
-export async function fetchHealth(api: string, timeoutMs = 1000): Promise<Health | undefined> {
+/** GET /health: `route` false when the node has no such route (older than it). */
+async function askHealth(
+  api: string,
+  timeoutMs: number,
+): Promise<{ route: boolean; health?: Health } | undefined> {
   try {
     const res = await fetch(url(api, '/health'), { signal: AbortSignal.timeout(timeoutMs) })
-    if (!res.ok) return undefined
+    if (res.status === 404) return { route: false }
+    if (!res.ok) return { route: true }
     const h = (await res.json()) as Health
-    return h.status === 'ok' ? h : undefined
+    return h.status === 'ok' ? { route: true, health: h } : { route: true }
   } catch {
     return undefined
   }
+}
+
+/** GET /health, or undefined when the node does not answer within `timeoutMs`. */
+export async function fetchHealth(api: string, timeoutMs = 1000): Promise<Health | undefined> {
+  return (await askHealth(api, timeoutMs))?.health
 }
 
 /**
@@ -70,15 +79,11 @@ export async function fetchHealth(api: string, timeoutMs = 1000): Promise<Health
  * answers 404) is asked for `/status` instead, so a supervisor never fails an older node it
  * rolled back to for lacking a route.
  */
-export async function isAlive(api: string, timeoutMs: number): Promise<boolean> {
-  try {
-    const res = await fetch(url(api, '/health'), { signal: AbortSignal.timeout(timeoutMs) })
-    if (res.status === 404) return (await fetchStatus(api, timeoutMs)) !== undefined
-    if (!res.ok) return false
-    return ((await res.json()) as Health).status === 'ok'
-  } catch {
-    return false
-  }
+export async function answersHealth(api: string, timeoutMs: number): Promise<boolean> {
+  const r = await askHealth(api, timeoutMs)
+  if (r === undefined) return false
+  if (!r.route) return (await fetchStatus(api, timeoutMs)) !== undefined
+  return r.health !== undefined
 }
 
 /** The version the node running from `dataDir` reports through its API, if it runs and answers. */

@@ -38,7 +38,7 @@ import { NodeStore } from '../fs/node-store.ts'
 import { signReport } from '../libp2p/reports.ts'
 import { CandidateRunner } from './candidate-runner.ts'
 import { ChildPids } from './child-pids.ts'
-import { fetchStatus, isAlive, REUSE_PORT_ENV, readRunning } from './node-api.ts'
+import { answersHealth, fetchStatus, REUSE_PORT_ENV, readRunning } from './node-api.ts'
 import { NODE_PROCESS_FLAGS } from './node-flags.ts'
 import { NodeSwitch } from './node-switch.ts'
 import { NodeWatch } from './node-watch.ts'
@@ -508,7 +508,7 @@ export class Supervisor {
         await this.watch.readEvidence(live.api)
       // Health is the cheap `/health`, asked on its own: a slow status never fails a node.
       const answered = (): Promise<boolean> =>
-        live ? isAlive(live.api, HEALTH_TIMEOUT_MS) : Promise.resolve(false)
+        live ? answersHealth(live.api, HEALTH_TIMEOUT_MS) : Promise.resolve(false)
       if (this.state.phase === 'probation') {
         this.watch.checkHealth(live !== undefined, await answered())
         // Probation measures: the new node against its own samples from before the switch.
