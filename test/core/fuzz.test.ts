@@ -19,6 +19,12 @@ import { decodeRelease, MAX_RELEASE_BYTES } from '../../src/core/manifest/releas
 import { decodeRevocation, MAX_REVOCATION_BYTES } from '../../src/core/manifest/revocation.ts'
 import { decodeRoot } from '../../src/core/manifest/root.ts'
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts'
+import {
+  decodeChunkIndex,
+  encodeChunkIndex,
+  MAX_INDEX_BYTES,
+  MIN_CHUNK_BYTES,
+} from '../../src/core/net/chunks.ts'
 import { formatDhtKey, parseDhtKey } from '../../src/core/net/dht-keys.ts'
 import { decodeHelloMessage, encodeHelloMessage } from '../../src/core/net/hello.ts'
 import {
@@ -30,6 +36,7 @@ import {
   encodeArtifactRequest,
   encodeManifestReplyHead,
   encodeManifestRequest,
+  MAX_ARTIFACT_REPLY_BYTES,
 } from '../../src/core/net/wire.ts'
 import type { Result } from '../../src/core/result.ts'
 import { decodeReport, encodeReport } from '../../src/core/rollout/report.ts'
@@ -52,6 +59,8 @@ interface Decoder<T> {
 }
 
 const K = keys('fuzz-', 3)
+/** The artifact the fuzzed chunk indexes claim to describe: three chunks of the smallest size. */
+const CHUNKED = { sha256: 'cd'.repeat(32), length: 2 * MIN_CHUNK_BYTES + 7 }
 const release = encodeEnvelope(makeRelease(K.slice(0, 2)))
 const root = encodeEnvelope(makeRoot(K, 2))
 const revocation = encodeEnvelope(
@@ -151,7 +160,15 @@ const decoders: Decoder<unknown>[] = [
     name: 'artifact request',
     decode: decodeArtifactRequest,
     encode: (v) => encodeArtifactRequest(v as never),
-    samples: [encodeArtifactRequest({ sha256: 'ef'.repeat(32), offset: 65536, confirm: true })],
+    samples: [
+      encodeArtifactRequest({ sha256: 'ef'.repeat(32), offset: 65536, confirm: true }),
+      encodeArtifactRequest({
+        sha256: 'ef'.repeat(32),
+        offset: 65536,
+        confirm: true,
+        end: 2 ** 20,
+      }),
+    ],
     maxBytes: 256,
   },
   {
@@ -161,8 +178,23 @@ const decoders: Decoder<unknown>[] = [
     samples: [
       encodeArtifactReplyHead({ status: 'ok', length: 20_000_000 }),
       encodeArtifactReplyHead({ status: 'busy', reason: 'budget' }),
+      encodeArtifactReplyHead({ status: 'ok', length: 20_000_000, end: 2 ** 20 }),
+      encodeArtifactReplyHead({ status: 'not-found', have: 'gAAB' }),
     ],
-    maxBytes: 256,
+    maxBytes: MAX_ARTIFACT_REPLY_BYTES,
+  },
+  {
+    name: 'chunk index',
+    decode: (b) => decodeChunkIndex(b, CHUNKED),
+    encode: (v) => encodeChunkIndex(v as never),
+    samples: [
+      encodeChunkIndex({
+        artifact: CHUNKED,
+        chunkSize: MIN_CHUNK_BYTES,
+        chunks: ['0a'.repeat(32), '0b'.repeat(32), '0c'.repeat(32)],
+      }),
+    ],
+    maxBytes: MAX_INDEX_BYTES,
   },
 ]
 

@@ -111,4 +111,46 @@ describe('upload ledger', () => {
       { numRuns: 2000 },
     )
   })
+
+  it('ranged uploads: the charge is what was delivered plus what is in flight, never past the budget', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            peer: fc.constantFrom('a', 'b', 'c', 'd'),
+            chunk: fc.integer({ min: 0, max: 9 }),
+            delivered: fc.boolean(),
+            finishNow: fc.boolean(),
+          }),
+          { maxLength: 80 },
+        ),
+        fc.integer({ min: 1, max: 30 }),
+        (steps, budgetTenths) => {
+          const l = ledger(budgetTenths / 10, 3)
+          const open = new Map<string, { ticket: string; bytes: number; delivered: boolean }>()
+          let delivered = 0
+          let now = 0
+          for (const s of steps) {
+            now += 7
+            const d = l.admit(s.peer, 'x', LEN, s.chunk * 100, now, s.chunk * 100 + 100)
+            if (d.admit) {
+              assert.equal(d.charged, 100)
+              open.set(d.ticket, { ticket: d.ticket, bytes: 100, delivered: s.delivered })
+            }
+            if (s.finishNow) {
+              for (const t of open.values()) {
+                l.finish(t.ticket, t.delivered, now)
+                if (t.delivered) delivered += t.bytes
+              }
+              open.clear()
+            }
+            const inflight = [...open.values()].reduce((n, t) => n + t.bytes, 0)
+            assert.equal(l.chargedBytes, delivered + inflight)
+            assert.ok(l.chargedBytes <= (budgetTenths / 10) * LEN + 1e-9)
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    )
+  })
 })

@@ -18,11 +18,17 @@
  * starting and leaving again. Sybil identities each get one refund; the per-peer budgets of the
  * hostile-network work bound how fast they can come.
  *
+ * A ranged request (a chunk, core/net/chunks.ts) is charged differently: exactly its range,
+ * while it is in flight, kept when the requester confirms it, refunded at once when the transfer
+ * is cut. So the budget counts bytes delivered, however many providers share a copy and however
+ * often a chunk is asked again, and a seeder of a chunked artifact can be given a budget of a
+ * little more than one copy.
+ *
  * Pure: the caller passes the time and carries the decision out.
  */
 
 /** Why an upload was refused; carried to the requester in the "busy" reply. */
-export type UploadRefusal = 'slots' | 'budget'
+export type UploadRefusal = 'slots' | 'budget' | 'quota'
 
 export interface UploadLimits {
   /** Uploads served at the same time. */
@@ -50,6 +56,8 @@ interface Ticket {
   touched: number
   /** Sent the last byte: a delivered copy. */
   delivered: boolean
+  /** A ranged ticket: charged for its range only, refunded when cut, ended when it ends. */
+  ranged?: boolean
 }
 
 /** What {@link UploadLedger.admit} decided. */
@@ -82,8 +90,9 @@ export class UploadLedger {
   }
 
   /**
-   * May `peer` be sent `artifact` (of `length` bytes) from `offset`? Admitted uploads take a
-   * slot until {@link finish}. One slot per peer: a second concurrent request is "slots".
+   * May `peer` be sent `artifact` (of `length` bytes) from `offset` (to `end`, for a ranged
+   * request)? Admitted uploads take a slot until {@link finish}. One slot per peer: a second
+   * concurrent request is "slots".
    */
   admit(
     peer: string,
@@ -91,11 +100,30 @@ export class UploadLedger {
     length: number,
     offset: number,
     now: number,
+    end?: number,
   ): UploadDecision {
     this.expire(now)
     if (this.active >= this.limits.maxUploads) return { admit: false, reason: 'slots' }
     for (const t of this.tickets.values()) {
       if (t.peer === peer && t.active > 0) return { admit: false, reason: 'slots' }
+    }
+    if (end !== undefined) {
+      const charge = Math.max(0, Math.min(end, length) - Math.min(offset, length))
+      if (this.charged + charge > this.limits.budgetBytes) return { admit: false, reason: 'budget' }
+      if (!this.makeRoom()) return { admit: false, reason: 'slots' }
+      const key = `${peer} ${artifact} ${offset}-${end} ${now}`
+      this.tickets.set(key, {
+        peer,
+        artifact,
+        charge,
+        active: 1,
+        touched: now,
+        delivered: false,
+        ranged: true,
+      })
+      this.charged += charge
+      this.active++
+      return { admit: true, ticket: key, charged: charge }
     }
     const key = `${peer} ${artifact}`
     let ticket = this.tickets.get(key)
@@ -126,6 +154,12 @@ export class UploadLedger {
     if (t === undefined) return
     t.active = Math.max(0, t.active - 1)
     t.touched = now
+    if (t.ranged === true) {
+      // A range is done either way: delivered (the charge stays) or cut (refunded).
+      this.tickets.delete(ticketKey)
+      if (!complete) this.charged -= t.charge
+      return
+    }
     if (complete) t.delivered = true
   }
 

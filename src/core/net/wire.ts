@@ -31,26 +31,42 @@ export interface ManifestReplyHead {
   manifest: boolean
 }
 
-/** An artifact request: the artifact, where to start, and whether the asker will confirm. */
+/**
+ * An artifact request: the artifact, where to start, whether the asker will confirm, and
+ * (new with chunks, 0.10) where to stop. Without `end` the server sends to the end of the file.
+ */
 export interface ArtifactRequest {
   sha256: string
   offset: number
   confirm: boolean
+  /** Exclusive end of the range asked for; absent: the whole rest. */
+  end?: number
 }
 
-/** An artifact reply head. */
+/**
+ * An artifact reply head. `end` echoes a ranged request (a server that does not echo it is
+ * older and sends to the end of the file); `have` is a partial holder's bitfield of verified
+ * chunks (core/net/chunks.ts, `encodeHave`), sent only to ranged requests.
+ */
 export type ArtifactReplyHead =
-  | { status: 'ok'; length: number }
+  | { status: 'ok'; length: number; end?: number }
   | { status: 'busy'; reason: UploadRefusal }
-  | { status: 'not-found' }
+  | { status: 'not-found'; have?: string }
+
+/**
+ * Largest artifact reply head, bytes: room for a `have` bitfield of 4096 chunks. Requests, and
+ * the replies to requests without `end` (all an older fetcher can read), stay within
+ * {@link MAX_CONTROL_BYTES}.
+ */
+export const MAX_ARTIFACT_REPLY_BYTES = 1024
 
 type Fields = Record<string, JsonValue>
 
-function object(bytes: Uint8Array, what: string): Result<Fields> {
-  if (bytes.byteLength > MAX_CONTROL_BYTES)
+function object(bytes: Uint8Array, what: string, max: number = MAX_CONTROL_BYTES): Result<Fields> {
+  if (bytes.byteLength > max)
     return fail(
       'too-large',
-      `too large: a ${what} of ${bytes.byteLength} bytes, the limit is ${MAX_CONTROL_BYTES}`,
+      `too large: a ${what} of ${bytes.byteLength} bytes, the limit is ${max}`,
     )
   const text = fromUtf8(bytes)
   if (text === undefined) return fail('malformed', `malformed ${what}: not valid UTF-8`)
@@ -112,7 +128,14 @@ export function decodeManifestReplyHead(bytes: Uint8Array): Result<ManifestReply
 
 /** Encodes an artifact request. */
 export function encodeArtifactRequest(r: ArtifactRequest): Uint8Array {
-  return utf8(JSON.stringify({ sha256: r.sha256, offset: r.offset, confirm: r.confirm }))
+  return utf8(
+    JSON.stringify({
+      sha256: r.sha256,
+      offset: r.offset,
+      confirm: r.confirm,
+      ...(r.end === undefined ? {} : { end: r.end }),
+    }),
+  )
 }
 
 /** Decodes an artifact request; never throws. A missing `confirm` is false (older fetchers). */
@@ -122,13 +145,15 @@ export function decodeArtifactRequest(bytes: Uint8Array): Result<ArtifactRequest
   if (!v.ok) return v
   const bad = missing(v.value, what, ['sha256', 'offset'])
   if (bad) return bad
-  const { sha256, offset, confirm } = v.value
+  const { sha256, offset, confirm, end } = v.value
   if (!isHexOfLength(sha256, 32))
     return fail('malformed', `malformed ${what}: sha256 must be 64 lower-case hex digits`)
   if (!isCount(offset)) return fail('malformed', `malformed ${what}: offset must be a whole number`)
   if (confirm !== undefined && typeof confirm !== 'boolean')
     return fail('malformed', `malformed ${what}: confirm must be true or false`)
-  return ok({ sha256, offset, confirm: confirm === true })
+  if (end !== undefined && (!isCount(end) || end <= offset))
+    return fail('malformed', `malformed ${what}: end must be a whole number past offset`)
+  return ok({ sha256, offset, confirm: confirm === true, ...(end === undefined ? {} : { end }) })
 }
 
 /** Encodes an artifact reply head. */
@@ -139,20 +164,27 @@ export function encodeArtifactReplyHead(h: ArtifactReplyHead): Uint8Array {
 /** Decodes an artifact reply head; never throws. */
 export function decodeArtifactReplyHead(bytes: Uint8Array): Result<ArtifactReplyHead> {
   const what = 'artifact reply'
-  const v = object(bytes, what)
+  const v = object(bytes, what, MAX_ARTIFACT_REPLY_BYTES)
   if (!v.ok) return v
-  const { status } = v.value
+  const { status, end, have } = v.value
   if (status === 'ok') {
     const bad = missing(v.value, what, ['status', 'length'])
     if (bad) return bad
-    if (!isCount(v.value.length))
+    const length = v.value.length
+    if (!isCount(length))
       return fail('malformed', `malformed ${what}: length must be a whole number`)
-    return ok({ status, length: v.value.length })
+    if (end !== undefined && (!isCount(end) || end > length))
+      return fail('malformed', `malformed ${what}: end must be a whole number within length`)
+    return ok({ status, length, ...(end === undefined ? {} : { end }) })
   }
   if (status === 'busy') {
     // An older seeder sends no reason, or one this node does not know: it is out of slots.
-    return ok({ status, reason: v.value.reason === 'budget' ? 'budget' : 'slots' })
+    const reason = v.value.reason
+    return ok({ status, reason: reason === 'budget' || reason === 'quota' ? reason : 'slots' })
   }
-  if (status === 'not-found') return ok({ status })
+  if (status === 'not-found') {
+    // A bitfield this node cannot read is no reason to refuse the answer: it is dropped.
+    return ok(typeof have === 'string' ? { status, have } : { status })
+  }
   return fail('malformed', `malformed ${what}: status must be ok, busy or not-found`)
 }
