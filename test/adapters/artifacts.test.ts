@@ -4,113 +4,35 @@
  * here: a trickler, liars, a provider that sends more than the pinned length.
  */
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
 import type { PeerId, Stream } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
-import { createLibp2p } from 'libp2p'
 import {
   ArtifactFetchError,
   ArtifactMismatchError,
-  type ArtifactsInit,
   announceArtifact,
   artifactCid,
   artifactProtocol,
-  artifacts,
   type ProviderDropReason,
 } from '../../src/adapters/libp2p/artifacts.ts'
 import { routingTableSize } from '../../src/adapters/libp2p/node.ts'
 import type { ArtifactPin } from '../../src/core/manifest/release.ts'
+import {
+  artifactFile,
+  assertStoreHoldsOnly,
+  connect,
+  fixed,
+  NETWORK,
+  scene,
+  type TestNode,
+  waitFor,
+} from './artifact-nodes.ts'
 
-const NETWORK = 'test'
 const PROTOCOL = artifactProtocol(NETWORK)
-
-/** Fast limits so a slow provider is judged within about a second. */
-const FAST: Partial<ArtifactsInit> = {
-  minBytesPerSecond: 64 * 1024,
-  rateGraceMs: 300,
-  rateWindowMs: 700,
-  stallTimeoutMs: 1500,
-  requestTimeoutMs: 2000,
-}
-
-async function startNode(dir: string, init: Partial<ArtifactsInit> = {}) {
-  const storeDir = join(dir, `store-${randomBytes(4).toString('hex')}`)
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify({ protocolPrefix: 'convoy/test' }),
-      ping: ping({ protocolPrefix: 'convoy/test' }),
-      dht: kadDHT({
-        protocol: '/convoy/test/kad/1.0.0',
-        clientMode: false,
-        peerInfoMapper: passthroughMapper,
-        allowQueryWithZeroPeers: true,
-      }),
-      artifacts: artifacts({ network: NETWORK, storeDir, ...FAST, ...init }),
-    },
-  })
-  return { node, storeDir }
-}
-
-type TestNode = Awaited<ReturnType<typeof startNode>>
-
-/** A temp dir and the nodes of one test; `close` stops them all and removes the dir. */
-async function scene() {
-  const dir = await mkdtemp(join(tmpdir(), 'convoy-artifacts-'))
-  const nodes: TestNode[] = []
-  return {
-    dir,
-    async add(init: Partial<ArtifactsInit> = {}): Promise<TestNode> {
-      const n = await startNode(dir, init)
-      nodes.push(n)
-      return n
-    },
-    async close(): Promise<void> {
-      await Promise.allSettled(nodes.map((n) => n.node.stop()))
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
-}
-
-async function artifactFile(
-  dir: string,
-  length: number,
-): Promise<{ path: string; data: Buffer; pin: ArtifactPin }> {
-  const data = randomBytes(length)
-  const path = join(dir, `artifact-${randomBytes(4).toString('hex')}.bin`)
-  await writeFile(path, data)
-  return { path, data, pin: { sha256: sha256(data), length } }
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
-async function connect(from: TestNode, ...to: TestNode[]): Promise<void> {
-  for (const t of to) await from.node.dial(t.node.getMultiaddrs())
-}
-
-async function waitFor(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const until = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 /** Reads a request the way a server must, then hands it to `serve`. */
 function handler(
@@ -201,17 +123,6 @@ async function assertWaitsOnly(
     ArtifactFetchError,
   )
   assert.ok(waits.length > 0 && waits.every((w) => w === reason), waits.join(', '))
-}
-
-function fixed(...nodes: TestNode[]): () => Promise<PeerId[]> {
-  return async () => nodes.map((n) => n.node.peerId)
-}
-
-async function assertStoreHoldsOnly(storeDir: string, pin: ArtifactPin): Promise<void> {
-  assert.deepEqual(await readdir(storeDir), [pin.sha256], 'only the verified file is in the store')
-  const stored = await readFile(join(storeDir, pin.sha256))
-  assert.equal(stored.length, pin.length)
-  assert.equal(sha256(stored), pin.sha256)
 }
 
 describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {

@@ -1,10 +1,11 @@
 /** The artifact service's options with every default filled in and every value checked. */
+import { DEFAULT_CHUNK_PARALLEL } from '../../core/net/chunk-plan.ts'
 import { DEFAULT_UPLOAD_PACE, type PaceLimits } from '../../core/net/pace.ts'
 import { DEFAULT_TICKET_IDLE_MS } from '../../core/net/uploads.ts'
-import type { ArtifactsInit } from './artifact-types.ts'
+import type { ArtifactsInit, BandwidthGate } from './artifact-types.ts'
 
 const DEFAULT_MAX_UPLOADS = 4
-const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
+export const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
 const DEFAULT_RATE_GRACE_MS = 2000
 const DEFAULT_RATE_WINDOW_MS = 3000
 const DEFAULT_STALL_TIMEOUT_MS = 5000
@@ -24,6 +25,9 @@ export interface ResolvedInit {
   uploadPace: PaceLimits
   stallTimeoutMs: number
   requestTimeoutMs: number
+  /** Chunk requests in flight at most in a chunked fetch. */
+  chunkParallel: number
+  bandwidth?: BandwidthGate
 }
 
 /** Fills in the defaults and checks every value; throws a TypeError on a bad one. */
@@ -45,7 +49,11 @@ export function resolveInit(init: ArtifactsInit): ResolvedInit {
   return {
     network: init.network,
     storeDir: init.storeDir,
-    maxUploads: positive('maxUploads', init.maxUploads ?? DEFAULT_MAX_UPLOADS, true),
+    // Under an upload cap, fewer slots, so that each upload stays above the fetchers' floor.
+    maxUploads: slotsUnder(
+      init.bandwidth,
+      positive('maxUploads', init.maxUploads ?? DEFAULT_MAX_UPLOADS, true),
+    ),
     uploadBudgetBytes:
       init.uploadBudgetBytes === undefined
         ? Number.POSITIVE_INFINITY
@@ -73,5 +81,13 @@ export function resolveInit(init: ArtifactsInit): ResolvedInit {
       'requestTimeoutMs',
       init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     ),
+    chunkParallel: positive('chunkParallel', init.chunkParallel ?? DEFAULT_CHUNK_PARALLEL, true),
+    ...(init.bandwidth === undefined ? {} : { bandwidth: init.bandwidth }),
   }
+}
+
+function slotsUnder(bandwidth: BandwidthGate | undefined, configured: number): number {
+  return bandwidth === undefined
+    ? configured
+    : Math.max(1, bandwidth.uploadSlots(configured, DEFAULT_MIN_BYTES_PER_SECOND))
 }

@@ -1,21 +1,24 @@
 /**
- * One transfer from one provider into the temp file: the request, the header, then the bytes,
- * with the provider cut as slow (below the rate, or stalled), wrong (another length, or a byte
- * past the pin) or failed. What the fetch does with the outcome is artifacts.ts's business.
+ * One transfer from one provider: the request, the header, then the bytes of the rest of the
+ * artifact (into the temp file) or of one range (a chunk), with the provider cut as slow (below
+ * the rate, or stalled), wrong (another length, or a byte past the pin or the range) or failed.
+ * What the fetch does with the outcome is artifacts.ts's (or artifact-chunked.ts's) business.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 import { byteStream } from '@libp2p/utils'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import type { ArtifactPin } from '../../core/manifest/release.ts'
 import { Pace, RunningClock } from '../../core/net/pace.ts'
 import type { UploadRefusal } from '../../core/net/uploads.ts'
-import { decodeArtifactReplyHead, encodeArtifactRequest } from '../../core/net/wire.ts'
+import {
+  decodeArtifactReplyHead,
+  encodeArtifactRequest,
+  MAX_ARTIFACT_REPLY_BYTES,
+} from '../../core/net/wire.ts'
 import type { ResolvedInit } from './artifact-config.ts'
-import type { ArtifactFetchOptions, ArtifactStats, ProviderDropReason } from './artifact-types.ts'
-import { lengthPrefixed, readLengthPrefixed } from './artifact-wire.ts'
+import type { ArtifactStats, ProviderDropReason } from './artifact-types.ts'
+import { lengthPrefixed, MAX_ARTIFACT_MESSAGE_BYTES, readLengthPrefixed } from './artifact-wire.ts'
 import { DiskError } from './errors.ts'
-import type { TempArtifact } from './temp-artifact.ts'
 
 /**
  * Bytes the fetcher buffers between the network and the disk. yamux grants a sender more window
@@ -31,7 +34,20 @@ const PAUSE_ABOVE = 1024 * 1024
 export type TransferOutcome =
   | { kind: 'done' }
   | { kind: 'busy'; detail: string; why: UploadRefusal }
-  | { kind: Exclude<ProviderDropReason, 'busy'> | 'not-found'; detail: string }
+  | { kind: Exclude<ProviderDropReason, 'busy'>; detail: string }
+  | { kind: 'not-found'; detail: string; have?: string }
+
+/** What one transfer asks for: bytes `[offset, end)` of the artifact `sha256` of `length`. */
+export interface TransferWant {
+  sha256: string
+  /** The pinned length of the whole artifact. */
+  length: number
+  offset: number
+  /** Exclusive end; absent: the whole rest (the request carries no `end`, as before chunks). */
+  end?: number
+  /** Takes each piece as it arrives, in order; a throw ({@link DiskError}) ends the fetch. */
+  sink(piece: Uint8Array, from: string): Promise<void>
+}
 
 /** What a transfer needs of the artifact service. */
 export interface TransferContext {
@@ -45,16 +61,16 @@ export interface TransferContext {
 }
 
 /**
- * Pulls the rest of the artifact from one provider into `temp`. Returns how the transfer
- * ended; throws only when `signal` (the whole fetch) aborts or the disk fails.
+ * Pulls `want` from one provider. Returns how the transfer ended; throws only when `signal`
+ * (the whole fetch) aborts or the sink (the disk) fails. `onProgress` is told the position
+ * reached after each piece.
  */
 export async function transfer(
   ctx: TransferContext,
   peer: PeerId,
-  pin: ArtifactPin,
-  temp: TempArtifact,
+  want: TransferWant,
   signal: AbortSignal,
-  onProgress: ArtifactFetchOptions['onProgress'],
+  onProgress?: (position: number, total: number, from: string) => void,
 ): Promise<TransferOutcome> {
   const { minBytesPerSecond, rateGraceMs, rateWindowMs, stallTimeoutMs, requestTimeoutMs } =
     ctx.config
@@ -79,9 +95,19 @@ export async function transfer(
     // `confirm`: this requester keeps its side open and closes it only once it holds every
     // byte, so the server can tell a delivered copy from one cut short (its budget counts
     // delivered copies). Servers before 0.2 ignore the member.
-    const request = { sha256: pin.sha256, offset: temp.offset, confirm: true }
+    const end = want.end ?? want.length
+    const request = {
+      sha256: want.sha256,
+      offset: want.offset,
+      confirm: true,
+      ...(want.end === undefined ? {} : { end: want.end }),
+    }
     stream.send(lengthPrefixed(encodeArtifactRequest(request)))
-    const { message, rest } = await readLengthPrefixed(reader, headerSignal)
+    const { message, rest } = await readLengthPrefixed(
+      reader,
+      headerSignal,
+      want.end === undefined ? MAX_ARTIFACT_MESSAGE_BYTES : MAX_ARTIFACT_REPLY_BYTES,
+    )
     const decoded = decodeArtifactReplyHead(message)
     if (!decoded.ok) return { kind: 'error', detail: decoded.reason }
     const header = decoded.value
@@ -89,12 +115,24 @@ export async function transfer(
       const why = header.reason
       return { kind: 'busy', why, detail: why === 'budget' ? 'upload budget spent' : 'busy' }
     }
-    if (header.status === 'not-found') return { kind: 'not-found', detail: 'does not have it' }
-    if (header.length !== pin.length) {
+    if (header.status === 'not-found') {
+      return {
+        kind: 'not-found',
+        detail: 'does not have it',
+        ...(header.have === undefined ? {} : { have: header.have }),
+      }
+    }
+    if (header.length !== want.length) {
       return {
         kind: 'wrong',
-        detail: `announced ${header.length} bytes, the pin says ${pin.length}`,
+        detail: `announced ${header.length} bytes, the pin says ${want.length}`,
       }
+    }
+    // A server that echoes `end` sends exactly the range; one that does not (older than chunks)
+    // sends to the end of the file, and the transfer stops reading at `end`.
+    const echoed = header.end !== undefined
+    if (want.end !== undefined && echoed && header.end !== want.end) {
+      return { kind: 'wrong', detail: `answered a range ending at ${header.end}, not ${want.end}` }
     }
 
     // Rate and stall are judged on a timer, so a provider that sends nothing at all is cut
@@ -106,20 +144,21 @@ export async function transfer(
     const clock = new RunningClock(tick, Date.now())
     const pace = new Pace(
       { minBytesPerSecond, graceMs: rateGraceMs, windowMs: rateWindowMs },
-      pin.length - temp.offset,
+      end - want.offset,
     )
     let lastByteAt = 0
     let received = 0
+    const position = (): number => want.offset + received
     judgedNow = () => clock.now
     timer = setInterval(() => {
       const now = clock.advance(Date.now())
       if (now - lastByteAt >= stallTimeoutMs) {
         // All bytes are in but the provider never closed: nothing to hold against it.
-        if (temp.offset === pin.length) decide({ kind: 'done' })
+        if (position() === end) decide({ kind: 'done' })
         else decide({ kind: 'slow', detail: `stalled: no byte for ${now - lastByteAt} ms` })
         return
       }
-      if (temp.offset >= pin.length) return
+      if (position() >= end) return
       const slow = pace.sample(now, received)
       if (slow !== undefined) decide({ kind: 'slow', detail: slow.detail })
     }, tick)
@@ -139,33 +178,48 @@ export async function transfer(
       pending = null
       if (chunk === null) break
       ctx.counters.bytesDownloaded += chunk.byteLength
-      if (temp.offset + chunk.byteLength > pin.length) {
-        return {
-          kind: 'wrong',
-          detail: `sent more than the pinned ${pin.length} bytes`,
+      let take = chunk.byteLength
+      if (position() + take > end) {
+        // An older server streams on past the range: keep what was asked for and stop.
+        if (want.end === undefined || echoed) {
+          return {
+            kind: 'wrong',
+            detail:
+              want.end === undefined
+                ? `sent more than the pinned ${want.length} bytes`
+                : `sent more than the range of ${end - want.offset} bytes`,
+          }
         }
+        take = end - position()
       }
       lastByteAt = judgedNow()
-      received += chunk.byteLength
-      for (const buf of chunk) await temp.append(buf, from)
+      let left = take
+      for (const buf of chunk) {
+        if (left === 0) break
+        const piece = buf.byteLength <= left ? buf : buf.subarray(0, left)
+        left -= piece.byteLength
+        received += piece.byteLength
+        await want.sink(piece, from)
+      }
+      if (want.end !== undefined && !echoed && position() === end) return { kind: 'done' }
       // The disk fell behind: hold the provider (no more window) until it catches up.
       if (!paused && buffered() >= PAUSE_ABOVE) {
         paused = true
         stream.pause()
       }
       if (onProgress !== undefined) {
-        ctx.callBack(() => onProgress(temp.offset, pin.length, from))
+        ctx.callBack(() => onProgress(position(), want.length, from))
       }
       if (verdict !== undefined) return verdict
     }
-    if (temp.offset === pin.length) {
+    if (position() === end) {
       // Every byte is here: say so by closing this side (see `confirm` above).
       await stream.close({
         signal: AbortSignal.any([signal, AbortSignal.timeout(stallTimeoutMs)]),
       })
       return { kind: 'done' }
     }
-    return { kind: 'error', detail: `closed after ${temp.offset} of ${pin.length} bytes` }
+    return { kind: 'error', detail: `closed after ${position()} of ${end} bytes` }
   } catch (e) {
     if (verdict !== undefined) return verdict
     if (signal.aborted) throw e

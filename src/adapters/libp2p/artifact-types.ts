@@ -6,6 +6,21 @@ import type { ArtifactPin } from '../../core/manifest/release.ts'
 /** Why a provider's transfer was cut. */
 export type ProviderDropReason = 'slow' | 'wrong' | 'busy' | 'error'
 
+/**
+ * A node runner's bandwidth budget as the artifact service applies it (adapters/libp2p/bandwidth.ts
+ * keeps the caps and the month's count). Every method is told the time.
+ */
+export interface BandwidthGate {
+  /** ms to wait before sending `bytes` more under the upload cap; counts them to the month. */
+  takeUpload(bytes: number, now: number): number
+  /** ms to wait before downloading `bytes` more under the download cap. */
+  takeDownload(bytes: number, now: number): number
+  /** False when this month's upload quota has no room for `bytes` more. */
+  uploadAllowed(bytes: number, now: number): boolean
+  /** Upload slots to offer, given the configured most and the fetchers' floor rate. */
+  uploadSlots(configured: number, floorBytesPerSecond: number): number
+}
+
 /** Options of {@link artifacts}. */
 export interface ArtifactsInit {
   /** Network name; selects the protocol id, see {@link artifactProtocol}. */
@@ -44,6 +59,15 @@ export interface ArtifactsInit {
    * this rate, is given up and its slot freed (core/net/pace.ts). @default 65536
    */
   uploadMinBytesPerSecond?: number
+  /**
+   * The node runner's upload and download caps and monthly upload quota. Uploads wait for their
+   * bytes' turn, are refused "busy" (reason "quota") when the month is spent, and are offered on
+   * fewer slots so that each stays above the fetchers' floor; chunked downloads start each
+   * chunk on its turn. @default no caps
+   */
+  bandwidth?: BandwidthGate
+  /** Chunk requests in flight at most in a chunked fetch, over all providers. @default 4 */
+  chunkParallel?: number
   /** Grace at the start of an upload before its pace is judged, in ms. @default 5000 */
   uploadRateGraceMs?: number
   /** Width of the window an upload's pace is measured over, in ms. @default 10000 */
@@ -156,6 +180,17 @@ export interface ArtifactService {
    * {@link ArtifactMismatchError} otherwise, leaving the store untouched.
    */
   import(path: string, pin: ArtifactPin, options?: AbortOptions): Promise<string>
+  /**
+   * Fetches the artifact a verified chunk index describes, chunk by chunk from many providers
+   * at once, serving verified chunks onward while it runs (artifact-chunked.ts). Throws
+   * {@link ArtifactFetchError} as {@link fetch} does; the partial file is kept for a resume.
+   */
+  fetchChunked(
+    index: import('../../core/net/chunks.ts').ChunkIndex,
+    options: import('./artifact-chunked.ts').ChunkedFetchOptions,
+  ): Promise<ArtifactFetchResult>
+  /** Stores the chunk index of the stored artifact `sha256` (so it is served); its pin. */
+  storeIndex(sha256: string, chunkSize: number): Promise<ArtifactPin | undefined>
   /** A snapshot of the counters (a copy: later transfers do not change it). */
   stats(): ArtifactStats
 }

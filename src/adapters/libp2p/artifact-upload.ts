@@ -6,6 +6,7 @@
 import { constants } from 'node:fs'
 import { type FileHandle, open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { PeerBudgets } from '../../core/net/budget.ts'
@@ -23,6 +24,18 @@ import { confirmed, MAX_ARTIFACT_MESSAGE_BYTES } from './artifact-wire.ts'
 /** Bytes read from disk per send when serving. */
 export const UPLOAD_CHUNK = 128 * 1024
 
+/** An artifact being fetched in chunks, served onward chunk by chunk as each is verified. */
+export interface PartialSource {
+  /** The file the chunks are written into. */
+  readonly path: string
+  /** The pinned length of the whole artifact. */
+  readonly length: number
+  /** True when every chunk of `[start, end)` is verified and the range is chunk-aligned. */
+  covers(start: number, end: number): boolean
+  /** The verified chunks as a bitfield (core/net/chunks.ts, `encodeHave`). */
+  have(): string
+}
+
 /** What serving a request needs of the artifact service. */
 export interface UploadContext {
   readonly config: ResolvedInit
@@ -34,6 +47,8 @@ export interface UploadContext {
   readonly log: Logger | undefined
   /** The signal of the service's current run: aborted when it stops. */
   shutdown(): AbortSignal
+  /** The partial download of `sha256` in progress, if any. */
+  partial(sha256: string): PartialSource | undefined
 }
 
 /** Serves one request. Peers' mistakes end the stream; they never throw out of here. */
@@ -67,14 +82,34 @@ export async function serveArtifact(
     const reply = async (header: ArtifactReplyHead): Promise<void> => {
       await lp.write(encodeArtifactReplyHead(header), { signal: requestSignal })
     }
-    const path = join(storeDir, request.sha256)
-    let size: number
+    // The store holds only verified artifacts; a partial download holds verified chunks.
+    let path = join(storeDir, request.sha256)
+    let size: number | undefined
     try {
       const info = await stat(path)
-      if (!info.isFile()) throw new Error('not a file')
-      size = info.size
-    } catch {
-      await reply({ status: 'not-found' })
+      if (info.isFile()) size = info.size
+    } catch {}
+    const ranged = request.end !== undefined
+    if (size === undefined) {
+      const partial = ctx.partial(request.sha256)
+      const stop = request.end ?? partial?.length ?? 0
+      if (partial === undefined || !partial.covers(request.offset, stop)) {
+        // The bitfield is for fetchers that ask by range: an older one could not read it.
+        await reply(
+          ranged && partial !== undefined
+            ? { status: 'not-found', have: partial.have() }
+            : { status: 'not-found' },
+        )
+        await stream.close({ signal: requestSignal })
+        return
+      }
+      path = partial.path
+      size = partial.length
+    }
+    const stop = Math.min(request.end ?? size, size)
+    const bandwidth = ctx.config.bandwidth
+    if (bandwidth !== undefined && !bandwidth.uploadAllowed(stop - request.offset, Date.now())) {
+      await reply({ status: 'busy', reason: 'quota' })
       await stream.close({ signal: requestSignal })
       return
     }
@@ -84,6 +119,7 @@ export async function serveArtifact(
       size,
       request.offset,
       Date.now(),
+      request.end,
     )
     if (!decision.admit) {
       await reply({ status: 'busy', reason: decision.reason })
@@ -93,12 +129,12 @@ export async function serveArtifact(
     ticket = decision.ticket
     ctx.counters.uploadsActive++
     file = await open(path, constants.O_RDONLY)
-    await reply({ status: 'ok', length: size })
+    await reply(ranged ? { status: 'ok', length: size, end: stop } : { status: 'ok', length: size })
     let position = Math.min(request.offset, size)
     const start = position
     // The requester must take the bytes at the upload pace (core/net/pace.ts), judged on a
     // timer on this node's running time, so that a reader that never drains is cut too.
-    const pace = new Pace(ctx.config.uploadPace, size - start)
+    const pace = new Pace(ctx.config.uploadPace, stop - start)
     const tick = Math.max(20, Math.min(250, ctx.config.uploadPace.windowMs / 10))
     const clock = new RunningClock(tick, Date.now())
     // Bytes taken: read from disk, less what still waits in the stream's write buffer.
@@ -111,10 +147,14 @@ export async function serveArtifact(
       }
     }, tick)
     const sending = AbortSignal.any([ctx.shutdown(), tooSlow.signal])
-    while (position < size) {
+    while (position < stop) {
       if (sending.aborted) throw sending.reason
+      const want = Math.min(UPLOAD_CHUNK, stop - position)
+      // The node runner's upload cap: wait for the bytes' turn (adapters/libp2p/bandwidth.ts).
+      const wait = bandwidth?.takeUpload(want, Date.now()) ?? 0
+      if (wait > 0) await sleep(wait, undefined, { signal: sending })
       // A fresh buffer per send: the stream keeps a reference until the bytes are written.
-      const buf = Buffer.allocUnsafe(Math.min(UPLOAD_CHUNK, size - position))
+      const buf = Buffer.allocUnsafe(want)
       const { bytesRead } = await file.read(buf, 0, buf.length, position)
       if (bytesRead === 0) break
       position += bytesRead
@@ -136,7 +176,7 @@ export async function serveArtifact(
     // its side; one that resets the stream (it left, or cut the transfer) has not got it.
     // Requesters before 0.2 closed their side with the request: for them, sent is delivered.
     complete =
-      position >= size &&
+      position >= stop &&
       (!request.confirm ||
         (await closed(AbortSignal.any([ctx.shutdown(), AbortSignal.timeout(2 * stallTimeoutMs)]))))
     if (complete) ctx.counters.uploadsServed++

@@ -30,13 +30,14 @@ export function lengthPrefixed(payload: Uint8Array): Uint8Array {
 }
 
 /**
- * Reads one length-prefixed message (capped at {@link MAX_ARTIFACT_MESSAGE_BYTES}) and returns
+ * Reads one length-prefixed message (capped at `maxBytes`) and returns
  * it with whatever bytes arrived after it. Done by hand rather than with `lpStream` because the
  * body follows in the same stream and must not be buffered twice.
  */
 export async function readLengthPrefixed(
   reader: { read(options?: AbortOptions): Promise<Uint8ArrayList | null> },
   signal: AbortSignal,
+  maxBytes: number = MAX_ARTIFACT_MESSAGE_BYTES,
 ): Promise<{ message: Uint8Array; rest: Uint8ArrayList }> {
   const buf = new Uint8ArrayList()
   for (;;) {
@@ -55,7 +56,7 @@ export async function readLengthPrefixed(
     }
     if (!complete && prefix >= 2) throw new Error('header length prefix too long')
     if (complete) {
-      if (length > MAX_ARTIFACT_MESSAGE_BYTES) throw new Error(`header of ${length} bytes`)
+      if (length > maxBytes) throw new Error(`header of ${length} bytes`)
       if (buf.byteLength >= prefix + length) {
         return {
           message: buf.subarray(prefix, prefix + length),

@@ -46,7 +46,14 @@ import { serviceCapabilities } from '@libp2p/interface'
 import { isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS, refusedCount } from '../../core/net/budget.ts'
+import { type ChunkIndex, encodeChunkIndex } from '../../core/net/chunks.ts'
 import { DEFAULT_MAX_TICKETS, UploadLedger } from '../../core/net/uploads.ts'
+import {
+  type ChunkedFetchOptions,
+  fetchChunks,
+  indexFile,
+  PartialArtifact,
+} from './artifact-chunked.ts'
 import { type ResolvedInit, resolveInit } from './artifact-config.ts'
 import { type TransferContext, type TransferOutcome, transfer } from './artifact-transfer.ts'
 import type {
@@ -139,6 +146,9 @@ class Artifacts implements ArtifactService, Startable {
   private readonly transferContext: TransferContext
   /** What {@link serveArtifact} needs of this service. */
   private readonly uploadContext: UploadContext
+  /** Chunked fetches in progress, served onward chunk by chunk. */
+  private readonly partials = new Map<string, PartialArtifact>()
+  private readonly chunkedFetches = new Map<string, Promise<ArtifactFetchResult>>()
 
   constructor(components: ArtifactsComponents, config: ResolvedInit) {
     this.components = components
@@ -165,6 +175,7 @@ class Artifacts implements ArtifactService, Startable {
       counters: this.counters,
       log: this.log,
       shutdown: () => this.shutdown.signal,
+      partial: (sha256) => this.partials.get(sha256),
     }
     this.serve = this.serve.bind(this)
   }
@@ -429,12 +440,126 @@ class Artifacts implements ArtifactService, Startable {
     signal: AbortSignal,
     onProgress: ArtifactFetchOptions['onProgress'],
   ): Promise<TransferOutcome> {
-    return transfer(this.transferContext, peer, pin, temp, signal, onProgress)
+    const want = {
+      sha256: pin.sha256,
+      length: pin.length,
+      offset: temp.offset,
+      sink: (piece: Uint8Array, from: string) => temp.append(piece, from),
+    }
+    return transfer(this.transferContext, peer, want, signal, onProgress)
   }
 
   /** Serves one request (see {@link serveArtifact}); never throws. */
   private serve(stream: Stream, connection: Connection): Promise<void> {
     return serveArtifact(this.uploadContext, stream, connection)
+  }
+
+  /**
+   * Fetches the artifact `index` describes chunk by chunk from many providers at once (see
+   * artifact-chunked.ts), serving verified chunks onward while it runs; returns at once when
+   * the artifact is already stored. A second call for the same artifact joins the first.
+   * Throws {@link ArtifactFetchError} like {@link fetch}; the partial file is kept for a resume.
+   */
+  fetchChunked(index: ChunkIndex, options: ChunkedFetchOptions): Promise<ArtifactFetchResult> {
+    const sha = index.artifact.sha256
+    const running = this.chunkedFetches.get(sha)
+    if (running !== undefined) return running
+    const p = this.runChunked(index, options).finally(() => this.chunkedFetches.delete(sha))
+    this.chunkedFetches.set(sha, p)
+    return p
+  }
+
+  private async runChunked(
+    index: ChunkIndex,
+    options: ChunkedFetchOptions,
+  ): Promise<ArtifactFetchResult> {
+    const pin = index.artifact
+    assertPin(pin)
+    if (typeof options?.providers !== 'function') {
+      throw new TypeError('fetchChunked: options.providers must be a function')
+    }
+    const finalPath = this.pathOf(pin.sha256)
+    if (await this.has(pin.sha256)) return { path: finalPath, length: pin.length, peers: [] }
+    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
+    const deadline = AbortSignal.timeout(deadlineMs)
+    const signals = [deadline, this.shutdown.signal]
+    if (options.signal !== undefined) signals.push(options.signal)
+    const signal = AbortSignal.any(signals)
+    const short = `${pin.sha256.slice(0, 12)}…`
+    let partial: PartialArtifact | undefined
+    try {
+      await mkdir(this.config.storeDir, { recursive: true })
+      partial = await PartialArtifact.open(this.config.storeDir, index)
+      this.partials.set(pin.sha256, partial)
+      const got = await fetchChunks(
+        {
+          config: this.config,
+          transfer: this.transferContext,
+          self: this.components.peerId,
+          log: this.log,
+          drop: (peer, reason, detail) => {
+            this.counters.providersDropped[reason]++
+            this.log?.('dropped provider %p for %s (%s): %s', peer, short, reason, detail)
+            this.callBack(() => options.onDrop?.(peer.toString(), reason, detail))
+          },
+          callBack: (fn) => this.callBack(fn),
+        },
+        partial,
+        options,
+        signal,
+      )
+      this.partials.delete(pin.sha256)
+      const path = await partial.commit(this.config.storeDir)
+      if (path === undefined) {
+        throw new ArtifactFetchError(
+          `artifact ${short}: every chunk matched the signed chunk index, but the whole file does not match the pinned sha256; the release's index and pin disagree, so its maintainers must publish a corrected release`,
+          pin.sha256,
+          'io',
+        )
+      }
+      return { path, length: pin.length, peers: got.peers }
+    } catch (e) {
+      this.partials.delete(pin.sha256)
+      await partial?.close()
+      if (e instanceof ArtifactFetchError) throw e
+      const reason: ArtifactFetchFailure =
+        options.signal?.aborted === true
+          ? 'aborted'
+          : this.shutdown.signal.aborted
+            ? 'stopped'
+            : deadline.aborted
+              ? 'deadline'
+              : 'io'
+      const held = partial?.heldChunks().filter(Boolean).length ?? 0
+      throw new ArtifactFetchError(
+        `artifact ${short} (${pin.length} bytes, ${index.chunks.length} chunks) not fetched: ${reason === 'io' ? `the local store failed (${(e as Error)?.message ?? e})` : reason}; ${held} chunk(s) held, kept for a resume`,
+        pin.sha256,
+        reason,
+        { cause: e },
+      )
+    }
+  }
+
+  /**
+   * Builds the chunk index of the stored artifact `sha256` and stores it as an artifact of its
+   * own, so this node serves it; returns its pin. Nothing is stored when the artifact is not.
+   */
+  async storeIndex(sha256: string, chunkSize: number): Promise<ArtifactPin | undefined> {
+    if (!(await this.has(sha256))) return undefined
+    const index = await indexFile(this.pathOf(sha256), chunkSize)
+    if (index.artifact.sha256 !== sha256) return undefined
+    const bytes = encodeChunkIndex(index)
+    const pin = { sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length }
+    if (await this.has(pin.sha256)) return pin
+    const temp = await TempArtifact.create(this.config.storeDir, pin.sha256)
+    try {
+      await temp.append(bytes)
+      await temp.commit()
+    } catch (e) {
+      await temp.discard()
+      throw e
+    }
+    return pin
   }
 
   /** Runs a caller's callback; its failure is the caller's bug, not the provider's. */
