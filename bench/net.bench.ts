@@ -3,11 +3,13 @@
  *
  *  1. 30 nodes: median time from publish until every node has verified the manifest (5 rounds).
  *     Target: under 10 s.
- *  2. A 20 MB artifact delivered to all 30: bytes the publisher uploaded, as a multiple of the
- *     artifact size. The publisher seeds a budget of copies and leaves; peers serve peers.
- *     Target: under 3x.
+ *  2. A 20 MB chunked artifact delivered to all 30: bytes the publisher uploaded, as a multiple
+ *     of the artifact size. The publisher seeds a budget of 1.25 copies (ranged uploads charge
+ *     delivered bytes) and leaves; peers serve peers chunk by chunk. Target: at most 1.5x.
  *  3. Artifact throughput between two nodes, as a ratio of raw TCP on loopback in the same run,
  *     with the encryption and muxer the two negotiated.
+ *  5. A 100 MB chunked artifact fetched from 3 providers each capped at 5 MB/s, against the same
+ *     fetch from one of them: swarm parallelism, independent of CPU. Target: at least 2.5x faster.
  *  4. Raw stream throughput of the transport stacks alone (bench/stacks.ts): TCP with noise or
  *     TLS and yamux, and QUIC when @chainsafe/libp2p-quic is installed by hand.
  *
@@ -19,11 +21,17 @@
 import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
+import { indexFile } from '../src/adapters/libp2p/artifact-chunked.ts'
+import { Bandwidth } from '../src/adapters/libp2p/bandwidth.ts'
+import { chunkIndexPlatform, chunkSizeFor } from '../src/core/net/chunks.ts'
 import { artifactFile, MAINTAINERS, release, TestNet, waitFor } from '../test/net/harness.ts'
 import { stackThroughput } from './stacks.ts'
 
 const N = Number(process.env.BENCH_NODES ?? 30)
 const ARTIFACT_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 20)
+const SWARM_MB = Number(process.env.BENCH_SWARM_MB ?? 100)
+/** Which phases run: all by default; e.g. BENCH_ONLY=swarm for phase 5 alone. */
+const ONLY = process.env.BENCH_ONLY
 const PHASE_MS = Number(process.env.BENCH_PHASE_S ?? 600) * 1000
 const net = new TestNet()
 
@@ -78,135 +86,146 @@ try {
   console.log(
     `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
   )
-  const t0 = Date.now()
-  startPhase('start nodes', async () => `${net.nodes.length} of ${N} nodes started`)
-  for (let i = 0; i < N; i++) {
-    await net.add({
-      lookupIntervalMs: 30_000,
-      fetchArtifacts: true,
-      artifactOptions: { maxUploads: 4 },
-    })
-  }
-  const nodes = net.nodes.slice()
-  await waitFor(
-    'all connected',
-    () => nodes.every((n) => n.libp2p.getConnections().length >= 1),
-    30_000,
-  )
-  // Let routing tables fill the way they would in a running network.
-  await new Promise((r) => setTimeout(r, 3000))
-  console.log(`started ${N} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  if (ONLY !== 'swarm') {
+    const t0 = Date.now()
+    startPhase('start nodes', async () => `${net.nodes.length} of ${N} nodes started`)
+    for (let i = 0; i < N; i++) {
+      await net.add({
+        lookupIntervalMs: 30_000,
+        fetchArtifacts: true,
+        artifactOptions: { maxUploads: 4 },
+      })
+    }
+    const nodes = net.nodes.slice()
+    await waitFor(
+      'all connected',
+      () => nodes.every((n) => n.libp2p.getConnections().length >= 1),
+      30_000,
+    )
+    // Let routing tables fill the way they would in a running network.
+    await new Promise((r) => setTimeout(r, 3000))
+    console.log(`started ${N} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
 
-  // 1. publish -> every node verified
-  const rounds: number[] = []
-  for (let seq = 1; seq <= 5; seq++) {
-    startPhase(`propagation round ${seq}`, async () => {
-      const have = nodes.filter(
-        (n) => (n.trustState().channels.stable?.latest?.sequence ?? 0) >= seq,
-      ).length
-      return `${have} of ${N} nodes verified sequence ${seq}; rounds so far: [${rounds.map((r) => (r / 1000).toFixed(2)).join(', ')}]`
+    // 1. publish -> every node verified
+    const rounds: number[] = []
+    for (let seq = 1; seq <= 5; seq++) {
+      startPhase(`propagation round ${seq}`, async () => {
+        const have = nodes.filter(
+          (n) => (n.trustState().channels.stable?.latest?.sequence ?? 0) >= seq,
+        ).length
+        return `${have} of ${N} nodes verified sequence ${seq}; rounds so far: [${rounds.map((r) => (r / 1000).toFixed(2)).join(', ')}]`
+      })
+      const publisher = nodes[(seq * 7) % N]!
+      // A real release pins a real artifact: a small one here, held by the publishing node.
+      const small = await artifactFile(await net.tempDir(), 64 * 1024)
+      await publisher.libp2p.services.artifacts.import(small.path, small.pin)
+      const start = performance.now()
+      await publisher.publish(
+        release(`1.0.${seq}`, seq, MAINTAINERS.slice(0, 2), { artifacts: { node: small.pin } }),
+      )
+      await waitFor(
+        `all verified ${seq}`,
+        () => nodes.every((n) => (n.trustState().channels.stable?.latest?.sequence ?? 0) >= seq),
+        60_000,
+        20,
+      )
+      rounds.push(performance.now() - start)
+      // Releases are days apart in a real network: let this one's artifact fetches, provider
+      // records and history lookups finish before timing the next, so rounds measure a network at rest.
+      await waitFor(
+        `all hold artifact ${seq}`,
+        async () =>
+          (
+            await Promise.all(nodes.map((n) => n.libp2p.services.artifacts.has(small.pin.sha256)))
+          ).every(Boolean),
+        120_000,
+        200,
+      )
+      await new Promise((r) => setTimeout(r, 12_000))
+    }
+    const med = median(rounds)
+    console.log(
+      `publish -> all ${N} verified: median ${(med / 1000).toFixed(2)} s over ${rounds.length} rounds [${rounds.map((r) => (r / 1000).toFixed(2)).join(', ')}] (target < 10 s: ${med < 10_000 ? 'met' : 'MISSED'})`,
+    )
+
+    // 2. a 20 MB artifact to all N, publisher seeds a budget of 2 copies and leaves
+    const dir = await net.tempDir()
+    const art = await artifactFile(dir, ARTIFACT_MB * 1024 * 1024)
+    let publisherStats = () => 'publisher not started'
+    startPhase(`${ARTIFACT_MB} MB artifact to ${N} nodes`, async () => {
+      const held = await Promise.all(
+        nodes.map((n) => n.libp2p.services.artifacts.has(art.pin.sha256)),
+      )
+      const waiting: Record<string, number> = {}
+      for (const [i, n] of nodes.entries()) {
+        if (held[i]) continue
+        const f = (await n.status()).fetching.find((x) => x.sha256 === art.pin.sha256)
+        const why = f === undefined ? 'not fetching' : (f.waiting ?? 'transferring')
+        waiting[why] = (waiting[why] ?? 0) + 1
+      }
+      return `${held.filter(Boolean).length} of ${N} nodes hold the artifact; the others: ${JSON.stringify(waiting)}; ${publisherStats()}`
     })
-    const publisher = nodes[(seq * 7) % N]!
-    // A real release pins a real artifact: a small one here, held by the publishing node.
-    const small = await artifactFile(await net.tempDir(), 64 * 1024)
-    await publisher.libp2p.services.artifacts.import(small.path, small.pin)
-    const start = performance.now()
-    await publisher.publish(
-      release(`1.0.${seq}`, seq, MAINTAINERS.slice(0, 2), { artifacts: { node: small.pin } }),
-    )
+    const publisher = await net.add({
+      role: 'publisher',
+      fetchArtifacts: false,
+      artifactOptions: { maxUploads: 2, uploadBudgetBytes: 1.25 * art.pin.length },
+    })
+    publisherStats = () => {
+      const st = publisher.libp2p.services.artifacts.stats()
+      return `publisher uploaded ${(st.bytesUploaded / 1e6).toFixed(1)} MB, budget charged ${(st.budgetChargedBytes / 1e6).toFixed(1)} MB`
+    }
     await waitFor(
-      `all verified ${seq}`,
-      () => nodes.every((n) => (n.trustState().channels.stable?.latest?.sequence ?? 0) >= seq),
+      'publisher connected',
+      () => publisher.libp2p.getConnections().length >= 1,
       60_000,
-      20,
     )
-    rounds.push(performance.now() - start)
-    // Releases are days apart in a real network: let this one's artifact fetches, provider
-    // records and history lookups finish before timing the next, so rounds measure a network at rest.
+    await publisher.libp2p.services.artifacts.import(art.path, art.pin)
+    const t1 = performance.now()
+    const pins = { node: art.pin, [chunkIndexPlatform('node')]: art.indexPin }
+    await publisher.fetchReleaseArtifact({
+      ...JSONparse(release('2.0.0', 6, MAINTAINERS.slice(0, 2), { artifacts: pins })),
+    })
+    await publisher.publish(release('2.0.0', 6, MAINTAINERS.slice(0, 2), { artifacts: pins }))
     await waitFor(
-      `all hold artifact ${seq}`,
+      'all hold the artifact',
       async () =>
         (
-          await Promise.all(nodes.map((n) => n.libp2p.services.artifacts.has(small.pin.sha256)))
+          await Promise.all(nodes.map((n) => n.libp2p.services.artifacts.has(art.pin.sha256)))
         ).every(Boolean),
-      120_000,
+      600_000,
       200,
     )
-    await new Promise((r) => setTimeout(r, 12_000))
-  }
-  const med = median(rounds)
-  console.log(
-    `publish -> all ${N} verified: median ${(med / 1000).toFixed(2)} s over ${rounds.length} rounds [${rounds.map((r) => (r / 1000).toFixed(2)).join(', ')}] (target < 10 s: ${med < 10_000 ? 'met' : 'MISSED'})`,
-  )
-
-  // 2. a 20 MB artifact to all N, publisher seeds a budget of 2 copies and leaves
-  const dir = await net.tempDir()
-  const art = await artifactFile(dir, ARTIFACT_MB * 1024 * 1024)
-  let publisherStats = () => 'publisher not started'
-  startPhase(`${ARTIFACT_MB} MB artifact to ${N} nodes`, async () => {
-    const held = await Promise.all(
-      nodes.map((n) => n.libp2p.services.artifacts.has(art.pin.sha256)),
+    const spread = performance.now() - t1
+    const up = publisher.libp2p.services.artifacts.stats().bytesUploaded
+    const ratio = up / art.pin.length
+    console.log(
+      `${ARTIFACT_MB} MB chunked artifact to ${N} nodes in ${(spread / 1000).toFixed(1)} s: publisher uploaded ${(up / 1e6).toFixed(1)} MB = ${ratio.toFixed(2)}x the artifact (target <= 1.5x: ${ratio <= 1.5 ? 'met' : 'MISSED'})`,
     )
-    const waiting: Record<string, number> = {}
-    for (const [i, n] of nodes.entries()) {
-      if (held[i]) continue
-      const f = (await n.status()).fetching.find((x) => x.sha256 === art.pin.sha256)
-      const why = f === undefined ? 'not fetching' : (f.waiting ?? 'transferring')
-      waiting[why] = (waiting[why] ?? 0) + 1
-    }
-    return `${held.filter(Boolean).length} of ${N} nodes hold the artifact; the others: ${JSON.stringify(waiting)}; ${publisherStats()}`
-  })
-  const publisher = await net.add({
-    role: 'publisher',
-    fetchArtifacts: false,
-    artifactOptions: { maxUploads: 2, uploadBudgetBytes: 2 * art.pin.length },
-  })
-  publisherStats = () => {
-    const st = publisher.libp2p.services.artifacts.stats()
-    return `publisher uploaded ${(st.bytesUploaded / 1e6).toFixed(1)} MB, budget charged ${(st.budgetChargedBytes / 1e6).toFixed(1)} MB`
-  }
-  await waitFor('publisher connected', () => publisher.libp2p.getConnections().length >= 1, 60_000)
-  await publisher.libp2p.services.artifacts.import(art.path, art.pin)
-  const t1 = performance.now()
-  await publisher.fetchReleaseArtifact({
-    ...JSONparse(release('2.0.0', 6, MAINTAINERS.slice(0, 2), { artifacts: { node: art.pin } })),
-  })
-  await publisher.publish(
-    release('2.0.0', 6, MAINTAINERS.slice(0, 2), { artifacts: { node: art.pin } }),
-  )
-  await waitFor(
-    'all hold the artifact',
-    async () =>
-      (await Promise.all(nodes.map((n) => n.libp2p.services.artifacts.has(art.pin.sha256)))).every(
-        Boolean,
-      ),
-    600_000,
-    200,
-  )
-  const spread = performance.now() - t1
-  const up = publisher.libp2p.services.artifacts.stats().bytesUploaded
-  const ratio = up / art.pin.length
-  console.log(
-    `${ARTIFACT_MB} MB artifact to ${N} nodes in ${(spread / 1000).toFixed(1)} s: publisher uploaded ${(up / 1e6).toFixed(1)} MB = ${ratio.toFixed(2)}x the artifact (target < 3x: ${ratio < 3 ? 'met' : 'MISSED'})`,
-  )
 
-  // 3. two-node throughput vs raw TCP, with the 30-node network stopped so nothing else runs
-  startPhase('two-node throughput')
+    // 3. two-node throughput vs raw TCP, with the 30-node network stopped so nothing else runs
+    startPhase('two-node throughput')
+    await Promise.all(net.nodes.splice(0).map((n) => n.stop()))
+    net.bootstrap = []
+    const a = await net.add({ fetchArtifacts: false })
+    const b = await net.add({ fetchArtifacts: false })
+    await b.dial(a.libp2p.getMultiaddrs()[0]!.toString())
+    const art2 = await artifactFile(dir, ARTIFACT_MB * 1024 * 1024)
+    await a.libp2p.services.artifacts.import(art2.path, art2.pin)
+    const t2 = performance.now()
+    await b.libp2p.services.artifacts.fetch(art2.pin, { providers: async () => [a.libp2p.peerId] })
+    const convoyMBps = art2.pin.length / 1e6 / ((performance.now() - t2) / 1000)
+    const rawMBps = await rawTcpMBps(art2.data)
+    const conn = b.libp2p.getConnections(a.libp2p.peerId)[0]
+    console.log(
+      `two-node artifact throughput (${conn?.encryption ?? '?'}, ${conn?.multiplexer ?? '?'}): ${convoyMBps.toFixed(1)} MB/s; raw TCP on loopback: ${rawMBps.toFixed(1)} MB/s; ratio ${(convoyMBps / rawMBps).toFixed(3)}`,
+    )
+  }
+
+  // 5. swarm parallelism: 3 capped providers against 1, same fetcher code, nothing else running
   await Promise.all(net.nodes.splice(0).map((n) => n.stop()))
   net.bootstrap = []
-  const a = await net.add({ fetchArtifacts: false })
-  const b = await net.add({ fetchArtifacts: false })
-  await b.dial(a.libp2p.getMultiaddrs()[0]!.toString())
-  const art2 = await artifactFile(dir, ARTIFACT_MB * 1024 * 1024)
-  await a.libp2p.services.artifacts.import(art2.path, art2.pin)
-  const t2 = performance.now()
-  await b.libp2p.services.artifacts.fetch(art2.pin, { providers: async () => [a.libp2p.peerId] })
-  const convoyMBps = art2.pin.length / 1e6 / ((performance.now() - t2) / 1000)
-  const rawMBps = await rawTcpMBps(art2.data)
-  const conn = b.libp2p.getConnections(a.libp2p.peerId)[0]
-  console.log(
-    `two-node artifact throughput (${conn?.encryption ?? '?'}, ${conn?.multiplexer ?? '?'}): ${convoyMBps.toFixed(1)} MB/s; raw TCP on loopback: ${rawMBps.toFixed(1)} MB/s; ratio ${(convoyMBps / rawMBps).toFixed(3)}`,
-  )
+  await swarmPhase()
+  if (ONLY === 'swarm') process.exit(0)
 
   // 4. the transport stacks alone, one stream, no convoy protocol
   startPhase('transport stacks')
@@ -220,6 +239,55 @@ try {
   startPhase('stop')
   await net.stop()
   clearTimeout(watchdog)
+}
+
+/**
+ * Phase 5: three nodes hold a chunked artifact of SWARM_MB, each with an upload cap of 5 MB/s
+ * (the node runner's `--upload-rate 5MB`); a fourth fetches it from one of them, then a fifth
+ * from all three. Each fetch is timed from start to the verified file in the store.
+ */
+async function swarmPhase(): Promise<void> {
+  startPhase(`${SWARM_MB} MB from 3 capped providers`)
+  const dir = await net.tempDir()
+  const art = await artifactFile(dir, SWARM_MB * 1e6)
+  const index = await indexFile(art.path, chunkSizeFor(art.pin.length))
+  const CAP = 5e6
+  const capped = async () =>
+    net.add({
+      fetchArtifacts: false,
+      artifactOptions: {
+        bandwidth: await Bandwidth.open(
+          {
+            uploadBytesPerSecond: CAP,
+            downloadBytesPerSecond: Infinity,
+            monthlyUploadBytes: Infinity,
+          },
+          undefined,
+          Date.now(),
+        ),
+      },
+    })
+  const providers = [await capped(), await capped(), await capped()]
+  for (const p of providers) await p.libp2p.services.artifacts.import(art.path, art.pin)
+  const timed = async (from: typeof providers): Promise<number> => {
+    const fetcher = await net.add({ fetchArtifacts: false })
+    for (const p of from) await fetcher.dial(p.libp2p.getMultiaddrs()[0]!.toString())
+    const t = performance.now()
+    const r = await fetcher.libp2p.services.artifacts.fetchChunked(index, {
+      providers: async () => from.map((p) => p.libp2p.peerId),
+    })
+    const ms = performance.now() - t
+    if (r.peers.length !== from.length)
+      console.log(`  (contributors: ${r.peers.length} of ${from.length})`)
+    return ms
+  }
+  const one = await timed(providers.slice(0, 1))
+  const three = await timed(providers)
+  const speedup = one / three
+  console.log(
+    `${SWARM_MB} MB chunked artifact, providers capped at ${CAP / 1e6} MB/s: from 1 in ${(one / 1000).toFixed(1)} s (${(art.pin.length / 1e6 / (one / 1000)).toFixed(1)} MB/s), from 3 in ${(three / 1000).toFixed(1)} s (${(art.pin.length / 1e6 / (three / 1000)).toFixed(1)} MB/s): ${speedup.toFixed(2)}x faster (target >= 2.5x: ${speedup >= 2.5 ? 'met' : 'MISSED'})`,
+  )
+  await Promise.all(net.nodes.splice(0).map((n) => n.stop()))
 }
 
 function JSONparse(bytes: Uint8Array) {

@@ -15,6 +15,7 @@ import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { indexFile } from '../../src/adapters/libp2p/artifact-chunked.ts'
 import {
   BASE_CAPABILITIES,
   ConvoyNode,
@@ -30,7 +31,8 @@ import {
   signDocument,
 } from '../../src/core/manifest/draft.ts'
 import { encodeEnvelope } from '../../src/core/manifest/envelope.ts'
-import { decodeRelease } from '../../src/core/manifest/release.ts'
+import { type ArtifactPin, decodeRelease } from '../../src/core/manifest/release.ts'
+import { chunkSizeFor, encodeChunkIndex } from '../../src/core/net/chunks.ts'
 import {
   decodeNetworkConfig,
   encodeNetworkConfig,
@@ -101,14 +103,17 @@ export function revocation(
 export async function artifactFile(
   dir: string,
   bytes: number,
-): Promise<{ path: string; data: Buffer; pin: { sha256: string; length: number } }> {
+): Promise<{ path: string; data: Buffer; pin: ArtifactPin; indexPin: ArtifactPin }> {
   const data = randomBytes(bytes)
   const path = join(dir, `artifact-${data.subarray(0, 4).toString('hex')}.bin`)
   await writeFile(path, data)
+  // The chunk index a release pins as `node.chunks` (core/net/chunks.ts), as `release draft` does.
+  const index = encodeChunkIndex(await indexFile(path, chunkSizeFor(data.length)))
   return {
     path,
     data,
     pin: { sha256: createHash('sha256').update(data).digest('hex'), length: data.length },
+    indexPin: { sha256: createHash('sha256').update(index).digest('hex'), length: index.length },
   }
 }
 

@@ -3,13 +3,24 @@
  * peers only, never a shadow), announced in the DHT once held, and shown in status while they
  * arrive. A shadow fetches and announces nothing.
  */
+
+import { readFile } from 'node:fs/promises'
 import type { PeerId } from '@libp2p/interface'
-import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
+import { type ArtifactPin, decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
 import { ARTIFACT_FETCH_MS } from '../../core/net/artifact-fetch.ts'
+import {
+  type ChunkIndex,
+  chunkIndexPlatform,
+  chunkSizeFor,
+  decodeChunkIndex,
+} from '../../core/net/chunks.ts'
 import type { ArtifactFetchOptions } from './artifact-types.ts'
 import { announceArtifact, artifactCid } from './artifacts.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import type { FetchStatus } from './status.ts'
+
+/** How long a node looks for a release's chunk index before it fetches the artifact whole. */
+const INDEX_FETCH_MS = 20_000
 
 /** Options of fetching a release's artifact: a way to stop, and progress as it arrives. */
 export type ReleaseFetchOptions = Pick<ArtifactFetchOptions, 'signal' | 'onProgress'>
@@ -72,6 +83,7 @@ export class ReleaseArtifacts {
       this.state.emit(`release ${s.version} has no artifact for platform ${this.state.platform}`)
       return undefined
     }
+    const indexPin = s.artifacts[chunkIndexPlatform(this.state.platform)]
     if (this.fetching.has(pin.sha256)) return undefined
     const state: FetchStatus = {
       version: s.version,
@@ -87,12 +99,16 @@ export class ReleaseArtifacts {
     try {
       const svc = this.state.libp2p.services.artifacts
       if (!(await svc.has(pin.sha256))) {
-        const result = await svc.fetch(pin, {
-          providers: async () => {
-            const found = await this.findProviders(pin.sha256)
-            state.providers = Math.max(state.providers, found.length)
-            return found
-          },
+        const providers = async () => {
+          const found = await this.findProviders(pin.sha256)
+          state.providers = Math.max(state.providers, found.length)
+          return found
+        }
+        const signal = options.signal ?? AbortSignal.timeout(ARTIFACT_FETCH_MS)
+        const index =
+          indexPin === undefined ? undefined : await this.fetchIndex(s, pin, indexPin, signal)
+        const fetchOptions: ArtifactFetchOptions = {
+          providers,
           onWait: (w) => {
             state.waiting = w.reason
             state.retryAt = this.state.now() + w.retryInMs
@@ -120,14 +136,32 @@ export class ReleaseArtifacts {
             delete state.retryAt
             log(received, total, from)
           },
-          signal: options.signal ?? AbortSignal.timeout(ARTIFACT_FETCH_MS),
+          signal,
           deadlineMs: ARTIFACT_FETCH_MS,
-        })
+        }
+        // With a chunk index: chunks from many peers at once, served onward from the first
+        // verified one (so this node announces itself then), chunks of held releases reused.
+        let announced = false
+        const result =
+          index === undefined
+            ? await svc.fetch(pin, fetchOptions)
+            : await svc.fetchChunked(index, {
+                ...fetchOptions,
+                reuse: await this.heldArtifactPaths(pin.sha256),
+                onChunk: () => {
+                  if (announced) return
+                  announced = true
+                  void announceArtifact(this.state.libp2p.services.dht, pin.sha256, {
+                    signal: AbortSignal.timeout(30_000),
+                  }).catch(() => {})
+                },
+              })
         this.state.counters.artifacts_fetched!++
         this.state.emit(
           `artifact ${pin.sha256.slice(0, 12)} for ${s.version} fetched from ${result.peers.length} peer(s)`,
         )
       }
+      if (indexPin !== undefined) await this.ensureIndex(s, pin, indexPin)
       await announceArtifact(this.state.libp2p.services.dht, pin.sha256, {
         signal: AbortSignal.timeout(30_000),
       }).catch(() => {})
@@ -138,6 +172,67 @@ export class ReleaseArtifacts {
     } finally {
       this.fetching.delete(pin.sha256)
     }
+  }
+
+  /**
+   * The release's chunk index, fetched from the artifact's providers (every node that holds the
+   * artifact, or chunks of it, serves it) and checked against its pin and the artifact's; or
+   * undefined, and the artifact is fetched whole, when none serves it in time (a network of
+   * older nodes) or it does not describe the artifact.
+   */
+  private async fetchIndex(
+    s: ReleaseSigned,
+    pin: ArtifactPin,
+    indexPin: ArtifactPin,
+    signal: AbortSignal,
+  ): Promise<ChunkIndex | undefined> {
+    const svc = this.state.libp2p.services.artifacts
+    try {
+      const got = await svc.fetch(indexPin, {
+        providers: () => this.findProviders(pin.sha256),
+        exclude: (p) => this.providerExcluded(p),
+        deadlineMs: INDEX_FETCH_MS,
+        signal,
+      })
+      const decoded = decodeChunkIndex(await readFile(got.path), pin)
+      if (decoded.ok) return decoded.value
+      this.state.emit(
+        `release ${s.version}: its chunk index is unusable (${decoded.reason}); fetching the artifact whole`,
+      )
+    } catch (e) {
+      signal.throwIfAborted()
+      this.state.emit(
+        `release ${s.version}: no peer served its chunk index (${(e as Error).message.slice(0, 120)}); fetching the artifact whole`,
+      )
+    }
+    return undefined
+  }
+
+  /** Builds and stores the chunk index of a held artifact, so this node serves it too. */
+  private async ensureIndex(s: ReleaseSigned, pin: ArtifactPin, indexPin: ArtifactPin) {
+    const svc = this.state.libp2p.services.artifacts
+    if (await svc.has(indexPin.sha256)) return
+    const built = await svc.storeIndex(pin.sha256, chunkSizeFor(pin.length)).catch(() => undefined)
+    if (built !== undefined && built.sha256 !== indexPin.sha256)
+      this.state.emit(
+        `release ${s.version}: its pinned chunk index is not the one this node builds from the artifact; serving the artifact whole only`,
+      )
+  }
+
+  /** Store paths of the other artifacts this node holds for recent releases (for chunk reuse). */
+  private async heldArtifactPaths(except: string): Promise<string[]> {
+    const out: string[] = []
+    for (const [channel, t] of Object.entries(this.state.trust.channels)) {
+      for (const r of t.releases.slice(-2)) {
+        const bytes = await this.state.store.readManifest(channel, r.sequence)
+        const d = bytes ? decodeRelease(bytes) : undefined
+        const held = d?.ok ? d.value.signed.artifacts[this.state.platform] : undefined
+        if (held === undefined || held.sha256 === except) continue
+        if (await this.state.libp2p.services.artifacts.has(held.sha256))
+          out.push(this.state.libp2p.services.artifacts.pathOf(held.sha256))
+      }
+    }
+    return out
   }
 
   /** Logs a long transfer every tenth of the way, with its rate; short ones stay quiet. */

@@ -9,6 +9,7 @@ import { opensslVerify } from '../../adapters/crypto/ed25519.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { hashFile } from '../../adapters/fs/hash.ts'
 import { convoyHome, readReproduced } from '../../adapters/fs/reproduced.ts'
+import { indexFile } from '../../adapters/libp2p/artifact-chunked.ts'
 import { bytesEqual } from '../../core/bytes.ts'
 import { draftRelease, signDocument } from '../../core/manifest/draft.ts'
 import { encodeEnvelope } from '../../core/manifest/envelope.ts'
@@ -25,6 +26,7 @@ import {
 import { type RootSigned, verifyAnchorRoot, verifyRootChain } from '../../core/manifest/root.ts'
 import { SchemaError } from '../../core/manifest/schema.ts'
 import { documentDigest, reproducedSigners } from '../../core/manifest/signing.ts'
+import { chunkIndexPlatform, chunkSizeFor, encodeChunkIndex } from '../../core/net/chunks.ts'
 import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import {
   type CliContext,
@@ -165,6 +167,17 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
     }
     if (artifacts[platform]!.length === 0)
       throw new CliError(`--artifact ${platform}=${path}: the file is empty`)
+    // The chunk index, pinned beside the artifact (core/net/chunks.ts): nodes that know chunks
+    // fetch it from many peers at once; older nodes read only their own platform's pin.
+    const chunksName = chunkIndexPlatform(platform)
+    if (PLATFORM_RE.test(chunksName) && !artifactArgs.some((a) => a.startsWith(`${chunksName}=`))) {
+      const pin = artifacts[platform]!
+      const bytes = encodeChunkIndex(await indexFile(path, chunkSizeFor(pin.length)))
+      artifacts[chunksName] = {
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        length: bytes.length,
+      }
+    }
   }
 
   let source: ReleaseSigned['source']
