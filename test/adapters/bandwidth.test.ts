@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { BANDWIDTH_FILE, Bandwidth } from '../../src/adapters/libp2p/bandwidth.ts'
 import { DEFAULT_BANDWIDTH } from '../../src/core/net/bandwidth.ts'
+import { TestNet } from '../net/harness.ts'
 
 const DEC = Date.UTC(2026, 11, 15)
 const JAN = Date.UTC(2027, 0, 1, 0, 0, 1)
@@ -156,5 +157,40 @@ describe('Bandwidth', () => {
     b.takeUpload(1, DEC)
     await b.close()
     assert.match(lines.at(-1) ?? '', /bandwidth: cannot write .*missing-dir/)
+  })
+})
+
+describe('a node with budgets', () => {
+  const net = new TestNet()
+  after(() => net.stop())
+
+  it('shows them in its status, keeps the count in its data dir, and refuses a slow cap', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'convoy-bandwidth-node-'))
+    try {
+      const node = await net.add({
+        dataDir,
+        bandwidth: { uploadBytesPerSecond: 5e6, monthlyUploadBytes: 200e9 },
+      })
+      node.bandwidth.takeUpload(1000, Date.now())
+      const s = (await node.status()).bandwidth
+      assert.ok(s)
+      assert.deepEqual(s.limits, {
+        uploadBytesPerSecond: 5e6,
+        downloadBytesPerSecond: null,
+        monthlyUploadBytes: 200e9,
+      })
+      assert.equal(s.uploadedBytes, 1000)
+      assert.equal(s.quotaLeftBytes, 200e9 - 1000)
+      await node.stop()
+      const kept = JSON.parse(await readFile(join(dataDir, BANDWIDTH_FILE), 'utf8'))
+      assert.equal(kept.usedBytes, 1000, 'flushed on stop')
+      // The floor is the one this node's fetches hold providers to: 64 KiB/s in the harness.
+      await assert.rejects(
+        net.add({ bandwidth: { uploadBytesPerSecond: 32 * 1024 } }),
+        /bandwidth\.uploadBytesPerSecond of 32\.0 KiB\/s is below the 64\.0 KiB\/s .*peers would drop this node as slow/,
+      )
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
   })
 })

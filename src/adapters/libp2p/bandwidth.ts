@@ -9,11 +9,13 @@
  * {@link BandwidthGate.uploadSlots} says, so each upload under a cap keeps the fetchers' floor.
  */
 import { open } from 'node:fs/promises'
+import { join } from 'node:path'
 import {
   type BandwidthLimits,
   burstFor,
   checkBandwidth,
   decodeQuotaState,
+  FETCH_FLOOR_BYTES_PER_SECOND,
   MAX_BANDWIDTH_STATE_BYTES,
   MonthlyQuota,
   monthOf,
@@ -21,6 +23,7 @@ import {
   uploadSlotsUnderCap,
 } from '../../core/net/bandwidth.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
+import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 
 export type { BandwidthLimits }
 
@@ -233,4 +236,21 @@ async function readState(
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * The budgets of `init`, checked against the floor its own fetches hold providers to, with the
+ * month's count in the data dir (a node only: a shadow's dir is a scratch copy, a publisher's
+ * is temporary).
+ */
+export async function openBandwidth(
+  init: Pick<ConvoyNodeInit, 'bandwidth' | 'artifactOptions' | 'role' | 'log'>,
+  dataDir: string,
+  now: number,
+): Promise<Bandwidth> {
+  const floor = init.artifactOptions?.minBytesPerSecond ?? FETCH_FLOOR_BYTES_PER_SECOND
+  const checked = checkBandwidth({ ...(init.bandwidth ?? {}) }, (f) => `bandwidth.${f}`, floor)
+  if (!checked.ok) throw new TypeError(checked.reason)
+  const file = roleOf(init) === 'node' ? join(dataDir, BANDWIDTH_FILE) : undefined
+  return Bandwidth.open(checked.value, file, now, (line) => init.log?.(line))
 }
