@@ -1,11 +1,10 @@
 /** The artifact service's options with every default filled in and every value checked. */
-import { FETCH_FLOOR_BYTES_PER_SECOND } from '../../core/net/bandwidth.ts'
 import { DEFAULT_UPLOAD_PACE, type PaceLimits } from '../../core/net/pace.ts'
 import { DEFAULT_TICKET_IDLE_MS } from '../../core/net/uploads.ts'
 import type { ArtifactsInit } from './artifact-types.ts'
 
 const DEFAULT_MAX_UPLOADS = 4
-const DEFAULT_MIN_BYTES_PER_SECOND = FETCH_FLOOR_BYTES_PER_SECOND
+const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
 const DEFAULT_RATE_GRACE_MS = 2000
 const DEFAULT_RATE_WINDOW_MS = 3000
 const DEFAULT_STALL_TIMEOUT_MS = 5000
