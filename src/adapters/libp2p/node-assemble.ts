@@ -17,7 +17,9 @@ import { createLibp2p } from 'libp2p'
 import { DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import type { NodeStore } from '../fs/node-store.ts'
+import type { ArtifactsInit } from './artifact-types.ts'
 import { artifacts } from './artifacts.ts'
+import type { BandwidthGate } from './bandwidth.ts'
 import { BoundedDatastore, datastoreOf } from './bounded-datastore.ts'
 import { RecordRejectedError } from './errors.ts'
 import { type ConvoyNodeInit, roleOf } from './node-init.ts'
@@ -56,12 +58,13 @@ export function listenOptions(reusePort: boolean): TCPSocketOptions {
  */
 const MAX_STREAM_WINDOW = 2 * 1024 * 1024
 
-/** Assembles (but does not start) the libp2p node of `init`. */
+/** Assembles (but does not start) the libp2p node of `init`, its transfers under `bandwidth`. */
 export async function assembleLibp2p(
   init: ConvoyNodeInit,
   version: string,
   privateKey: PrivateKey,
   store: NodeStore,
+  bandwidth: BandwidthGate,
   hooks: NodeHooks,
 ): Promise<Libp2p<Services>> {
   const net = init.network.network
@@ -110,11 +113,13 @@ export async function assembleLibp2p(
           'convoy-revoke': (key, records) => hooks.selectRevocation(key, records),
         },
       }),
+      // TODO(artifacts): ArtifactsInit gains bandwidth; drop the cast then.
       artifacts: artifacts({
         network: net,
         storeDir: store.artifactsDir,
         ...(init.artifactOptions ?? {}),
-      }),
+        bandwidth,
+      } as ArtifactsInit & { bandwidth: BandwidthGate }),
       // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
       reports: reports({
         network: net,

@@ -1,4 +1,6 @@
 /** The options a convoy node is created with. */
+
+import type { BandwidthLimits } from '../../core/net/bandwidth.ts'
 import { DEFAULT_ROLE, type Role } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import type { ArtifactsInit } from './artifacts.ts'
@@ -43,6 +45,13 @@ export interface ConvoyNodeInit {
   helloTimeoutMs?: number
   /** Fetch the artifact of each new release on the channel and serve it to peers. @default true for role "node" */
   fetchArtifacts?: boolean
+  /**
+   * Bandwidth budgets: upload and download rate caps and a monthly upload quota (core
+   * net/bandwidth.ts); a rate cap must keep the fetchers' floor (`artifactOptions`'
+   * minBytesPerSecond, 256 KiB/s by default). The month's count is kept in the data dir's
+   * bandwidth.json. @default DEFAULT_BANDWIDTH (no limits)
+   */
+  bandwidth?: Partial<BandwidthLimits>
   /** Passed to the artifact service. */
   artifactOptions?: Omit<ArtifactsInit, 'network' | 'storeDir'>
   /** Clock, ms since the epoch. @default Date.now */

@@ -11,6 +11,7 @@ import type { TrustState } from '../../core/trust/trust.ts'
 import type { NodeStore } from '../fs/node-store.ts'
 import type { NodeAdmission } from './admission.ts'
 import type { ArtifactService } from './artifacts.ts'
+import type { Bandwidth } from './bandwidth.ts'
 import type { Lookups } from './lookups.ts'
 import type { ConvoyNodeInit } from './node-init.ts'
 import type { PeerTable } from './peer-table.ts'
@@ -40,6 +41,8 @@ export interface NodeState {
   readonly platform: string
   /** Clock, ms since the epoch. */
   readonly now: () => number
+  /** The node's bandwidth budgets, handed to the artifact service. */
+  readonly bandwidth: Bandwidth
   /** The counters `GET /status` shows. */
   readonly counters: Record<string, number>
   /** What the node trusts; replaced as a whole when a root or manifest is ingested. */

@@ -121,6 +121,7 @@ export async function nodeStatus(
     evidence: state.libp2p.services.reports.evidence(),
     knownAddrs: await knownAddrs(state.libp2p),
     revoked: parts.revocations.held.map((r) => ({ ...r })),
+    bandwidth: state.bandwidth.status(now),
   }
 }
 

@@ -23,6 +23,7 @@ import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type CountedReports, NodeAdmission } from './admission.ts'
+import { type Bandwidth, openBandwidth } from './bandwidth.ts'
 import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
 import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
@@ -91,6 +92,7 @@ export class ConvoyNode {
     store: NodeStore,
     trust: TrustState,
     libp2p: Libp2p<Services>,
+    bandwidth: Bandwidth,
   ) {
     this.init = init
     this.store = store
@@ -116,6 +118,7 @@ export class ConvoyNode {
       role: this.role,
       platform: this.platform,
       now,
+      bandwidth,
       counters: {
         budget_refused: 0,
         hello_ok: 0,
@@ -161,8 +164,10 @@ export class ConvoyNode {
       const now = (init.now ?? Date.now)()
       const { state } = await store.loadTrust(init.network.anchor, now, opensslVerify)
       const privateKey = await store.identity()
+      const bandwidth = await openBandwidth(init, store.dir, now)
       let node: ConvoyNode | undefined
-      const libp2p = await assembleLibp2p(init, init.version ?? CONVOY_VERSION, privateKey, store, {
+      const version = init.version ?? CONVOY_VERSION
+      const libp2p = await assembleLibp2p(init, version, privateKey, store, bandwidth, {
         validateRelease: (key, value) => node!.validateReleaseRecord(key, value),
         validateRoot: (key, value) => node!.validateRootRecord(key, value),
         validateRevocation: (key, value) => node!.parts.revocations.validateRecord(key, value),
@@ -174,7 +179,7 @@ export class ConvoyNode {
         sawReport: (r) => node!.parts.admission.sawReport(r),
         onReportFault: (peer, reason) => node!.onReportFault(peer, reason),
       })
-      node = new ConvoyNode(init, store, state, libp2p)
+      node = new ConvoyNode(init, store, state, libp2p, bandwidth)
       await node.loadAdmission()
       await node.parts.revocations.load()
       return node
@@ -364,6 +369,7 @@ export class ConvoyNode {
       this.halt('node draining')
       await this.records.persistChain.catch(() => {})
       await this.parts.admission.close()
+      await this.state.bandwidth.close()
       await this.store.close()
     })()
     return this.released
@@ -380,6 +386,7 @@ export class ConvoyNode {
     await this.libp2p.stop()
     await this.records.persistChain.catch(() => {})
     await this.parts.admission.close()
+    await this.state.bandwidth.close()
     await this.store.close()
   }
 
@@ -539,6 +546,11 @@ export class ConvoyNode {
   }
 
   // ---------------------------------------------------------------- status
+
+  /** The node's bandwidth budgets and their use (what the artifact service paces by). */
+  get bandwidth(): Bandwidth {
+    return this.state.bandwidth
+  }
 
   /** The trust state (read-only snapshot). */
   trustState(): TrustState {

@@ -4,6 +4,7 @@
  */
 import type { RevokedRelease } from '../../core/trust/revocations.ts'
 import type { Rank } from '../../core/version/rank.ts'
+import type { BandwidthStatus } from './bandwidth.ts'
 
 /** One connected (or recently seen) peer. */
 export interface PeerStatus {
@@ -116,6 +117,11 @@ export interface NodeStatus {
    * than revocations.
    */
   revoked?: RevokedRelease[]
+  /**
+   * The bandwidth budgets (`null`: no limit) and their use this UTC month. Absent from a node
+   * older than budgets.
+   */
+  bandwidth?: BandwidthStatus
 }
 
 /** How the reporters on one release split. */

@@ -28,6 +28,14 @@ export interface RunningFile {
  */
 export const REUSE_PORT_ENV = 'CONVOY_REUSE_PORT'
 
+/**
+ * The bandwidth budgets `convoy run` hands its node, as JSON (`{"uploadBytesPerSecond": N, ...}`,
+ * core/net/bandwidth.ts; a budget left out is no limit). An environment variable, not flags, for
+ * the same reason as {@link REUSE_PORT_ENV}: a release from before budgets (a rollback target)
+ * would refuse the flags and never start.
+ */
+export const BANDWIDTH_ENV = 'CONVOY_BANDWIDTH'
+
 /** Reads `<dataDir>/running.json`; undefined when missing or half-written. */
 export async function readRunning(dataDir: string): Promise<RunningFile | undefined> {
   try {

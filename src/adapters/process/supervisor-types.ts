@@ -14,6 +14,8 @@ export interface SupervisorInit {
   channel?: string
   /** Extra arguments for `node start` (listen, api, limits), after --data-dir, --network, --channel. */
   nodeArgs: string[]
+  /** Extra environment for `node start` (the bandwidth budgets: node-api.ts BANDWIDTH_ENV). */
+  nodeEnv?: Record<string, string>
   /** A `convoy release pack` artifact to install when the home has no current release. */
   initialRelease?: string
   /** Operator settings; stored in the rollout state and re-applied on every start. */

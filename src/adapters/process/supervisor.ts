@@ -258,7 +258,7 @@ export class Supervisor {
     ]
     const child = spawn(process.execPath, [...NODE_PROCESS_FLAGS, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, [REUSE_PORT_ENV]: '1' },
+      env: { ...process.env, ...this.init.nodeEnv, [REUSE_PORT_ENV]: '1' },
     })
     this.child = child
     this.lastExit = undefined

@@ -28,6 +28,7 @@ import { decodeRelease, MAX_RELEASE_BYTES } from '../../core/manifest/release.ts
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
 import { DEFAULT_ROLE } from '../../core/net/hello.ts'
 import { reusePortAvailable } from '../../core/net/reuse-port.ts'
+import { BANDWIDTH_OPTIONS, BANDWIDTH_USAGE, bandwidthLine, nodeBandwidth } from '../bandwidth.ts'
 import {
   type CliContext,
   CliError,
@@ -42,8 +43,7 @@ import {
 import { readNetworkFile } from './network.ts'
 import { isRevocationPath, readRevocationFile } from './revoke.ts'
 
-const START_USAGE =
-  'convoy node start --network network.json --data-dir DIR [--role node|shadow] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s] [--peer MULTIADDR ...]'
+const START_USAGE = `convoy node start --network network.json --data-dir DIR [--role node|shadow] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--max-connections N] [--lookup-interval 60s] [--peer MULTIADDR ...] ${BANDWIDTH_USAGE}`
 const STATUS_USAGE = 'convoy status [--api 127.0.0.1:PORT] [--json]'
 const PUBLISH_USAGE =
   'convoy release publish release.json --network network.json [--root root-N.json ...] [--artifact FILE] [--seed-copies 2] [--seed-timeout 10m] [--listen MULTIADDR]'
@@ -78,12 +78,14 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
       'lookup-interval': { type: 'string' },
       role: { type: 'string' },
       peer: { type: 'string', multiple: true },
+      ...BANDWIDTH_OPTIONS,
     },
     START_USAGE,
   )
   const role = values.role ?? DEFAULT_ROLE
   if (role !== 'node' && role !== 'shadow')
     throw new CliError(`--role "${role}" must be node or shadow\nusage: ${START_USAGE}`, 2)
+  const bandwidth = nodeBandwidth(values, ctx.env)
   const fromFile = await readNetworkFile(required(values.network, '--network', START_USAGE))
   // --peer: more peers to dial at start, beside the network file's bootstrap peers (a shadow
   // candidate is handed its live node's peers this way, so a bootstrap node's candidate finds some).
@@ -121,6 +123,7 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
       channel: values.channel ?? 'stable',
       listen,
       reusePort,
+      ...(bandwidth ? { bandwidth } : {}),
       ...(values['max-connections']
         ? {
             maxConnections: parseNumber(
@@ -277,6 +280,7 @@ export function renderStatus(s: NodeStatus): string {
       )
     }
   }
+  if (s.bandwidth) lines.push(bandwidthLine(s.bandwidth))
   for (const m of s.manifests) {
     const e = s.evidence?.[m.digest]
     lines.push(

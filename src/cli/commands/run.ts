@@ -3,6 +3,12 @@ import { PackError } from '../../adapters/build/errors.ts'
 import { DataDirError, HomeError } from '../../adapters/fs/errors.ts'
 import { Supervisor } from '../../adapters/process/supervisor.ts'
 import {
+  BANDWIDTH_OPTIONS,
+  BANDWIDTH_USAGE,
+  bandwidthEnv,
+  bandwidthFromFlags,
+} from '../bandwidth.ts'
+import {
   type CliContext,
   CliError,
   type CommandOutput,
@@ -14,8 +20,7 @@ import {
 } from '../io.ts'
 import { readNetworkFile } from './network.ts'
 
-const USAGE =
-  'convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--auto-upgrade on|off] [--hold-at VERSION] [--tick 1s] [--migration-timeout 2m]'
+const USAGE = `convoy run --home DIR --network network.json [--release convoy-<version>.tgz] [--channel stable] [--listen MULTIADDR ...] [--api 127.0.0.1:PORT] [--auto-upgrade on|off] [--hold-at VERSION] [--tick 1s] [--migration-timeout 2m] ${BANDWIDTH_USAGE}`
 
 /** `run`: until SIGINT or SIGTERM. */
 export async function run(argv: string[], ctx: CliContext): Promise<CommandOutput> {
@@ -34,11 +39,14 @@ export async function run(argv: string[], ctx: CliContext): Promise<CommandOutpu
       'hold-at': { type: 'string' },
       tick: { type: 'string' },
       'migration-timeout': { type: 'string' },
+      ...BANDWIDTH_OPTIONS,
     },
     USAGE,
   )
   const home = required(values.home, '--home', USAGE)
   const networkPath = required(values.network, '--network', USAGE)
+  // Checked here, so a bad budget stops the supervisor, not its node in a restart loop.
+  const bandwidth = bandwidthFromFlags(values)
   const network = await readNetworkFile(networkPath)
   const auto = values['auto-upgrade']
   if (auto !== undefined && auto !== 'on' && auto !== 'off')
@@ -63,6 +71,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<CommandOutpu
     network,
     channel: values.channel ?? 'stable',
     nodeArgs,
+    nodeEnv: bandwidthEnv(bandwidth),
     ...(values.release ? { initialRelease: values.release } : {}),
     settings: {
       ...(auto ? { autoUpgrade: auto === 'on' } : {}),
