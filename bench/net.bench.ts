@@ -22,7 +22,6 @@ import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { indexFile } from '../src/adapters/libp2p/artifact-chunked.ts'
-import { Bandwidth } from '../src/adapters/libp2p/bandwidth.ts'
 import { chunkIndexPlatform, chunkSizeFor } from '../src/core/net/chunks.ts'
 import { artifactFile, MAINTAINERS, release, TestNet, waitFor } from '../test/net/harness.ts'
 import { stackThroughput } from './stacks.ts'
@@ -252,21 +251,8 @@ async function swarmPhase(): Promise<void> {
   const art = await artifactFile(dir, SWARM_MB * 1e6)
   const index = await indexFile(art.path, chunkSizeFor(art.pin.length))
   const CAP = 5e6
-  const capped = async () =>
-    net.add({
-      fetchArtifacts: false,
-      artifactOptions: {
-        bandwidth: await Bandwidth.open(
-          {
-            uploadBytesPerSecond: CAP,
-            downloadBytesPerSecond: Infinity,
-            monthlyUploadBytes: Infinity,
-          },
-          undefined,
-          Date.now(),
-        ),
-      },
-    })
+  // The node runner's `--upload-rate 5MB`, through the node's own bandwidth budget.
+  const capped = () => net.add({ fetchArtifacts: false, bandwidth: { uploadBytesPerSecond: CAP } })
   const providers = [await capped(), await capped(), await capped()]
   for (const p of providers) await p.libp2p.services.artifacts.import(art.path, art.pin)
   const timed = async (from: typeof providers): Promise<number> => {

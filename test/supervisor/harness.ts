@@ -12,6 +12,7 @@ import {
 } from '../../src/adapters/process/node-api.ts'
 import { decodeRelease, type RolloutPolicy } from '../../src/core/manifest/release.ts'
 import { documentDigest } from '../../src/core/manifest/signing.ts'
+import { chunkIndexPlatform, chunkSizeFor } from '../../src/core/net/chunks.ts'
 import { encodeNetworkConfig } from '../../src/core/net/network-config.ts'
 import type { RolloutState } from '../../src/core/rollout/machine.ts'
 import { rolloutSlot } from '../../src/core/rollout/slot.ts'
@@ -82,11 +83,18 @@ export class SupNet {
 
   private async publishRelease(build: Build, policy: RolloutPolicy) {
     this.sequence++
+    // Pinned with its chunk index, as `release draft` pins it: nodes of this tree fetch in
+    // chunks, and the previous release (test/e2e/upgrade-path.test.ts) must ignore the pin.
+    const artifacts = this.bootstrap.libp2p.services.artifacts
+    await artifacts.import(build.path, build.pin)
+    const indexPin = await artifacts.storeIndex(build.pin.sha256, chunkSizeFor(build.pin.length))
     const bytes = release(build.version, this.sequence, undefined, {
-      artifacts: { node: build.pin },
+      artifacts: {
+        node: build.pin,
+        ...(indexPin === undefined ? {} : { [chunkIndexPlatform('node')]: indexPin }),
+      },
       rollout: policy,
     })
-    await this.bootstrap.libp2p.services.artifacts.import(build.path, build.pin)
     return { ...(await this.bootstrap.publish(bytes)), bytes }
   }
 

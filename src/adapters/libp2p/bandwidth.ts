@@ -8,6 +8,7 @@
  * month has room (else it answers busy, reason "quota"); and it offers the upload slots
  * {@link BandwidthGate.uploadSlots} says, so each upload under a cap keeps the fetchers' floor.
  */
+
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -23,6 +24,7 @@ import {
   uploadSlotsUnderCap,
 } from '../../core/net/bandwidth.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
+import type { BandwidthGate as ArtifactBandwidth } from './artifact-types.ts'
 import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 
 export type { BandwidthLimits }
@@ -33,16 +35,8 @@ export const BANDWIDTH_FILE = 'bandwidth.json'
 /** Longest the month's count stays unwritten while uploading, ms. */
 export const BANDWIDTH_FLUSH_MS = 5000
 
-/** What the artifact service asks of the node's budgets. */
-export interface BandwidthGate {
-  /** ms to wait before sending `bytes` more under the upload cap; counts them against the month too. */
-  takeUpload(bytes: number, now: number): number
-  /** ms to wait before downloading `bytes` more under the download cap. */
-  takeDownload(bytes: number, now: number): number
-  /** false when this month's upload quota has no room for `bytes` more. */
-  uploadAllowed(bytes: number, now: number): boolean
-  /** upload slots to offer, given the configured maximum and the fetchers' floor rate. */
-  uploadSlots(configured: number, floorBytesPerSecond: number): number
+/** What the artifact service asks of the node's budgets (artifact-types.ts), and its status. */
+export interface BandwidthGate extends ArtifactBandwidth {
   status(now: number): BandwidthStatus
 }
 

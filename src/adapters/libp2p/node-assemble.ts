@@ -17,7 +17,6 @@ import { createLibp2p } from 'libp2p'
 import { DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import type { NodeStore } from '../fs/node-store.ts'
-import type { ArtifactsInit } from './artifact-types.ts'
 import { artifacts } from './artifacts.ts'
 import type { BandwidthGate } from './bandwidth.ts'
 import { BoundedDatastore, datastoreOf } from './bounded-datastore.ts'
@@ -113,13 +112,12 @@ export async function assembleLibp2p(
           'convoy-revoke': (key, records) => hooks.selectRevocation(key, records),
         },
       }),
-      // TODO(artifacts): ArtifactsInit gains bandwidth; drop the cast then.
       artifacts: artifacts({
         network: net,
         storeDir: store.artifactsDir,
         ...(init.artifactOptions ?? {}),
         bandwidth,
-      } as ArtifactsInit & { bandwidth: BandwidthGate }),
+      }),
       // A shadow must not speak for the node, nor a publisher for anyone: neither carries reports.
       reports: reports({
         network: net,
