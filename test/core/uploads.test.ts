@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { UploadLedger } from '../../src/core/net/uploads.ts'
+import { UNCHARGED_BYTES, UploadLedger } from '../../src/core/net/uploads.ts'
 
 const LEN = 1000
 const ledger = (budgetCopies: number, maxUploads = 2) =>
@@ -11,6 +11,7 @@ const ledger = (budgetCopies: number, maxUploads = 2) =>
     budgetBytes: budgetCopies * LEN,
     ticketIdleMs: 30_000,
     maxTickets: 64,
+    unchargedBytes: 0,
   })
 
 describe('upload ledger', () => {
@@ -152,5 +153,21 @@ describe('upload ledger', () => {
       ),
       { numRuns: 1000 },
     )
+  })
+
+  it('a file no bigger than a chunk index is served free: a one-copy seeder still hands it out', () => {
+    const l = new UploadLedger({
+      maxUploads: 2,
+      budgetBytes: LEN,
+      ticketIdleMs: 30_000,
+      maxTickets: 64,
+    })
+    for (const peer of ['a', 'b', 'c']) {
+      const d = l.admit(peer, 'index', 2000, 0, 0)
+      assert.equal(d.admit, true)
+      if (d.admit) l.finish(d.ticket, true, 1)
+    }
+    assert.equal(l.chargedBytes, 0)
+    assert.equal(l.admit('a', 'art', 10 * UNCHARGED_BYTES, 0, 2).admit, false)
   })
 })

@@ -19,8 +19,11 @@ import { announceArtifact, artifactCid } from './artifacts.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import type { FetchStatus } from './status.ts'
 
-/** How long a node looks for a release's chunk index before it fetches the artifact whole. */
-const INDEX_FETCH_MS = 20_000
+/**
+ * Rounds of providers that do not serve a release's chunk index (nodes older than chunks)
+ * before a node fetches the artifact whole.
+ */
+const INDEX_ROUNDS = 3
 
 /** Options of fetching a release's artifact: a way to stop, and progress as it arrives. */
 export type ReleaseFetchOptions = Pick<ArtifactFetchOptions, 'signal' | 'onProgress'>
@@ -187,12 +190,19 @@ export class ReleaseArtifacts {
     signal: AbortSignal,
   ): Promise<ChunkIndex | undefined> {
     const svc = this.state.libp2p.services.artifacts
+    // While nobody provides the artifact at all, wait as the whole fetch would; once providers
+    // exist but none serves the index for a few rounds (older nodes), fetch the artifact whole.
+    const giveUp = new AbortController()
+    let refusals = 0
     try {
       const got = await svc.fetch(indexPin, {
         providers: () => this.findProviders(pin.sha256),
         exclude: (p) => this.providerExcluded(p),
-        deadlineMs: INDEX_FETCH_MS,
-        signal,
+        onWait: (w) => {
+          if (w.reason !== 'no-provider' && ++refusals >= INDEX_ROUNDS)
+            giveUp.abort(new Error(`${refusals} rounds of providers without the index`))
+        },
+        signal: AbortSignal.any([signal, giveUp.signal]),
       })
       const decoded = decodeChunkIndex(await readFile(got.path), pin)
       if (decoded.ok) return decoded.value

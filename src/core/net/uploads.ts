@@ -39,7 +39,16 @@ export interface UploadLimits {
   ticketIdleMs: number
   /** Tickets remembered at most; the oldest ended ones are forgotten first. */
   maxTickets: number
+  /** Files of at most this many bytes are served free of charge. @default UNCHARGED_BYTES */
+  unchargedBytes?: number
 }
+
+/**
+ * Files this small are served without a charge to the budget: a chunk index (at most 4,096
+ * hashes, core/net/chunks.ts) is metadata every fetcher of a chunked artifact asks for first,
+ * and a publisher whose budget is one copy must still hand it to everyone.
+ */
+export const UNCHARGED_BYTES: number = 4096 * 67 + 512
 
 /** @default ticketIdleMs 30 s, maxTickets 4096 */
 export const DEFAULT_TICKET_IDLE_MS = 30_000
@@ -107,11 +116,13 @@ export class UploadLedger {
     for (const t of this.tickets.values()) {
       if (t.peer === peer && t.active > 0) return { admit: false, reason: 'slots' }
     }
-    if (end !== undefined) {
-      const charge = Math.max(0, Math.min(end, length) - Math.min(offset, length))
+    const free = length <= (this.limits.unchargedBytes ?? UNCHARGED_BYTES)
+    if (end !== undefined || free) {
+      const stop = end ?? length
+      const charge = free ? 0 : Math.max(0, Math.min(stop, length) - Math.min(offset, length))
       if (this.charged + charge > this.limits.budgetBytes) return { admit: false, reason: 'budget' }
       if (!this.makeRoom()) return { admit: false, reason: 'slots' }
-      const key = `${peer} ${artifact} ${offset}-${end} ${now}`
+      const key = `${peer} ${artifact} ${offset}-${stop} ${now}`
       this.tickets.set(key, {
         peer,
         artifact,

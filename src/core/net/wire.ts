@@ -33,7 +33,7 @@ export interface ManifestReplyHead {
 
 /**
  * An artifact request: the artifact, where to start, whether the asker will confirm, and
- * (new with chunks, 0.10) where to stop. Without `end` the server sends to the end of the file.
+ * (new with chunks) where to stop. Without `end` the server sends to the end of the file.
  */
 export interface ArtifactRequest {
   sha256: string
