@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Phase } from '../../src/core/rollout/machine.ts'
 import { convoyOk, makeTempDir, removeDir } from '../cli/helpers.ts'
 import { waitFor } from '../net/harness.ts'
-import { type Build, packBuild } from './builds.ts'
+import { type Build, packBuild } from '../supervisor/builds.ts'
 import {
   identities,
   manifest,
@@ -22,7 +22,7 @@ import {
   stateOf,
   testPolicy,
   waitState,
-} from './harness.ts'
+} from '../supervisor/harness.ts'
 
 const POLICY = testPolicy({
   // Short: non-canaries wait for the canary's probation pass whatever their slot.

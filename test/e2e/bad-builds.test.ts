@@ -12,8 +12,8 @@ import { after, before, describe, it } from 'node:test'
 import { tracerProblem } from '../../src/adapters/process/egress-trace.ts'
 import { makeTempDir, removeDir } from '../cli/helpers.ts'
 import { waitFor } from '../net/harness.ts'
-import { type Build, type BuildOptions, type Fault, packBuild } from './builds.ts'
-import { runningVersion, SupNet, waitState } from './harness.ts'
+import { type Build, type BuildOptions, type Fault, packBuild } from '../supervisor/builds.ts'
+import { runningVersion, SupNet, waitState } from '../supervisor/harness.ts'
 
 let dir: string
 let good: Build

@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test'
 import { reusePortAvailable } from '../../src/core/net/reuse-port.ts'
 import { makeTempDir, removeDir } from '../cli/helpers.ts'
 import { freePort } from '../net/harness.ts'
-import { packBuild } from './builds.ts'
-import { runningVersion, SupNet, testPolicy, waitState } from './harness.ts'
+import { packBuild } from '../supervisor/builds.ts'
+import { runningVersion, SupNet, testPolicy, waitState } from '../supervisor/harness.ts'
 
 const available = reusePortAvailable({
   platform: process.platform,

@@ -16,7 +16,7 @@ import {
   type RunResult,
   removeDir,
   snapshot,
-} from './helpers.ts'
+} from '../cli/helpers.ts'
 
 const PASSPHRASE = 'correct horse battery staple'
 /** Maintainers m1..m5 hold root v1; m5's key is sealed with a passphrase. */

@@ -19,7 +19,7 @@ import {
   release,
   sharedNetwork,
   waitFor,
-} from './harness.ts'
+} from '../net/harness.ts'
 
 describe('a 10-node network', { timeout: 600_000 }, () => {
   const { net, nodes, everyone } = sharedNetwork(10, { before, after })
