@@ -26,40 +26,58 @@ function drive(
   count: number,
   providers: string[],
   maxParallel: number,
-  script: { pick: number; outcome: ChunkOutcome; haveBits: boolean[]; round: boolean }[],
+  maxRun: number,
+  script: {
+    pick: number
+    outcome: ChunkOutcome
+    prefix: number
+    haveBits: boolean[]
+    round: boolean
+  }[],
   random: () => number,
 ): void {
-  const plan = new ChunkPlan(new Array(count).fill(false), { maxParallel })
+  const plan = new ChunkPlan(new Array(count).fill(false), { maxParallel, maxRun })
   plan.newRound(providers)
   const banned = new Set<string>()
   const held = new Set<number>()
-  const flying = new Map<string, number>()
+  const flying = new Map<string, number[]>()
   for (const step of script) {
     if (step.round) plan.newRound(providers)
     for (;;) {
       const a = plan.next(random)
       if (a === undefined) break
       assert.ok(!banned.has(a.provider), `asked banned ${a.provider}`)
-      assert.ok(!held.has(a.chunk), `asked for held chunk ${a.chunk}`)
+      assert.ok(a.count >= 1 && a.count <= maxRun, `a run of ${a.count}`)
+      const run = Array.from({ length: a.count }, (_, k) => a.chunk + k)
+      for (const c of run) {
+        assert.ok(c < count, `chunk ${c} past the end`)
+        assert.ok(!held.has(c), `asked for held chunk ${c}`)
+      }
       assert.ok(!flying.has(a.provider), `second request to ${a.provider}`)
-      flying.set(a.provider, a.chunk)
+      flying.set(a.provider, run)
       assert.ok(flying.size <= maxParallel, 'more than maxParallel in flight')
-      const same = [...flying.values()].filter((c) => c === a.chunk).length
-      assert.ok(same <= 2, `chunk ${a.chunk} in flight ${same} times`)
+      for (const c of run) {
+        const same = [...flying.values()].filter((r) => r.includes(c)).length
+        assert.ok(same <= 2, `chunk ${c} in flight ${same} times`)
+      }
     }
     if (flying.size === 0) continue
     const entries = [...flying.entries()]
-    const [provider, chunk] = entries[step.pick % entries.length]!
+    const [provider, run] = entries[step.pick % entries.length]!
+    // Deliver a prefix of the run (all of it for "done"), then end the request.
+    const n = step.outcome === 'done' ? run.length : step.prefix % (run.length + 1)
+    for (const c of run.slice(0, n)) {
+      for (const other of plan.delivered(provider, c)) {
+        assert.ok(flying.get(other)?.includes(c), 'cut a provider not fetching that chunk')
+        flying.delete(other)
+        plan.cancelled(other)
+      }
+      held.add(c)
+    }
     flying.delete(provider)
     const have = step.outcome === 'missing' ? step.haveBits.slice(0, count) : undefined
-    const cut = plan.ended(provider, chunk, step.outcome, have?.length === count ? have : undefined)
-    if (step.outcome === 'done') held.add(chunk)
+    plan.ended(provider, step.outcome, have?.length === count ? have : undefined)
     if (step.outcome === 'wrong') banned.add(provider)
-    for (const other of cut) {
-      assert.equal(flying.get(other), chunk, 'cut a provider not fetching that chunk')
-      flying.delete(other)
-      plan.cancelled(other, chunk)
-    }
     assert.equal(plan.heldCount, held.size)
   }
 }
@@ -71,19 +89,21 @@ describe('chunk plan', () => {
         fc.integer({ min: 1, max: 24 }),
         fc.integer({ min: 1, max: 6 }),
         fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 8 }),
         fc.array(
           fc.record({
             pick: fc.nat(),
             outcome: fc.constantFrom(...OUTCOMES),
+            prefix: fc.nat(),
             haveBits: fc.array(fc.boolean(), { minLength: 24, maxLength: 24 }),
             round: fc.boolean(),
           }),
           { maxLength: 120 },
         ),
         fc.integer(),
-        (count, nProviders, maxParallel, script, seed) => {
+        (count, nProviders, maxParallel, maxRun, script, seed) => {
           const providers = Array.from({ length: nProviders }, (_, i) => `p${i}`)
-          drive(count, providers, maxParallel, script, seeded(seed))
+          drive(count, providers, maxParallel, maxRun, script, seeded(seed))
         },
       ),
       { numRuns: 500 },
@@ -111,13 +131,16 @@ describe('chunk plan', () => {
               plan.newRound(ids)
               continue
             }
-            const started: { provider: string; chunk: number }[] = []
+            const started: { provider: string; chunk: number; count: number }[] = []
             for (let a = plan.next(random); a !== undefined; a = plan.next(random)) started.push(a)
             assert.ok(started.length > 0 || plan.inflightCount > 0)
             for (const a of started) {
               const outcome: ChunkOutcome =
                 a.provider === 'honest' ? 'done' : others[Number(a.provider.slice(1))]!
-              for (const c of plan.ended(a.provider, a.chunk, outcome)) plan.cancelled(c, a.chunk)
+              if (outcome === 'done')
+                for (let c = a.chunk; c < a.chunk + a.count; c++)
+                  for (const o of plan.delivered(a.provider, c)) plan.cancelled(o)
+              plan.ended(a.provider, outcome)
             }
           }
           assert.ok(!plan.isBanned('honest'))
@@ -128,47 +151,39 @@ describe('chunk plan', () => {
   })
 
   it('asks rarest first: of what a provider holds, the chunk fewest others hold', () => {
-    const plan = new ChunkPlan([false, false, false], { maxParallel: 3 })
+    const plan = new ChunkPlan([false, false, false], { maxParallel: 3, maxRun: 1 })
     plan.newRound(['b', 'c', 'a'])
-    assert.deepEqual(
-      plan.next(() => 0),
-      { provider: 'b', chunk: 0 },
-    )
-    assert.deepEqual(
-      plan.next(() => 0),
-      { provider: 'c', chunk: 1 },
-    )
-    assert.deepEqual(
-      plan.next(() => 0),
-      { provider: 'a', chunk: 2 },
-    )
-    plan.ended('b', 0, 'missing', [false, true, true])
-    plan.ended('c', 1, 'missing', [false, false, true])
-    plan.ended('a', 2, 'busy')
+    const next = () => plan.next(() => 0)
+    assert.deepEqual(next(), { provider: 'b', chunk: 0, count: 1 })
+    assert.deepEqual(next(), { provider: 'c', chunk: 1, count: 1 })
+    assert.deepEqual(next(), { provider: 'a', chunk: 2, count: 1 })
+    plan.ended('b', 'missing', [false, true, true])
+    plan.ended('c', 'missing', [false, false, true])
+    plan.ended('a', 'busy')
     // Chunk 1 is held by a and b, chunk 2 by all three: b is asked for chunk 1.
-    assert.deepEqual(
-      plan.next(() => 0),
-      { provider: 'b', chunk: 1 },
-    )
-    assert.deepEqual(
-      plan.next(() => 0),
-      { provider: 'c', chunk: 2 },
-    )
-    assert.equal(
-      plan.next(() => 0),
-      undefined,
-    )
+    assert.deepEqual(next(), { provider: 'b', chunk: 1, count: 1 })
+    assert.deepEqual(next(), { provider: 'c', chunk: 2, count: 1 })
+    assert.equal(next(), undefined)
   })
 
-  it('asks a provider that named its chunks only for those', () => {
+  it('a lone provider gets one run; one that named its chunks is asked only for those', () => {
     const plan = new ChunkPlan([false, false, false, false], { maxParallel: 1 })
     plan.newRound(['a'])
-    const a = plan.next(() => 0)!
-    plan.ended('a', a.chunk, 'missing', [false, true, false, false])
-    assert.deepEqual(
-      plan.next(() => 0),
-      { provider: 'a', chunk: 1 },
-    )
+    const next = () => plan.next(() => 0)
+    assert.deepEqual(next(), { provider: 'a', chunk: 0, count: 4 })
+    plan.ended('a', 'missing', [false, true, true, false])
+    assert.deepEqual(next(), { provider: 'a', chunk: 1, count: 2 })
+  })
+
+  it('runs are shared: two free providers split what is left', () => {
+    const plan = new ChunkPlan(new Array(16).fill(false), { maxParallel: 2, maxRun: 8 })
+    plan.newRound(['a', 'b'])
+    const first = plan.next(() => 0.5)!
+    const second = plan.next(() => 0.5)!
+    assert.equal(first.count, 8)
+    assert.ok(second.count >= 1 && second.count <= 8)
+    const taken = [...Array(first.count).keys()].map((k) => first.chunk + k)
+    for (let k = 0; k < second.count; k++) assert.ok(!taken.includes(second.chunk + k))
   })
 })
 

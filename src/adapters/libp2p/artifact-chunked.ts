@@ -17,7 +17,7 @@ import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger, PeerId } from '@libp2p/interface'
-import { type ChunkOutcome, ChunkPlan } from '../../core/net/chunk-plan.ts'
+import { type ChunkOutcome, ChunkPlan, DEFAULT_CHUNK_RUN } from '../../core/net/chunk-plan.ts'
 import {
   buildChunkIndex,
   type ChunkIndex,
@@ -285,7 +285,10 @@ export async function fetchChunks(
 ): Promise<ArtifactFetchResult & { reused: number }> {
   const { index } = partial
   const reused = await reuseLocal(partial, options.reuse ?? [])
-  const plan = new ChunkPlan(partial.heldChunks(), { maxParallel: ctx.config.chunkParallel })
+  const plan = new ChunkPlan(partial.heldChunks(), {
+    maxParallel: ctx.config.chunkParallel,
+    maxRun: DEFAULT_CHUNK_RUN,
+  })
   const peers = new Map<string, PeerId>()
   const contributors = new Set<string>()
   const running = new Map<string, { chunk: number; cut: AbortController; done: Promise<void> }>()
@@ -313,61 +316,78 @@ export async function fetchChunks(
     plan.newRound(ids)
   }
 
-  const run = async (provider: string, chunk: number, cut: AbortController): Promise<void> => {
+  /** One request: a run of `count` chunks from `first`, each checked and written as it lands. */
+  const run = async (
+    provider: string,
+    first: number,
+    count: number,
+    cut: AbortController,
+  ): Promise<void> => {
     const peer = peers.get(provider)!
-    const { start, end } = chunkRange(index, chunk)
+    const start = chunkRange(index, first).start
+    const end = chunkRange(index, first + count - 1).end
     const wait = ctx.config.bandwidth?.takeDownload(end - start, Date.now()) ?? 0
     const taskSignal = AbortSignal.any([signal, cut.signal])
-    const pieces: Uint8Array[] = []
+    // The chunk being filled: its index, and the pieces so far.
+    let current = first
+    let pieces: Uint8Array[] = []
+    let filled = 0
+    let wrong: string | undefined
+    const sink = async (piece: Uint8Array): Promise<void> => {
+      let rest = piece
+      while (rest.byteLength > 0) {
+        const r = chunkRange(index, current)
+        const take = Math.min(rest.byteLength, r.end - r.start - filled)
+        pieces.push(rest.subarray(0, take))
+        filled += take
+        rest = rest.subarray(take)
+        if (filled < r.end - r.start) continue
+        const bytes = Buffer.concat(pieces)
+        pieces = []
+        filled = 0
+        const h = createHash('sha256').update(bytes).digest('hex')
+        if (h !== index.chunks[current]) {
+          wrong = `chunk ${current} has sha256 ${h.slice(0, 12)}…, the signed index says ${index.chunks[current]!.slice(0, 12)}…`
+          // Ends the transfer at once; reported as "wrong" below.
+          throw new Error(wrong)
+        }
+        if (!plan.holds(current)) {
+          await partial.write(current, bytes)
+          contributors.add(provider)
+          backoff = BACKOFF_START_MS
+        }
+        for (const other of plan.delivered(provider, current)) running.get(other)?.cut.abort()
+        const held = plan.heldCount
+        ctx.callBack(() => options.onChunk?.(held, total))
+        const bytesHeld = Math.min(index.artifact.length, held * index.chunkSize)
+        ctx.callBack(() => options.onProgress?.(bytesHeld, index.artifact.length, provider))
+        current++
+      }
+    }
     let outcome: { kind: string; detail?: string; have?: string; why?: string }
     try {
       if (wait > 0) await sleep(wait, undefined, { signal: taskSignal })
       outcome = await transfer(
         ctx.transfer,
         peer,
-        {
-          sha256: index.artifact.sha256,
-          length: index.artifact.length,
-          offset: start,
-          end,
-          sink: async (piece) => {
-            pieces.push(piece)
-          },
-        },
+        { sha256: index.artifact.sha256, length: index.artifact.length, offset: start, end, sink },
         taskSignal,
       )
     } catch (e) {
       if (signal.aborted) throw e
       if (e instanceof DiskError) throw e
-      outcome = { kind: cut.signal.aborted ? 'cancelled' : 'error', detail: String(e) }
+      outcome = { kind: 'error', detail: String(e) }
     }
-    if (cut.signal.aborted && outcome.kind !== 'done') {
-      plan.cancelled(provider, chunk)
+    if (wrong !== undefined) outcome = { kind: 'wrong', detail: wrong }
+    if (cut.signal.aborted && outcome.kind !== 'wrong') {
+      plan.cancelled(provider)
       return
     }
-    let kind = asOutcome(outcome.kind)
-    let detail = outcome.detail ?? ''
-    if (kind === 'done') {
-      const bytes = Buffer.concat(pieces)
-      const h = createHash('sha256').update(bytes).digest('hex')
-      if (bytes.byteLength !== end - start || h !== index.chunks[chunk]) {
-        kind = 'wrong'
-        detail = `chunk ${chunk} has sha256 ${h.slice(0, 12)}…, the signed index says ${index.chunks[chunk]!.slice(0, 12)}…`
-      } else if (!plan.holds(chunk)) {
-        await partial.write(chunk, bytes)
-        contributors.add(provider)
-        backoff = BACKOFF_START_MS
-      }
-    }
+    const kind = asOutcome(outcome.kind)
+    const detail = outcome.detail ?? ''
     const have = kind === 'missing' ? decodeHave(outcome.have, total) : undefined
-    for (const other of plan.ended(provider, chunk, kind, have)) running.get(other)?.cut.abort()
-    if (kind === 'done') {
-      const held = plan.heldCount
-      ctx.callBack(() => options.onChunk?.(held, total))
-      const bytesHeld = Math.min(index.artifact.length, held * index.chunkSize)
-      ctx.callBack(() => options.onProgress?.(bytesHeld, index.artifact.length, provider))
-      return
-    }
+    plan.ended(provider, kind, have)
+    if (kind === 'done') return
     if (kind === 'busy') {
       if (outcome.why === 'budget' || outcome.why === 'quota') outcomes.budget++
       else outcomes.busy++
@@ -395,8 +415,8 @@ export async function fetchChunks(
       }
       for (let a = plan.next(Math.random); a !== undefined; a = plan.next(Math.random)) {
         const cut = new AbortController()
-        const { provider, chunk } = a
-        const done = run(provider, chunk, cut)
+        const { provider, chunk, count } = a
+        const done = run(provider, chunk, count, cut)
           .catch((error: unknown) => {
             fatal ??= { error }
           })

@@ -6,7 +6,9 @@
  * - a provider that sent a chunk whose hash was wrong is banned for the rest of the fetch, and
  *   nothing is ever asked of it again (a chunk convicts exactly its sender);
  * - at most one request per provider at a time (a server grants one upload slot per peer), and
- *   at most `maxParallel` in all;
+ *   at most `maxParallel` in all; a request asks for a run of up to `maxRun` consecutive chunks
+ *   (each new stream costs a round trip or two, so one chunk per request would starve a lone
+ *   provider), shortened so that the providers free now share what is left;
  * - a held chunk is never asked for again; a chunk is in flight from at most two providers, and
  *   from two only in the endgame (nothing left that is not already in flight), so one slow
  *   provider cannot hold up the last chunk;
@@ -22,20 +24,25 @@
 /** How one chunk request ended, as the adapter saw it. */
 export type ChunkOutcome = 'done' | 'wrong' | 'slow' | 'busy' | 'error' | 'missing'
 
-/** One request to start: chunk `chunk` from provider `provider`. */
+/** One request to start: chunks `chunk` to `chunk + count - 1` from provider `provider`. */
 export interface ChunkAssignment {
   provider: string
   chunk: number
+  count: number
 }
 
-/** Options of a {@link ChunkPlan}. @default maxParallel 4 */
+/** Options of a {@link ChunkPlan}. @default maxParallel 4, maxRun 8 */
 export interface ChunkPlanLimits {
   /** Requests in flight at most, over all providers. */
   maxParallel: number
+  /** Consecutive chunks one request asks for at most. */
+  maxRun?: number
 }
 
 /** Chunk requests in flight at most by default. */
 export const DEFAULT_CHUNK_PARALLEL = 4
+/** Consecutive chunks one request asks for at most, by default (8 MiB at 1 MiB chunks). */
+export const DEFAULT_CHUNK_RUN = 8
 
 interface ProviderState {
   banned: boolean
@@ -43,8 +50,8 @@ interface ProviderState {
   resting: boolean
   /** Times cut as slow. */
   slow: number
-  /** The chunk in flight from it, if any. */
-  inflight: number | undefined
+  /** The chunks in flight from it (its one request's run), if any. */
+  inflight: number[] | undefined
   /** What it said it holds; undefined: not said (a provider record claims the whole artifact). */
   have: boolean[] | undefined
 }
@@ -147,13 +154,16 @@ export class ChunkPlan {
   next(random: () => number): ChunkAssignment | undefined {
     const a = this.peek(random)
     if (a === undefined) return undefined
-    this.providers.get(a.provider)!.inflight = a.chunk
-    let set = this.inflight.get(a.chunk)
-    if (set === undefined) {
-      set = new Set()
-      this.inflight.set(a.chunk, set)
+    const run = Array.from({ length: a.count }, (_, k) => a.chunk + k)
+    this.providers.get(a.provider)!.inflight = run
+    for (const c of run) {
+      let set = this.inflight.get(c)
+      if (set === undefined) {
+        set = new Set()
+        this.inflight.set(c, set)
+      }
+      set.add(a.provider)
     }
-    set.add(a.provider)
     return a
   }
 
@@ -168,10 +178,36 @@ export class ChunkPlan {
     const order = free.filter(([, p]) => p.slow === minSlow)
     const rarity = this.rarity()
     for (const [id, p] of order) {
-      const chunk = this.pick(p, rarity, random, false) ?? this.pick(p, rarity, random, true)
-      if (chunk !== undefined) return { provider: id, chunk }
+      const chunk = this.pick(p, rarity, random, false)
+      if (chunk !== undefined)
+        return { provider: id, chunk, count: this.runFrom(p, chunk, free.length) }
+      const late = this.pick(p, rarity, random, true)
+      if (late !== undefined) return { provider: id, chunk: late, count: 1 }
     }
     return undefined
+  }
+
+  /**
+   * How many consecutive chunks from `start` to ask `p` for: missing, not in flight, ones `p`
+   * may have, at most `maxRun`, and at most an even share of what is left among `sharing`.
+   */
+  private runFrom(p: ProviderState, start: number, sharing: number): number {
+    let open = 0
+    for (let i = 0; i < this.have.length; i++)
+      if (!this.have[i] && (this.inflight.get(i)?.size ?? 0) === 0) open++
+    const cap = Math.max(
+      1,
+      Math.min(this.limits.maxRun ?? DEFAULT_CHUNK_RUN, Math.floor(open / Math.max(1, sharing))),
+    )
+    let n = 1
+    while (n < cap) {
+      const i = start + n
+      if (i >= this.have.length || this.have[i]) break
+      if ((this.inflight.get(i)?.size ?? 0) !== 0) break
+      if (p.have !== undefined && p.have[i] !== true) break
+      n++
+    }
+    return n
   }
 
   /** How many known, unbanned providers may have each chunk. */
@@ -215,53 +251,70 @@ export class ChunkPlan {
   }
 
   /**
-   * A request ended. `have` is what the provider said it holds, when it answered "missing".
-   * Returns the providers whose request for the same chunk is now pointless (the chunk is
-   * held): the caller cuts them, and reports them with {@link cancelled}.
+   * Chunk `chunk` of `provider`'s run arrived and was verified (it is on disk). Returns the
+   * providers whose request for the same chunk is now pointless (an endgame copy): the caller
+   * cuts them, and reports them with {@link cancelled}.
    */
-  ended(provider: string, chunk: number, outcome: ChunkOutcome, have?: boolean[]): string[] {
+  delivered(provider: string, chunk: number): string[] {
     const p = this.providers.get(provider)
-    if (p === undefined || p.inflight !== chunk) return []
+    if (p?.inflight === undefined || !p.inflight.includes(chunk)) return []
+    this.release(provider, [chunk])
+    p.inflight = p.inflight.filter((c) => c !== chunk)
+    if (!this.have[chunk]) {
+      this.have[chunk] = true
+      this.held++
+    }
+    return [...(this.inflight.get(chunk) ?? [])]
+  }
+
+  /**
+   * `provider`'s request ended: the chunks of its run not delivered go back to missing, and the
+   * outcome is held against it. `have` is what the provider said it holds, when it answered
+   * "missing". An outcome of "done" with chunks undelivered counts as a failure.
+   */
+  ended(provider: string, outcome: ChunkOutcome, have?: boolean[]): void {
+    const p = this.providers.get(provider)
+    if (p?.inflight === undefined) return
+    const left = p.inflight
+    this.release(provider, left)
     p.inflight = undefined
-    const set = this.inflight.get(chunk)
-    set?.delete(provider)
-    if (set?.size === 0) this.inflight.delete(chunk)
-    switch (outcome) {
-      case 'done': {
-        if (!this.have[chunk]) {
-          this.have[chunk] = true
-          this.held++
-        }
-        return [...(this.inflight.get(chunk) ?? [])]
-      }
+    const kind = outcome === 'done' && left.length > 0 ? 'error' : outcome
+    switch (kind) {
+      case 'done':
+        return
       case 'wrong':
         p.banned = true
-        return []
+        return
       case 'slow':
         p.slow++
         p.resting = true
-        return []
-      case 'missing':
-        if (have !== undefined && have.length === this.have.length) {
-          p.have = [...have]
-          p.have[chunk] = false
-        } else {
-          p.resting = true
-        }
-        return []
+        return
+      case 'missing': {
+        // A provider that refuses a run it said it held is not asked again this round (a
+        // liar cannot keep this node asking); otherwise its bitfield says what to ask for.
+        const claimed = p.have !== undefined && left.every((c) => p.have![c] === true)
+        if (have !== undefined && have.length === this.have.length && !claimed) p.have = [...have]
+        else p.resting = true
+        return
+      }
       default:
         p.resting = true
-        return []
     }
   }
 
-  /** A request cut because another provider delivered its chunk first: no penalty. */
-  cancelled(provider: string, chunk: number): void {
+  /** `provider`'s request was cut because others delivered its chunks first: no penalty. */
+  cancelled(provider: string): void {
     const p = this.providers.get(provider)
-    if (p === undefined || p.inflight !== chunk) return
+    if (p?.inflight === undefined) return
+    this.release(provider, p.inflight)
     p.inflight = undefined
-    const set = this.inflight.get(chunk)
-    set?.delete(provider)
-    if (set?.size === 0) this.inflight.delete(chunk)
+  }
+
+  private release(provider: string, chunks: readonly number[]): void {
+    for (const c of chunks) {
+      const set = this.inflight.get(c)
+      set?.delete(provider)
+      if (set?.size === 0) this.inflight.delete(c)
+    }
   }
 }
