@@ -21,7 +21,7 @@
 import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
-import { indexFile } from '../src/adapters/libp2p/artifact-chunked.ts'
+import { indexFile } from '../src/adapters/libp2p/partial-artifact.ts'
 import { chunkIndexPlatform, chunkSizeFor } from '../src/core/net/chunks.ts'
 import { artifactFile, MAINTAINERS, release, TestNet, waitFor } from '../test/net/harness.ts'
 import { stackThroughput } from './stacks.ts'

@@ -11,9 +11,9 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
-import { indexFile } from '../../src/adapters/libp2p/artifact-chunked.ts'
 import type { BandwidthGate } from '../../src/adapters/libp2p/artifact-types.ts'
 import { ArtifactFetchError, artifactProtocol } from '../../src/adapters/libp2p/artifacts.ts'
+import { indexFile } from '../../src/adapters/libp2p/partial-artifact.ts'
 import {
   artifactFile,
   assertStoreHoldsOnly,

@@ -15,12 +15,12 @@ import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { indexFile } from '../../src/adapters/libp2p/artifact-chunked.ts'
 import {
   BASE_CAPABILITIES,
   ConvoyNode,
   type ConvoyNodeInit,
 } from '../../src/adapters/libp2p/node.ts'
+import { indexFile } from '../../src/adapters/libp2p/partial-artifact.ts'
 import type { NodeStatus } from '../../src/adapters/libp2p/status.ts'
 import {
   draftRelease,

@@ -1,33 +1,18 @@
 /**
  * Chunked fetches: an artifact whose release pins a chunk index (core/net/chunks.ts) is fetched
  * chunk by chunk from several providers at once, each chunk checked against the index the moment
- * it arrives and served onward from then on (artifact-upload.ts, {@link PartialSource}), so the
+ * it arrives and served onward from then on (artifact-upload.ts, `PartialSource`), so the
  * swarm works while downloads are still running. The schedule is the core's
  * ({@link ChunkPlan}); this file carries it out.
  *
- * The partial file is `.${sha256}.partial.tmp` in the store: a fetch that stops (aborted, the
- * node restarted) leaves it, and the next fetch re-hashes what is on disk and keeps the chunks
- * that match, so it resumes. Chunks of artifacts already in the store (the installed release)
- * that the index names are copied locally instead of fetched. Nothing is renamed into the store
- * before the whole file's sha256 matches the pin as well.
+ * The partial file, resume and local reuse are partial-artifact.ts's.
  */
 import { createHash } from 'node:crypto'
-import { constants } from 'node:fs'
-import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger, PeerId } from '@libp2p/interface'
 import { type ChunkOutcome, ChunkPlan, DEFAULT_CHUNK_RUN } from '../../core/net/chunk-plan.ts'
-import {
-  buildChunkIndex,
-  type ChunkIndex,
-  chunkCount,
-  chunkRange,
-  chunksOfRange,
-  decodeHave,
-  encodeHave,
-} from '../../core/net/chunks.ts'
-import { syncDir } from '../fs/atomic.ts'
+import { type ChunkIndex, chunkCount, chunkRange, decodeHave } from '../../core/net/chunks.ts'
 import type { ResolvedInit } from './artifact-config.ts'
 import { type TransferContext, transfer } from './artifact-transfer.ts'
 import type {
@@ -36,172 +21,13 @@ import type {
   FetchWaitReason,
   ProviderDropReason,
 } from './artifact-types.ts'
-import type { PartialSource } from './artifact-upload.ts'
-import { DiskError } from './errors.ts'
+import { ArtifactFetchError, type ArtifactFetchFailure, DiskError } from './errors.ts'
+import { PartialArtifact, reuseLocal } from './partial-artifact.ts'
 
 /** How often a running chunked fetch asks for providers again (partial holders appear). */
 const REFRESH_MS = 3000
 const BACKOFF_START_MS = 250
 const BACKOFF_MAX_MS = 4000
-
-/** Hex sha256 of each `chunkSize` block of the file at `path`, and its length. */
-export async function hashChunks(
-  path: string,
-  chunkSize: number,
-): Promise<{ sha256: string; length: number; chunks: string[] }> {
-  const file = await open(path, constants.O_RDONLY)
-  try {
-    const whole = createHash('sha256')
-    const chunks: string[] = []
-    const buf = Buffer.allocUnsafe(chunkSize)
-    let length = 0
-    for (;;) {
-      let filled = 0
-      while (filled < chunkSize) {
-        const { bytesRead } = await file.read(buf, filled, chunkSize - filled, length + filled)
-        if (bytesRead === 0) break
-        filled += bytesRead
-      }
-      if (filled === 0) break
-      const piece = buf.subarray(0, filled)
-      whole.update(piece)
-      chunks.push(createHash('sha256').update(piece).digest('hex'))
-      length += filled
-      if (filled < chunkSize) break
-    }
-    return { sha256: whole.digest('hex'), length, chunks }
-  } finally {
-    await file.close()
-  }
-}
-
-/** The chunk index of the file at `path`, cut at `chunkSize`. */
-export async function indexFile(path: string, chunkSize: number): Promise<ChunkIndex> {
-  const h = await hashChunks(path, chunkSize)
-  return buildChunkIndex({ sha256: h.sha256, length: h.length }, chunkSize, h.chunks)
-}
-
-/** The file a chunked fetch writes into; served onward chunk by chunk. */
-export class PartialArtifact implements PartialSource {
-  readonly path: string
-  readonly length: number
-  readonly index: ChunkIndex
-  private readonly held: boolean[]
-  private file: FileHandle | undefined
-
-  private constructor(path: string, index: ChunkIndex, file: FileHandle, held: boolean[]) {
-    this.path = path
-    this.index = index
-    this.length = index.artifact.length
-    this.file = file
-    this.held = held
-  }
-
-  /**
-   * Opens (or resumes) the partial file of `index.artifact` in `dir`: chunks already on disk
-   * are re-hashed and kept only when they match the index.
-   */
-  static async open(dir: string, index: ChunkIndex): Promise<PartialArtifact> {
-    const path = join(dir, `.${index.artifact.sha256}.partial.tmp`)
-    let file: FileHandle
-    try {
-      file = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644)
-    } catch (e) {
-      throw new DiskError(`opening ${path} failed`, { cause: e })
-    }
-    const held = new Array<boolean>(index.chunks.length).fill(false)
-    const size = (await file.stat()).size
-    if (size > 0) {
-      const buf = Buffer.allocUnsafe(index.chunkSize)
-      for (let i = 0; i < index.chunks.length; i++) {
-        const { start, end } = chunkRange(index, i)
-        if (end > size) break
-        const { bytesRead } = await file.read(buf, 0, end - start, start)
-        if (bytesRead !== end - start) continue
-        const h = createHash('sha256').update(buf.subarray(0, bytesRead)).digest('hex')
-        held[i] = h === index.chunks[i]
-      }
-    }
-    await file.truncate(index.artifact.length)
-    return new PartialArtifact(path, index, file, held)
-  }
-
-  heldChunks(): boolean[] {
-    return [...this.held]
-  }
-
-  covers(start: number, end: number): boolean {
-    const r = chunksOfRange(this.index, start, end)
-    if (r === undefined) return false
-    for (let i = r.first; i <= r.last; i++) if (!this.held[i]) return false
-    return true
-  }
-
-  have(): string {
-    return encodeHave(this.held)
-  }
-
-  /** Writes verified chunk `i`; it is served onward only once it is on disk. */
-  async write(i: number, bytes: Uint8Array): Promise<void> {
-    const { start } = chunkRange(this.index, i)
-    try {
-      let written = 0
-      while (written < bytes.byteLength) {
-        const r = await this.file!.write(
-          bytes,
-          written,
-          bytes.byteLength - written,
-          start + written,
-        )
-        written += r.bytesWritten
-      }
-    } catch (e) {
-      throw new DiskError(`writing ${this.path} failed`, { cause: e })
-    }
-    this.held[i] = true
-  }
-
-  /**
-   * Checks the whole file against the pin, then fsync, rename into the store, fsync the
-   * directory. Returns the store path, or undefined (the file removed) when the hash is wrong.
-   */
-  async commit(storeDir: string): Promise<string | undefined> {
-    const file = this.file!
-    const whole = createHash('sha256')
-    const buf = Buffer.allocUnsafe(this.index.chunkSize)
-    for (let i = 0; i < this.index.chunks.length; i++) {
-      const { start, end } = chunkRange(this.index, i)
-      const { bytesRead } = await file.read(buf, 0, end - start, start)
-      whole.update(buf.subarray(0, bytesRead))
-    }
-    if (whole.digest('hex') !== this.index.artifact.sha256) {
-      await this.discard()
-      return undefined
-    }
-    this.file = undefined
-    try {
-      await file.sync()
-    } finally {
-      await file.close()
-    }
-    const target = join(storeDir, this.index.artifact.sha256)
-    await rename(this.path, target)
-    await syncDir(storeDir)
-    return target
-  }
-
-  /** Closes the file and keeps it, for a later fetch to resume. */
-  async close(): Promise<void> {
-    const file = this.file
-    this.file = undefined
-    await file?.close().catch(() => {})
-  }
-
-  async discard(): Promise<void> {
-    await this.close()
-    await unlink(this.path).catch(() => {})
-  }
-}
 
 /** What a chunked fetch needs of the artifact service. */
 export interface ChunkedContext {
@@ -221,49 +47,6 @@ export interface ChunkedFetchOptions extends ArtifactFetchOptions {
   reuse?: string[]
   /** Told each time a chunk is verified, with the count held; the first call is the moment to announce. */
   onChunk?: (held: number, total: number) => void
-}
-
-/** Copies chunks the index names out of local artifacts; returns how many were copied. */
-async function reuseLocal(partial: PartialArtifact, paths: string[]): Promise<number> {
-  const { index } = partial
-  const wanted = new Map<string, number[]>()
-  const held = partial.heldChunks()
-  for (const [i, h] of index.chunks.entries()) {
-    if (held[i]) continue
-    const list = wanted.get(h) ?? []
-    list.push(i)
-    wanted.set(h, list)
-  }
-  let copied = 0
-  for (const path of paths) {
-    if (wanted.size === 0) break
-    try {
-      if (!(await stat(path)).isFile()) continue
-    } catch {
-      continue
-    }
-    const file = await open(path, constants.O_RDONLY)
-    try {
-      const buf = Buffer.allocUnsafe(index.chunkSize)
-      for (let at = 0; wanted.size > 0; at += index.chunkSize) {
-        const { bytesRead } = await file.read(buf, 0, index.chunkSize, at)
-        if (bytesRead === 0) break
-        const h = createHash('sha256').update(buf.subarray(0, bytesRead)).digest('hex')
-        const targets = wanted.get(h)
-        if (targets === undefined) continue
-        for (const i of targets) {
-          const { start, end } = chunkRange(index, i)
-          if (end - start !== bytesRead) continue
-          await partial.write(i, buf.subarray(0, bytesRead))
-          copied++
-        }
-        wanted.delete(h)
-      }
-    } finally {
-      await file.close()
-    }
-  }
-  return copied
 }
 
 /** The outcome kinds of {@link transfer} in the schedule's words. */
@@ -461,4 +244,50 @@ export async function fetchChunks(
     await Promise.allSettled([...running.values()].map((r) => r.done))
   }
   return { path: '', length: index.artifact.length, peers: [...contributors], reused }
+}
+
+/**
+ * A chunked fetch into the store: opens (or resumes) the partial file, registers it so the
+ * server serves its chunks onward, runs {@link fetchChunks}, then lands the file. Throws
+ * {@link ArtifactFetchError}, naming `why()`'s reason; the partial file stays for a resume.
+ */
+export async function fetchChunkedIntoStore(
+  ctx: ChunkedContext & { readonly partials: Map<string, PartialArtifact> },
+  index: ChunkIndex,
+  options: ChunkedFetchOptions,
+  signal: AbortSignal,
+  why: () => ArtifactFetchFailure,
+): Promise<ArtifactFetchResult> {
+  const pin = index.artifact
+  const { storeDir } = ctx.config
+  const short = `${pin.sha256.slice(0, 12)}…`
+  let partial: PartialArtifact | undefined
+  try {
+    await mkdir(storeDir, { recursive: true })
+    partial = await PartialArtifact.open(storeDir, index)
+    ctx.partials.set(pin.sha256, partial)
+    const got = await fetchChunks(ctx, partial, options, signal)
+    ctx.partials.delete(pin.sha256)
+    const path = await partial.commit(storeDir)
+    if (path === undefined) {
+      throw new ArtifactFetchError(
+        `artifact ${short}: every chunk matched the signed chunk index, but the whole file does not match the pinned sha256; the release's index and pin disagree, so its maintainers must publish a corrected release`,
+        pin.sha256,
+        'io',
+      )
+    }
+    return { path, length: pin.length, peers: got.peers }
+  } catch (e) {
+    ctx.partials.delete(pin.sha256)
+    await partial?.close()
+    if (e instanceof ArtifactFetchError) throw e
+    const reason = why()
+    const held = partial?.heldChunks().filter(Boolean).length ?? 0
+    throw new ArtifactFetchError(
+      `artifact ${short} (${pin.length} bytes, ${index.chunks.length} chunks) not fetched: ${reason === 'io' ? `the local store failed (${(e as Error)?.message ?? e})` : reason}; ${held} chunk(s) held, kept for a resume`,
+      pin.sha256,
+      reason,
+      { cause: e },
+    )
+  }
 }

@@ -46,14 +46,9 @@ import { serviceCapabilities } from '@libp2p/interface'
 import { isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS, refusedCount } from '../../core/net/budget.ts'
-import { type ChunkIndex, encodeChunkIndex } from '../../core/net/chunks.ts'
+import type { ChunkIndex } from '../../core/net/chunks.ts'
 import { DEFAULT_MAX_TICKETS, UploadLedger } from '../../core/net/uploads.ts'
-import {
-  type ChunkedFetchOptions,
-  fetchChunks,
-  indexFile,
-  PartialArtifact,
-} from './artifact-chunked.ts'
+import { type ChunkedFetchOptions, fetchChunkedIntoStore } from './artifact-chunked.ts'
 import { type ResolvedInit, resolveInit } from './artifact-config.ts'
 import { type TransferContext, type TransferOutcome, transfer } from './artifact-transfer.ts'
 import type {
@@ -74,6 +69,7 @@ import {
   ArtifactMismatchError,
   InvalidArtifactPinError,
 } from './errors.ts'
+import { type PartialArtifact, storeChunkIndex } from './partial-artifact.ts'
 import { ProviderBook } from './provider-book.ts'
 import { TempArtifact } from './temp-artifact.ts'
 
@@ -486,58 +482,28 @@ class Artifacts implements ArtifactService, Startable {
     if (options.signal !== undefined) signals.push(options.signal)
     const signal = AbortSignal.any(signals)
     const short = `${pin.sha256.slice(0, 12)}…`
-    let partial: PartialArtifact | undefined
-    try {
-      await mkdir(this.config.storeDir, { recursive: true })
-      partial = await PartialArtifact.open(this.config.storeDir, index)
-      this.partials.set(pin.sha256, partial)
-      const got = await fetchChunks(
-        {
-          config: this.config,
-          transfer: this.transferContext,
-          self: this.components.peerId,
-          log: this.log,
-          drop: (peer, reason, detail) => {
-            this.counters.providersDropped[reason]++
-            this.log?.('dropped provider %p for %s (%s): %s', peer, short, reason, detail)
-            this.callBack(() => options.onDrop?.(peer.toString(), reason, detail))
-          },
-          callBack: (fn) => this.callBack(fn),
-        },
-        partial,
-        options,
-        signal,
-      )
-      this.partials.delete(pin.sha256)
-      const path = await partial.commit(this.config.storeDir)
-      if (path === undefined) {
-        throw new ArtifactFetchError(
-          `artifact ${short}: every chunk matched the signed chunk index, but the whole file does not match the pinned sha256; the release's index and pin disagree, so its maintainers must publish a corrected release`,
-          pin.sha256,
-          'io',
-        )
-      }
-      return { path, length: pin.length, peers: got.peers }
-    } catch (e) {
-      this.partials.delete(pin.sha256)
-      await partial?.close()
-      if (e instanceof ArtifactFetchError) throw e
-      const reason: ArtifactFetchFailure =
-        options.signal?.aborted === true
-          ? 'aborted'
-          : this.shutdown.signal.aborted
-            ? 'stopped'
-            : deadline.aborted
-              ? 'deadline'
-              : 'io'
-      const held = partial?.heldChunks().filter(Boolean).length ?? 0
-      throw new ArtifactFetchError(
-        `artifact ${short} (${pin.length} bytes, ${index.chunks.length} chunks) not fetched: ${reason === 'io' ? `the local store failed (${(e as Error)?.message ?? e})` : reason}; ${held} chunk(s) held, kept for a resume`,
-        pin.sha256,
-        reason,
-        { cause: e },
-      )
+    const ctx = {
+      config: this.config,
+      transfer: this.transferContext,
+      self: this.components.peerId,
+      log: this.log,
+      partials: this.partials,
+      drop: (peer: PeerId, reason: ProviderDropReason, detail: string) => {
+        this.counters.providersDropped[reason]++
+        this.log?.('dropped provider %p for %s (%s): %s', peer, short, reason, detail)
+        this.callBack(() => options.onDrop?.(peer.toString(), reason, detail))
+      },
+      callBack: (fn: () => void) => this.callBack(fn),
     }
+    const why = (): ArtifactFetchFailure =>
+      options.signal?.aborted === true
+        ? 'aborted'
+        : this.shutdown.signal.aborted
+          ? 'stopped'
+          : deadline.aborted
+            ? 'deadline'
+            : 'io'
+    return fetchChunkedIntoStore(ctx, index, options, signal, why)
   }
 
   /**
@@ -546,20 +512,7 @@ class Artifacts implements ArtifactService, Startable {
    */
   async storeIndex(sha256: string, chunkSize: number): Promise<ArtifactPin | undefined> {
     if (!(await this.has(sha256))) return undefined
-    const index = await indexFile(this.pathOf(sha256), chunkSize)
-    if (index.artifact.sha256 !== sha256) return undefined
-    const bytes = encodeChunkIndex(index)
-    const pin = { sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length }
-    if (await this.has(pin.sha256)) return pin
-    const temp = await TempArtifact.create(this.config.storeDir, pin.sha256)
-    try {
-      await temp.append(bytes)
-      await temp.commit()
-    } catch (e) {
-      await temp.discard()
-      throw e
-    }
-    return pin
+    return storeChunkIndex(this.config.storeDir, sha256, chunkSize)
   }
 
   /** Runs a caller's callback; its failure is the caller's bug, not the provider's. */
