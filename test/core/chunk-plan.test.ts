@@ -67,12 +67,17 @@ function drive(
     // Deliver a prefix of the run (all of it for "done"), then end the request.
     const n = step.outcome === 'done' ? run.length : step.prefix % (run.length + 1)
     for (const c of run.slice(0, n)) {
+      held.add(c)
       for (const other of plan.delivered(provider, c)) {
-        assert.ok(flying.get(other)?.includes(c), 'cut a provider not fetching that chunk')
+        const left = flying.get(other)
+        assert.ok(left?.includes(c), 'cut a provider not fetching that chunk')
+        assert.ok(
+          left!.every((x) => held.has(x)),
+          'cut a run that still had chunks to bring',
+        )
         flying.delete(other)
         plan.cancelled(other)
       }
-      held.add(c)
     }
     flying.delete(provider)
     const have = step.outcome === 'missing' ? step.haveBits.slice(0, count) : undefined

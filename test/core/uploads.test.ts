@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import { FIRST_COPY_BLOCK } from '../../src/core/net/first-copy.ts'
 import { UNCHARGED_BYTES, UploadLedger } from '../../src/core/net/uploads.ts'
 
 const LEN = 1000
@@ -113,7 +114,7 @@ describe('upload ledger', () => {
     )
   })
 
-  it('ranged uploads: the charge is what was delivered plus what is in flight, never past the budget', () => {
+  it('ranged uploads: the charge is what was delivered or taken plus what is in flight, never past the budget', () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -121,6 +122,7 @@ describe('upload ledger', () => {
             peer: fc.constantFrom('a', 'b', 'c', 'd'),
             chunk: fc.integer({ min: 0, max: 9 }),
             delivered: fc.boolean(),
+            taken: fc.integer({ min: 0, max: 150 }),
             finishNow: fc.boolean(),
           }),
           { maxLength: 80 },
@@ -128,7 +130,10 @@ describe('upload ledger', () => {
         fc.integer({ min: 1, max: 30 }),
         (steps, budgetTenths) => {
           const l = ledger(budgetTenths / 10, 3)
-          const open = new Map<string, { ticket: string; bytes: number; delivered: boolean }>()
+          const open = new Map<
+            string,
+            { ticket: string; bytes: number; delivered: boolean; taken: number }
+          >()
           let delivered = 0
           let now = 0
           for (const s of steps) {
@@ -136,12 +141,18 @@ describe('upload ledger', () => {
             const d = l.admit(s.peer, 'x', LEN, s.chunk * 100, now, s.chunk * 100 + 100)
             if (d.admit) {
               assert.equal(d.charged, 100)
-              open.set(d.ticket, { ticket: d.ticket, bytes: 100, delivered: s.delivered })
+              open.set(d.ticket, {
+                ticket: d.ticket,
+                bytes: 100,
+                delivered: s.delivered,
+                taken: s.taken,
+              })
             }
             if (s.finishNow) {
               for (const t of open.values()) {
-                l.finish(t.ticket, t.delivered, now)
-                if (t.delivered) delivered += t.bytes
+                // A cut range keeps the charge of what was taken, never more than the range.
+                l.finish(t.ticket, t.delivered, now, t.taken)
+                delivered += t.delivered ? t.bytes : Math.min(t.bytes, t.taken)
               }
               open.clear()
             }
@@ -169,5 +180,63 @@ describe('upload ledger', () => {
     }
     assert.equal(l.chargedBytes, 0)
     assert.equal(l.admit('a', 'art', 10 * UNCHARGED_BYTES, 0, 2).admit, false)
+  })
+
+  it('a seeder with a budget of 1.25 copies never strands a chunk: every fetcher completes, for any order and cuts', () => {
+    const CH = FIRST_COPY_BLOCK
+    const N = 16
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            fetcher: fc.integer({ min: 0, max: 3 }),
+            pick: fc.nat(),
+            run: fc.integer({ min: 1, max: 4 }),
+            cutAfter: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+            share: fc.boolean(),
+          }),
+          { minLength: 200, maxLength: 400 },
+        ),
+        (steps) => {
+          const l = new UploadLedger({
+            maxUploads: 4,
+            budgetBytes: 1.25 * N * CH,
+            ticketIdleMs: 30_000,
+            maxTickets: 64,
+          })
+          const holds = [0, 1, 2, 3].map(() => new Set<number>())
+          let now = 0
+          const ask = (f: number, first: number, run: number, cutAfter?: number) => {
+            now++
+            const d = l.admit(`f${f}`, 'x', N * CH, first * CH, now, (first + run) * CH)
+            if (!d.admit) return
+            const got = cutAfter === undefined ? run : Math.min(run, cutAfter)
+            for (let k = 0; k < got; k++) holds[f]!.add(first + k)
+            l.finish(d.ticket, got === run, now, got * CH)
+          }
+          for (const s of steps) {
+            // Fetchers pass chunks among themselves now and then (so some ask the seeder for
+            // what another already has); only the seeder is budgeted.
+            if (s.share) for (const h of holds) for (const o of holds) for (const c of o) h.add(c)
+            const missing = [...Array(N).keys()].filter((c) => !holds[s.fetcher]!.has(c))
+            if (missing.length === 0) continue
+            const first = missing[s.pick % missing.length]!
+            let run = 1
+            while (run < s.run && missing.includes(first + run)) run++
+            ask(s.fetcher, first, run, s.cutAfter)
+          }
+          // Then, in any case, each fetcher asks for what it lacks, one chunk at a time.
+          for (let round = 0; round < 2 * N; round++)
+            for (let f = 0; f < 4; f++) {
+              for (const h of holds) for (const o of holds) for (const c of o) h.add(c)
+              const missing = [...Array(N).keys()].filter((c) => !holds[f]!.has(c))
+              if (missing.length > 0) ask(f, missing[0]!, 1)
+            }
+          for (const h of holds) assert.equal(h.size, N, `a fetcher holds ${h.size} of ${N}`)
+          assert.ok(l.chargedBytes <= 1.25 * N * CH)
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 })

@@ -10,8 +10,9 @@
  *   (each new stream costs a round trip or two, so one chunk per request would starve a lone
  *   provider), shortened so that the providers free now share what is left;
  * - a held chunk is never asked for again; a chunk is in flight from at most two providers, and
- *   from two only in the endgame (nothing left that is not already in flight), so one slow
- *   provider cannot hold up the last chunk;
+ *   from two only in the endgame (nothing left that is not already in flight, and no more chunks
+ *   missing than requests may run), so one slow provider cannot hold up the last chunks; when
+ *   one copy lands, only a request with nothing else left to bring is cut;
  * - rarest first: of the chunks a provider may have, the one the fewest known providers have,
  *   ties broken by the random number passed in, so partial holders spread different chunks;
  * - a provider that answered busy, failed or was slow rests until the next round; a slow one
@@ -228,7 +229,9 @@ export class ChunkPlan {
     endgame: boolean,
   ): number | undefined {
     if (endgame) {
-      // Only once nothing is left that is not in flight already.
+      // Only once nothing is left that is not in flight already, and few chunks are missing:
+      // a second copy of a chunk is the price of not waiting on one slow provider at the end.
+      if (this.have.length - this.held > this.limits.maxParallel) return undefined
       for (let i = 0; i < this.have.length; i++)
         if (!this.have[i] && (this.inflight.get(i)?.size ?? 0) === 0) return undefined
     }
@@ -264,7 +267,12 @@ export class ChunkPlan {
       this.have[chunk] = true
       this.held++
     }
-    return [...(this.inflight.get(chunk) ?? [])]
+    // Cut only requests that had nothing else left to bring: a run with other chunks to come
+    // keeps going (the copy of this one is dropped as it lands).
+    return [...(this.inflight.get(chunk) ?? [])].filter((other) => {
+      const left = this.providers.get(other)?.inflight
+      return left !== undefined && left.every((c) => c === chunk || this.have[c])
+    })
   }
 
   /**

@@ -18,14 +18,18 @@
  * starting and leaving again. Sybil identities each get one refund; the per-peer budgets of the
  * hostile-network work bound how fast they can come.
  *
- * A ranged request (a chunk, core/net/chunks.ts) is charged differently: exactly its range,
- * while it is in flight, kept when the requester confirms it, refunded at once when the transfer
- * is cut. So the budget counts bytes delivered, however many providers share a copy and however
+ * A ranged request (a run of chunks, core/net/chunks.ts) is charged differently: exactly its
+ * range while it is in flight, kept when the requester confirms it; when the transfer is cut,
+ * what the requester took stays charged and the rest is refunded at once. So the budget counts bytes delivered, however many providers share a copy and however
  * often a chunk is asked again, and a seeder of a chunked artifact can be given a budget of a
  * little more than one copy.
  *
+ * A budgeted ledger also keeps room for the first copy (first-copy.ts): a ranged request is
+ * admitted only if the budget still covers, after it, every byte never delivered outside it.
+ *
  * Pure: the caller passes the time and carries the decision out.
  */
+import { FirstCopy } from './first-copy.ts'
 
 /** Why an upload was refused; carried to the requester in the "busy" reply. */
 export type UploadRefusal = 'slots' | 'budget' | 'quota'
@@ -67,7 +71,12 @@ interface Ticket {
   delivered: boolean
   /** A ranged ticket: charged for its range only, refunded when cut, ended when it ends. */
   ranged?: boolean
+  /** Where a ranged ticket's range starts, to mark what it delivered. */
+  start?: number
 }
+
+/** Artifacts whose first copy a budgeted ledger tracks at most (the oldest is forgotten). */
+const MAX_FIRST_COPIES = 16
 
 /** What {@link UploadLedger.admit} decided. */
 export type UploadDecision =
@@ -83,6 +92,8 @@ export class UploadLedger {
   private readonly refunded = new Set<string>()
   private charged = 0
   private active = 0
+  /** Per artifact, the bytes delivered at least once (a budgeted seeder owes a first copy). */
+  private readonly firstCopies = new Map<string, FirstCopy>()
 
   constructor(limits: UploadLimits) {
     this.limits = limits
@@ -120,7 +131,12 @@ export class UploadLedger {
     if (end !== undefined || free) {
       const stop = end ?? length
       const charge = free ? 0 : Math.max(0, Math.min(stop, length) - Math.min(offset, length))
-      if (this.charged + charge > this.limits.budgetBytes) return { admit: false, reason: 'budget' }
+      // The budget keeps room for the bytes never delivered outside this range (first-copy.ts).
+      const owed = free
+        ? 0
+        : (this.firstCopy(artifact, length)?.undeliveredOutside(offset, stop) ?? 0)
+      if (this.charged + charge + owed > this.limits.budgetBytes)
+        return { admit: false, reason: 'budget' }
       if (!this.makeRoom()) return { admit: false, reason: 'slots' }
       const key = `${peer} ${artifact} ${offset}-${stop} ${now}`
       this.tickets.set(key, {
@@ -131,6 +147,7 @@ export class UploadLedger {
         touched: now,
         delivered: false,
         ranged: true,
+        start: offset,
       })
       this.charged += charge
       this.active++
@@ -158,8 +175,12 @@ export class UploadLedger {
     return { admit: true, ticket: key, charged: ticket.charge }
   }
 
-  /** An admitted upload ended; `complete` when the last byte of the artifact was sent. */
-  finish(ticketKey: string, complete: boolean, now: number): void {
+  /**
+   * An admitted upload ended; `complete` when the last byte of the artifact (of the range) was
+   * sent. For a ranged upload cut short, `taken` is how many bytes the requester took: they
+   * stay charged (it holds them, verified chunk by chunk), the rest is refunded.
+   */
+  finish(ticketKey: string, complete: boolean, now: number, taken = 0): void {
     this.active = Math.max(0, this.active - 1)
     const t = this.tickets.get(ticketKey)
     if (t === undefined) return
@@ -168,7 +189,10 @@ export class UploadLedger {
     if (t.ranged === true) {
       // A range is done either way: delivered (the charge stays) or cut (refunded).
       this.tickets.delete(ticketKey)
-      if (!complete) this.charged -= t.charge
+      const reached = complete ? t.charge : Math.min(t.charge, Math.max(0, taken))
+      if (!complete) this.charged -= t.charge - reached
+      const start = t.start ?? 0
+      this.firstCopies.get(t.artifact)?.mark(start, start + reached)
       return
     }
     if (complete) t.delivered = true
@@ -187,6 +211,19 @@ export class UploadLedger {
         }
       }
     }
+  }
+
+  /** The first-copy record of `artifact`, kept only under a finite budget. */
+  private firstCopy(artifact: string, length: number): FirstCopy | undefined {
+    if (!Number.isFinite(this.limits.budgetBytes)) return undefined
+    let fc = this.firstCopies.get(artifact)
+    if (fc === undefined || fc.length !== length) {
+      fc = new FirstCopy(length)
+      this.firstCopies.set(artifact, fc)
+      if (this.firstCopies.size > MAX_FIRST_COPIES)
+        this.firstCopies.delete(this.firstCopies.keys().next().value as string)
+    }
+    return fc
   }
 
   /** True when a ticket fits; forgets the oldest delivered one if needed (its charge stays). */
