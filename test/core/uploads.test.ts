@@ -114,7 +114,7 @@ describe('upload ledger', () => {
     )
   })
 
-  it('ranged uploads: the charge is what was delivered or taken plus what is in flight, never past the budget', () => {
+  it('ranged uploads: the charge is what was delivered plus what is in flight, never past the budget', () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -122,7 +122,6 @@ describe('upload ledger', () => {
             peer: fc.constantFrom('a', 'b', 'c', 'd'),
             chunk: fc.integer({ min: 0, max: 9 }),
             delivered: fc.boolean(),
-            taken: fc.integer({ min: 0, max: 150 }),
             finishNow: fc.boolean(),
           }),
           { maxLength: 80 },
@@ -130,10 +129,7 @@ describe('upload ledger', () => {
         fc.integer({ min: 1, max: 30 }),
         (steps, budgetTenths) => {
           const l = ledger(budgetTenths / 10, 3)
-          const open = new Map<
-            string,
-            { ticket: string; bytes: number; delivered: boolean; taken: number }
-          >()
+          const open = new Map<string, { ticket: string; bytes: number; delivered: boolean }>()
           let delivered = 0
           let now = 0
           for (const s of steps) {
@@ -145,14 +141,12 @@ describe('upload ledger', () => {
                 ticket: d.ticket,
                 bytes: 100,
                 delivered: s.delivered,
-                taken: s.taken,
               })
             }
             if (s.finishNow) {
               for (const t of open.values()) {
-                // A cut range keeps the charge of what was taken, never more than the range.
-                l.finish(t.ticket, t.delivered, now, t.taken)
-                delivered += t.delivered ? t.bytes : Math.min(t.bytes, t.taken)
+                l.finish(t.ticket, t.delivered, now)
+                if (t.delivered) delivered += t.bytes
               }
               open.clear()
             }
@@ -212,7 +206,7 @@ describe('upload ledger', () => {
             if (!d.admit) return
             const got = cutAfter === undefined ? run : Math.min(run, cutAfter)
             for (let k = 0; k < got; k++) holds[f]!.add(first + k)
-            l.finish(d.ticket, got === run, now, got * CH)
+            l.finish(d.ticket, got === run, now)
           }
           for (const s of steps) {
             // Fetchers pass chunks among themselves now and then (so some ask the seeder for

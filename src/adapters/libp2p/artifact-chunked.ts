@@ -194,7 +194,9 @@ export async function fetchChunks(
           refreshing = undefined
         })
         refreshing = r
-        if (running.size === 0) await r
+        // Wait for the lookup only when no provider is known at all; otherwise it runs beside
+        // the transfers and adds what it finds when it ends.
+        if (plan.usableProviders === 0) await r
       }
       for (let a = plan.next(Math.random); a !== undefined; a = plan.next(Math.random)) {
         const cut = new AbortController()
@@ -237,7 +239,9 @@ export async function fetchChunks(
       await sleep(backoff, undefined, { signal })
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
       outcomes = { busy: 0, budget: 0, failed: 0 }
-      lastRefresh = Number.NEGATIVE_INFINITY
+      // Busy providers free up in seconds: ask the known ones again now, and look for more.
+      plan.newRound([...peers.keys()])
+      if (refreshing === undefined) lastRefresh = Number.NEGATIVE_INFINITY
     }
   } finally {
     for (const r of running.values()) r.cut.abort()

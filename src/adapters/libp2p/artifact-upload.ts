@@ -66,8 +66,6 @@ export async function serveArtifact(
     return
   }
   let ticket: string | undefined
-  /** Where the upload started and how far it read from disk (for the ledger's charge). */
-  const sentFrom = { start: 0, position: 0 }
   let complete = false
   let file: FileHandle | undefined
   let timer: NodeJS.Timeout | undefined
@@ -134,8 +132,6 @@ export async function serveArtifact(
     await reply(ranged ? { status: 'ok', length: size, end: stop } : { status: 'ok', length: size })
     let position = Math.min(request.offset, size)
     const start = position
-    sentFrom.start = start
-    sentFrom.position = position
     // The requester must take the bytes at the upload pace (core/net/pace.ts), judged on a
     // timer on this node's running time, so that a reader that never drains is cut too.
     const pace = new Pace(ctx.config.uploadPace, stop - start)
@@ -162,7 +158,6 @@ export async function serveArtifact(
       const { bytesRead } = await file.read(buf, 0, buf.length, position)
       if (bytesRead === 0) break
       position += bytesRead
-      sentFrom.position = position
       ctx.counters.bytesUploaded += bytesRead
       if (!stream.send(buf.subarray(0, bytesRead))) {
         // A requester that stops reading must not hold an upload slot forever.
@@ -192,9 +187,7 @@ export async function serveArtifact(
     clearInterval(timer)
     if (ticket !== undefined) {
       ctx.counters.uploadsActive--
-      // Bytes that left the write buffer reached the requester: a cut range keeps their charge.
-      const taken = Math.max(0, sentFrom.position - sentFrom.start - stream.writeBufferLength)
-      ctx.ledger.finish(ticket, complete, Date.now(), taken)
+      ctx.ledger.finish(ticket, complete, Date.now())
     }
     await file?.close().catch(() => {})
     ctx.requestBudget.end(peer)

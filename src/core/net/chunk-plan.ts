@@ -271,7 +271,7 @@ export class ChunkPlan {
     // keeps going (the copy of this one is dropped as it lands).
     return [...(this.inflight.get(chunk) ?? [])].filter((other) => {
       const left = this.providers.get(other)?.inflight
-      return left !== undefined && left.every((c) => c === chunk || this.have[c])
+      return left?.every((c) => c === chunk || this.have[c]) === true
     })
   }
 

@@ -19,8 +19,8 @@
  * hostile-network work bound how fast they can come.
  *
  * A ranged request (a run of chunks, core/net/chunks.ts) is charged differently: exactly its
- * range while it is in flight, kept when the requester confirms it; when the transfer is cut,
- * what the requester took stays charged and the rest is refunded at once. So the budget counts bytes delivered, however many providers share a copy and however
+ * range while it is in flight, kept when the requester confirms it, refunded at once when the
+ * transfer is cut. So the budget counts bytes delivered, however many providers share a copy and however
  * often a chunk is asked again, and a seeder of a chunked artifact can be given a budget of a
  * little more than one copy.
  *
@@ -175,12 +175,8 @@ export class UploadLedger {
     return { admit: true, ticket: key, charged: ticket.charge }
   }
 
-  /**
-   * An admitted upload ended; `complete` when the last byte of the artifact (of the range) was
-   * sent. For a ranged upload cut short, `taken` is how many bytes the requester took: they
-   * stay charged (it holds them, verified chunk by chunk), the rest is refunded.
-   */
-  finish(ticketKey: string, complete: boolean, now: number, taken = 0): void {
+  /** An admitted upload ended; `complete` when the last byte of the artifact (or range) was sent. */
+  finish(ticketKey: string, complete: boolean, now: number): void {
     this.active = Math.max(0, this.active - 1)
     const t = this.tickets.get(ticketKey)
     if (t === undefined) return
@@ -189,10 +185,14 @@ export class UploadLedger {
     if (t.ranged === true) {
       // A range is done either way: delivered (the charge stays) or cut (refunded).
       this.tickets.delete(ticketKey)
-      const reached = complete ? t.charge : Math.min(t.charge, Math.max(0, taken))
-      if (!complete) this.charged -= t.charge - reached
-      const start = t.start ?? 0
-      this.firstCopies.get(t.artifact)?.mark(start, start + reached)
+      if (complete) {
+        const start = t.start ?? 0
+        this.firstCopies.get(t.artifact)?.mark(start, start + t.charge)
+      } else {
+        // Cut: refunded. What the requester took of it is not counted as delivered either,
+        // since a fetcher keeps only whole verified chunks; otherwise a cut could strand a chunk.
+        this.charged -= t.charge
+      }
       return
     }
     if (complete) t.delivered = true
