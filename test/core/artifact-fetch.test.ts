@@ -7,6 +7,7 @@ import {
   nextProvider,
   type ProviderStanding,
   providerBefore,
+  waitReason,
 } from '../../src/core/net/artifact-fetch.ts'
 
 type P = ProviderStanding & { id: string }
@@ -72,5 +73,14 @@ describe('artifact fetch', () => {
 
   it('a release artifact gets 30 minutes to arrive', () => {
     assert.equal(ARTIFACT_FETCH_MS, 30 * 60 * 1000)
+  })
+
+  it('says why a fetch waits: nobody, budgets spent, all busy, or failures', () => {
+    const t = (busy: number, budget: number, failed: number) => ({ busy, budget, failed })
+    assert.equal(waitReason(0, t(3, 0, 0)), 'no-provider')
+    assert.equal(waitReason(2, t(0, 2, 0)), 'budget-spent')
+    assert.equal(waitReason(2, t(1, 1, 0)), 'all-busy')
+    assert.equal(waitReason(2, t(1, 0, 1)), 'all-failed')
+    assert.equal(waitReason(2, t(0, 0, 0)), 'all-failed')
   })
 })

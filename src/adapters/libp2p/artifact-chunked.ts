@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger, PeerId } from '@libp2p/interface'
+import { waitReason } from '../../core/net/artifact-fetch.ts'
 import { type ChunkOutcome, ChunkPlan, DEFAULT_CHUNK_RUN } from '../../core/net/chunk-plan.ts'
 import { type ChunkIndex, chunkCount, chunkRange, decodeHave } from '../../core/net/chunks.ts'
 import type { ResolvedInit } from './artifact-config.ts'
@@ -18,7 +19,6 @@ import { type TransferContext, transfer } from './artifact-transfer.ts'
 import type {
   ArtifactFetchOptions,
   ArtifactFetchResult,
-  FetchWaitReason,
   ProviderDropReason,
 } from './artifact-types.ts'
 import { ArtifactFetchError, type ArtifactFetchFailure, DiskError } from './errors.ts'
@@ -221,14 +221,7 @@ export async function fetchChunks(
       }
       if (plan.complete) break
       // Nothing runs and nothing can start: every known provider rests, or none is known.
-      const reason: FetchWaitReason =
-        plan.usableProviders === 0
-          ? 'no-provider'
-          : outcomes.budget > 0 && outcomes.busy === 0 && outcomes.failed === 0
-            ? 'budget-spent'
-            : outcomes.busy + outcomes.budget > 0 && outcomes.failed === 0
-              ? 'all-busy'
-              : 'all-failed'
+      const reason = waitReason(plan.usableProviders, outcomes)
       const wait = {
         reason,
         providers: plan.usableProviders,

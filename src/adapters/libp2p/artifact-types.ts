@@ -2,6 +2,7 @@
 import type { AbortOptions, ComponentLogger, PeerId } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { ArtifactPin } from '../../core/manifest/release.ts'
+import type { WaitReason } from '../../core/net/artifact-fetch.ts'
 
 /** Why a provider's transfer was cut. */
 export type ProviderDropReason = 'slow' | 'wrong' | 'busy' | 'error'
@@ -98,7 +99,7 @@ export interface ArtifactsComponents {
 }
 
 /** Why a fetch is waiting between rounds: nobody provides it, all busy, or all failed. */
-export type FetchWaitReason = 'no-provider' | 'all-busy' | 'budget-spent' | 'all-failed'
+export type FetchWaitReason = WaitReason
 
 /** What a fetch reports before it sleeps and asks for providers again. */
 export interface FetchWait {

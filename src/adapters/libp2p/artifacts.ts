@@ -45,6 +45,7 @@ import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from
 import { serviceCapabilities } from '@libp2p/interface'
 import { isHexOfLength } from '../../core/bytes.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../../core/manifest/release.ts'
+import { waitReason } from '../../core/net/artifact-fetch.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS, refusedCount } from '../../core/net/budget.ts'
 import type { ChunkIndex } from '../../core/net/chunks.ts'
 import { DEFAULT_MAX_TICKETS, UploadLedger } from '../../core/net/uploads.ts'
@@ -58,7 +59,6 @@ import type {
   ArtifactStats,
   ArtifactsComponents,
   ArtifactsInit,
-  FetchWaitReason,
   ProviderDropReason,
 } from './artifact-types.ts'
 import { serveArtifact, UPLOAD_CHUNK, type UploadContext } from './artifact-upload.ts'
@@ -293,14 +293,7 @@ class Artifacts implements ArtifactService, Startable {
     let lastProblem = ''
 
     const fail = (cause: unknown): ArtifactFetchError => {
-      const reason: ArtifactFetchFailure =
-        options.signal?.aborted === true
-          ? 'aborted'
-          : this.shutdown.signal.aborted
-            ? 'stopped'
-            : deadline.aborted
-              ? 'deadline'
-              : 'io'
+      const reason = this.failureOf(options.signal, deadline)
       const what = {
         aborted: 'the fetch was aborted',
         stopped: 'the artifact service stopped',
@@ -372,14 +365,7 @@ class Artifacts implements ArtifactService, Startable {
         let peer = book.next()
         if (peer === undefined) {
           if (refreshed) {
-            const reason: FetchWaitReason =
-              noneFound || book.size === 0
-                ? 'no-provider'
-                : round.budget > 0 && round.busy === 0 && round.failed === 0
-                  ? 'budget-spent'
-                  : round.busy + round.budget > 0 && round.failed === 0
-                    ? 'all-busy'
-                    : 'all-failed'
+            const reason = waitReason(noneFound ? 0 : book.size, round)
             const wait = { reason, providers: book.size, received: temp.offset, retryInMs: backoff }
             this.callBack(() => options.onWait?.(wait))
             await sleep(backoff, undefined, { signal })
@@ -495,15 +481,15 @@ class Artifacts implements ArtifactService, Startable {
       },
       callBack: (fn: () => void) => this.callBack(fn),
     }
-    const why = (): ArtifactFetchFailure =>
-      options.signal?.aborted === true
-        ? 'aborted'
-        : this.shutdown.signal.aborted
-          ? 'stopped'
-          : deadline.aborted
-            ? 'deadline'
-            : 'io'
+    const why = () => this.failureOf(options.signal, deadline)
     return fetchChunkedIntoStore(ctx, index, options, signal, why)
+  }
+
+  /** Why a fetch gave up: the caller aborted, the service stopped, the deadline, or the disk. */
+  private failureOf(caller: AbortSignal | undefined, deadline: AbortSignal): ArtifactFetchFailure {
+    if (caller?.aborted === true) return 'aborted'
+    if (this.shutdown.signal.aborted) return 'stopped'
+    return deadline.aborted ? 'deadline' : 'io'
   }
 
   /**

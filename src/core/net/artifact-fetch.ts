@@ -54,3 +54,24 @@ export function nextProvider<T extends ProviderStanding>(
   }
   return best
 }
+
+/** Why a fetch waits between rounds: nobody provides it, all busy, the budgets spent, or all failed. */
+export type WaitReason = 'no-provider' | 'all-busy' | 'budget-spent' | 'all-failed'
+
+/** How a round of providers ended: answered busy (slots), busy (budget or quota), or failed. */
+export interface RoundTally {
+  busy: number
+  budget: number
+  failed: number
+}
+
+/**
+ * Why a fetch with `providers` usable ones waits after a round that ended as `round` says: the
+ * one rule of the whole-file and the chunked fetch.
+ */
+export function waitReason(providers: number, round: RoundTally): WaitReason {
+  if (providers === 0) return 'no-provider'
+  if (round.budget > 0 && round.busy === 0 && round.failed === 0) return 'budget-spent'
+  if (round.busy + round.budget > 0 && round.failed === 0) return 'all-busy'
+  return 'all-failed'
+}
