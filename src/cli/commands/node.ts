@@ -6,7 +6,7 @@
  * fresh identity of its own), carries no reports, makes no DHT puts or provider records and
  * fetches no artifacts.
  */
-import { mkdtemp, rm, unlink } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getHeapStatistics } from 'node:v8'
@@ -224,9 +224,21 @@ export async function nodeStart(argv: string[], ctx: CliContext): Promise<Comman
   })
   await (closeApi ?? server.close())
   await node.stop()
-  // A drained node's running.json went at SIGUSR2; the one there now is the next node's.
-  if (closeApi === undefined) await unlink(running).catch(() => {})
+  // A drained node's running.json went at SIGUSR2; the one there now is the next node's. And
+  // whatever the file says, it is removed only while it names this process: a node stopped late
+  // (an orphan of a killed supervisor, reaped by the next) must not delete its successor's.
+  if (closeApi === undefined) await unlinkIfOurs(running)
   return { text: `${stamp()} stopped cleanly`, json: { stopped: true, peerId: status.peerId } }
+}
+
+/** Removes `running.json` only while it names this process. */
+async function unlinkIfOurs(path: string): Promise<void> {
+  try {
+    const r = JSON.parse(await readFile(path, 'utf8')) as { pid?: unknown }
+    if (r.pid === process.pid) await unlink(path)
+  } catch {
+    // Gone already, or half-written by the next node: not ours either way.
+  }
 }
 
 /** The process's memory for `/health`: microseconds to read. */
