@@ -20,7 +20,7 @@ import {
   ConvoyNode,
   type ConvoyNodeInit,
 } from '../../src/adapters/libp2p/node.ts'
-import { indexFile } from '../../src/adapters/libp2p/partial-artifact.ts'
+import { chunkIndexPinOf } from '../../src/adapters/libp2p/partial-artifact.ts'
 import type { NodeStatus } from '../../src/adapters/libp2p/status.ts'
 import {
   draftRelease,
@@ -32,7 +32,6 @@ import {
 } from '../../src/core/manifest/draft.ts'
 import { encodeEnvelope } from '../../src/core/manifest/envelope.ts'
 import { type ArtifactPin, decodeRelease } from '../../src/core/manifest/release.ts'
-import { chunkSizeFor, encodeChunkIndex } from '../../src/core/net/chunks.ts'
 import {
   decodeNetworkConfig,
   encodeNetworkConfig,
@@ -107,13 +106,12 @@ export async function artifactFile(
   const data = randomBytes(bytes)
   const path = join(dir, `artifact-${data.subarray(0, 4).toString('hex')}.bin`)
   await writeFile(path, data)
-  // The chunk index a release pins as `node.chunks` (core/net/chunks.ts), as `release draft` does.
-  const index = encodeChunkIndex(await indexFile(path, chunkSizeFor(data.length)))
   return {
     path,
     data,
     pin: { sha256: createHash('sha256').update(data).digest('hex'), length: data.length },
-    indexPin: { sha256: createHash('sha256').update(index).digest('hex'), length: index.length },
+    // The chunk index a release pins as `node.chunks`, as `release draft` pins it.
+    indexPin: await chunkIndexPinOf(path, data.length),
   }
 }
 

@@ -12,11 +12,13 @@ import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ArtifactPin } from '../../core/manifest/release.ts'
+import { type ArtifactPin, PLATFORM_RE } from '../../core/manifest/release.ts'
 import {
   buildChunkIndex,
   type ChunkIndex,
+  chunkIndexPlatform,
   chunkRange,
+  chunkSizeFor,
   chunksOfRange,
   encodeChunkIndex,
   encodeHave,
@@ -61,6 +63,31 @@ export async function hashChunks(
 export async function indexFile(path: string, chunkSize: number): Promise<ChunkIndex> {
   const h = await hashChunks(path, chunkSize)
   return buildChunkIndex({ sha256: h.sha256, length: h.length }, chunkSize, h.chunks)
+}
+
+/**
+ * The pin of the chunk index this release writes for the file at `path` of `length` bytes
+ * (`chunkSizeFor`): what `release draft` pins as `<platform>.chunks`.
+ */
+export async function chunkIndexPinOf(path: string, length: number): Promise<ArtifactPin> {
+  const bytes = encodeChunkIndex(await indexFile(path, chunkSizeFor(length)))
+  return { sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length }
+}
+
+/**
+ * Pins `platform`'s chunk index beside its artifact (core/net/chunks.ts): nodes that know chunks
+ * fetch the artifact from many peers at once; older nodes read only their own platform's pin.
+ * Nothing is pinned for a platform name too long to carry the `.chunks` suffix.
+ */
+export async function pinChunkIndex(
+  artifacts: Record<string, ArtifactPin>,
+  platform: string,
+  path: string,
+): Promise<void> {
+  const name = chunkIndexPlatform(platform)
+  const pin = artifacts[platform]
+  if (PLATFORM_RE.test(name) && pin !== undefined)
+    artifacts[name] = await chunkIndexPinOf(path, pin.length)
 }
 
 /** The file a chunked fetch writes into; served onward chunk by chunk. */

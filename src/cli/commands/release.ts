@@ -9,7 +9,7 @@ import { opensslVerify } from '../../adapters/crypto/ed25519.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
 import { hashFile } from '../../adapters/fs/hash.ts'
 import { convoyHome, readReproduced } from '../../adapters/fs/reproduced.ts'
-import { indexFile } from '../../adapters/libp2p/partial-artifact.ts'
+import { pinChunkIndex } from '../../adapters/libp2p/partial-artifact.ts'
 import { bytesEqual } from '../../core/bytes.ts'
 import { draftRelease, signDocument } from '../../core/manifest/draft.ts'
 import { encodeEnvelope } from '../../core/manifest/envelope.ts'
@@ -26,7 +26,7 @@ import {
 import { type RootSigned, verifyAnchorRoot, verifyRootChain } from '../../core/manifest/root.ts'
 import { SchemaError } from '../../core/manifest/schema.ts'
 import { documentDigest, reproducedSigners } from '../../core/manifest/signing.ts'
-import { chunkIndexPlatform, chunkSizeFor, encodeChunkIndex } from '../../core/net/chunks.ts'
+import { chunkIndexPlatform } from '../../core/net/chunks.ts'
 import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
 import {
   type CliContext,
@@ -167,17 +167,8 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
     }
     if (artifacts[platform]!.length === 0)
       throw new CliError(`--artifact ${platform}=${path}: the file is empty`)
-    // The chunk index, pinned beside the artifact (core/net/chunks.ts): nodes that know chunks
-    // fetch it from many peers at once; older nodes read only their own platform's pin.
-    const chunksName = chunkIndexPlatform(platform)
-    if (PLATFORM_RE.test(chunksName) && !artifactArgs.some((a) => a.startsWith(`${chunksName}=`))) {
-      const pin = artifacts[platform]!
-      const bytes = encodeChunkIndex(await indexFile(path, chunkSizeFor(pin.length)))
-      artifacts[chunksName] = {
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        length: bytes.length,
-      }
-    }
+    if (!artifactArgs.some((a) => a.startsWith(`${chunkIndexPlatform(platform)}=`)))
+      await pinChunkIndex(artifacts, platform, path)
   }
 
   let source: ReleaseSigned['source']
@@ -190,8 +181,10 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
     )
     source = packed.source
     const given = artifacts.node
-    if (given === undefined) artifacts.node = packed.pin
-    else if (given.sha256 !== packed.pin.sha256 || given.length !== packed.pin.length)
+    if (given === undefined) {
+      artifacts.node = packed.pin
+      await pinChunkIndex(artifacts, 'node', fromPack)
+    } else if (given.sha256 !== packed.pin.sha256 || given.length !== packed.pin.length)
       throw new CliError(
         `--artifact node=... is not the --from-pack file ${fromPack}: the source recorded from its PACK.json would describe another artifact`,
         2,
