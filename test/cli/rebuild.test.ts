@@ -5,6 +5,7 @@
  * `--no-rebuild-check`, and an attested signature shows as "reproduced" in `release inspect`.
  * Every command gets a CONVOY_HOME of its own inside the test's temporary directory.
  */
+
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -20,6 +21,7 @@ import {
   readTar,
   type TarEntry,
 } from '../../src/adapters/build/tar.ts'
+import { chunkIndexPinOf } from '../../src/adapters/libp2p/partial-artifact.ts'
 import {
   assertRefused,
   convoy,
@@ -112,7 +114,12 @@ describe('release draft --from-pack', () => {
     const bytes = await readFile(join(work, 'convoy.tgz'))
     const sha256 = createHash('sha256').update(bytes).digest('hex')
     const release = JSON.parse(r.stdout).release
-    assert.deepEqual(release.artifacts, { node: { sha256, length: bytes.length } })
+    assert.deepEqual(release.artifacts.node, { sha256, length: bytes.length })
+    // Beside it, the chunk index of the same file (docs/protocol.md, "Chunked artifacts").
+    assert.deepEqual(
+      release.artifacts['node.chunks'],
+      await chunkIndexPinOf(join(work, 'convoy.tgz'), bytes.length),
+    )
     assert.equal(artifact.sha256, sha256)
     assert.deepEqual(release.source, { commit: head, packTool: artifact.packTool })
     assert.match(release.source.packTool, /^convoy-pack\/1\+esbuild\//)
