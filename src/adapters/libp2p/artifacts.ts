@@ -276,11 +276,7 @@ class Artifacts implements ArtifactService, Startable {
       throw new InvalidArtifactPinError('pin.length is 0 but pin.sha256 is not the empty hash')
     }
 
-    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
-    const deadline = AbortSignal.timeout(deadlineMs)
-    const signals = [deadline, this.shutdown.signal]
-    if (options.signal !== undefined) signals.push(options.signal)
-    const signal = AbortSignal.any(signals)
+    const { deadlineMs, deadline, signal } = this.fetchSignals(options)
     const short = `${pin.sha256.slice(0, 12)}…`
     const book = new ProviderBook(this.components.peerId, options.exclude)
     const tally: Record<ProviderDropReason | 'not-found', number> = {
@@ -462,11 +458,7 @@ class Artifacts implements ArtifactService, Startable {
     }
     const finalPath = this.pathOf(pin.sha256)
     if (await this.has(pin.sha256)) return { path: finalPath, length: pin.length, peers: [] }
-    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
-    const deadline = AbortSignal.timeout(deadlineMs)
-    const signals = [deadline, this.shutdown.signal]
-    if (options.signal !== undefined) signals.push(options.signal)
-    const signal = AbortSignal.any(signals)
+    const { deadline, signal } = this.fetchSignals(options)
     const short = `${pin.sha256.slice(0, 12)}…`
     const ctx = {
       config: this.config,
@@ -483,6 +475,15 @@ class Artifacts implements ArtifactService, Startable {
     }
     const why = () => this.failureOf(options.signal, deadline)
     return fetchChunkedIntoStore(ctx, index, options, signal, why)
+  }
+
+  /** A fetch's deadline, and the signal that ends it: the deadline, a stop, or the caller. */
+  private fetchSignals(options: Pick<ArtifactFetchOptions, 'deadlineMs' | 'signal'>) {
+    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
+    const deadline = AbortSignal.timeout(deadlineMs)
+    const signals = [deadline, this.shutdown.signal]
+    if (options.signal !== undefined) signals.push(options.signal)
+    return { deadlineMs, deadline, signal: AbortSignal.any(signals) }
   }
 
   /** Why a fetch gave up: the caller aborted, the service stopped, the deadline, or the disk. */
