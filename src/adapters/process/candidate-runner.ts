@@ -34,6 +34,8 @@ export interface CandidateRunnerHost {
   targetIs: (t: Target, phase: RolloutState['phase']) => boolean
   /** The live node's pid and API, when it runs and has said where its API is. */
   live: () => Promise<{ pid: number; api: string } | undefined>
+  /** Multiaddrs the nodes of this supervisor listened on so far (a shadow may reach them). */
+  formerAddresses?: () => string[]
   /** A manifest the node verified and stored, by sequence on the followed channel. */
   readManifest: (sequence: number) => Promise<ReleaseSigned | undefined>
   /** Records children's pids in pids.json. */
@@ -169,6 +171,7 @@ export class CandidateRunner {
           networkPath: this.init.networkPath,
           channel: this.channel,
           bootstrap: this.init.network.bootstrap,
+          formerAddresses: this.host.formerAddresses?.() ?? [],
           live: () => this.live(),
           confirmPeer: async (hostPort) => {
             const live = await this.live()

@@ -49,6 +49,12 @@ export interface ShadowRunInit {
   channel: string
   /** Bootstrap multiaddrs from the network file: always legitimate destinations. */
   bootstrap: string[]
+  /**
+   * Multiaddrs this node listened on before (an earlier release, before a switch): legitimate
+   * too. The DHT still hands them out under this node's peer id for a while, and a candidate that
+   * dials one finds nothing there, which the live node cannot confirm. @default []
+   */
+  formerAddresses?: string[]
   /** The live node's pid and API address, read at each sample (it may restart meanwhile). */
   live: () => Promise<{ pid: number; api: string } | undefined>
   durationMs: number
@@ -284,7 +290,9 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   // the candidate at its start (so a sample whose live status read timed out on a busy machine
   // cannot make the candidate's first connections look like phone home), then whatever the
   // live node learns during the run. Never anything the candidate says.
-  watch.allow([...init.bootstrap, ...handed].map(multiaddrHostPort))
+  watch.allow(
+    [...init.bootstrap, ...handed, ...(init.formerAddresses ?? [])].map(multiaddrHostPort),
+  )
   watch.allow(learned(liveStatus0))
   const baseline: ProcessSample[] = []
   const candidate: ProcessSample[] = []

@@ -51,6 +51,9 @@ import { sleep } from './timing.ts'
 export type { SupervisorInit, SupervisorStatus } from './supervisor-types.ts'
 
 /** Runs the node from a home's `current` release, keeps it running and upgrades it. */
+/** Most former listen addresses a supervisor remembers. */
+const MAX_FORMER_ADDRESSES = 64
+
 export class Supervisor {
   readonly home: Home
   private readonly init: SupervisorInit
@@ -72,6 +75,8 @@ export class Supervisor {
   private procLock: Promise<void> = Promise.resolve()
   private identity?: PrivateKey
   private readonly pids: ChildPids
+  /** Listen addresses of the nodes this supervisor ran (bounded), for shadow allow-lists. */
+  private readonly formerAddresses = new Set<string>()
   private readonly candidate: CandidateRunner
   private readonly outbox: ReportOutbox
   private readonly switcher: NodeSwitch
@@ -111,6 +116,7 @@ export class Supervisor {
       feed,
       targetIs: (t, phase) => this.targetIs(t, phase),
       live,
+      formerAddresses: () => [...this.formerAddresses],
       readManifest: (sequence) => this.watch.readManifest(sequence),
       savePids: (update) => this.pids.savePids(update),
       keepBaseline: (digest, samples) => this.measure.keepBaseline(digest, samples),
@@ -374,7 +380,14 @@ export class Supervisor {
     const pid = this.child?.pid
     if (pid === undefined) return undefined
     const r = await readRunning(this.home.dataDir)
-    return r?.pid === pid ? { pid, api: r.api } : undefined
+    if (r?.pid !== pid) return undefined
+    // Every address a node of this supervisor listened on: a later shadow may still reach one.
+    for (const a of r.addresses ?? []) {
+      this.formerAddresses.add(a)
+      if (this.formerAddresses.size > MAX_FORMER_ADDRESSES)
+        this.formerAddresses.delete(this.formerAddresses.values().next().value as string)
+    }
+    return { pid, api: r.api }
   }
 
   // ------------------------------------------------------------------ the rollout loop
