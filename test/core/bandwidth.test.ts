@@ -58,11 +58,7 @@ describe('token bucket', () => {
             sends.push({ at: now + wait, bytes: t.bytes })
             now += wait
           }
-          const times = sends.map((s) => s.at)
-          for (const t of times) {
-            const sent = sends.filter((s) => s.at <= t).reduce((x, s) => x + s.bytes, 0)
-            assert.ok(sent <= burst + (rate * t) / 1000 + 1e-6, `${sent} bytes by ${t} ms`)
-          }
+          assertWithinBound(sends, burst, rate)
         },
       ),
     )
@@ -88,10 +84,7 @@ describe('token bucket', () => {
             now += t.gap
             sends.push({ at: now + b.take(t.bytes, now), bytes: t.bytes })
           }
-          for (const { at } of sends) {
-            const sent = sends.filter((s) => s.at <= at).reduce((x, s) => x + s.bytes, 0)
-            assert.ok(sent <= burst + (rate * at) / 1000 + 1e-6)
-          }
+          assertWithinBound(sends, burst, rate)
         },
       ),
     )
@@ -224,3 +217,15 @@ describe('checkBandwidth', () => {
     }
   })
 })
+
+/** By the time of every send, the bytes sent so far are within burst + rate * t. */
+function assertWithinBound(
+  sends: ReadonlyArray<{ at: number; bytes: number }>,
+  burst: number,
+  rate: number,
+): void {
+  for (const { at } of sends) {
+    const sent = sends.filter((s) => s.at <= at).reduce((x, s) => x + s.bytes, 0)
+    assert.ok(sent <= burst + (rate * at) / 1000 + 1e-6, `${sent} bytes by ${at} ms`)
+  }
+}

@@ -70,7 +70,11 @@ export async function indexFile(path: string, chunkSize: number): Promise<ChunkI
  * (`chunkSizeFor`): what `release draft` pins as `<platform>.chunks`.
  */
 export async function chunkIndexPinOf(path: string, length: number): Promise<ArtifactPin> {
-  const bytes = encodeChunkIndex(await indexFile(path, chunkSizeFor(length)))
+  return indexPinOf(encodeChunkIndex(await indexFile(path, chunkSizeFor(length))))
+}
+
+/** The pin of an index's bytes. */
+function indexPinOf(bytes: Uint8Array): ArtifactPin {
   return { sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length }
 }
 
@@ -268,7 +272,7 @@ export async function storeChunkIndex(
   const index = await indexFile(join(storeDir, sha256), chunkSize)
   if (index.artifact.sha256 !== sha256) return undefined
   const bytes = encodeChunkIndex(index)
-  const pin = { sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length }
+  const pin = indexPinOf(bytes)
   try {
     if ((await stat(join(storeDir, pin.sha256))).isFile()) return pin
   } catch {}
