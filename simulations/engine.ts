@@ -143,7 +143,7 @@ export class Simulation {
    * Per offline node, the releases (by index) its operator approved while it was down, applied
    * when it comes back. A map of lists, not a bit mask: a scenario may hold 64 releases.
    */
-  readonly pendingApprovals = new Map<number, number[]>()
+  readonly pendingApprovals: Map<number, number[]> = new Map()
   readonly churnCount: Int32Array
   readonly probationStart: Float64Array
   readonly regionMembers: Int32Array[]
@@ -179,7 +179,7 @@ export class Simulation {
     return this.N + (fr.established ? fr.count : 0)
   }
   /** When each identity that joined after the start (churn) first joined, ms. */
-  readonly bornAt = new Map<number, number>()
+  readonly bornAt: Map<number, number> = new Map()
   falseSuspicions = 0
   suspicionHours: number[] = []
   suspectedCount = 0

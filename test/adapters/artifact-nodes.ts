@@ -10,13 +10,17 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import type { PeerId } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
+import { type Identify, identify } from '@libp2p/identify'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { type ArtifactsInit, artifacts } from '../../src/adapters/libp2p/artifacts.ts'
+import {
+  type ArtifactService,
+  type ArtifactsInit,
+  artifacts,
+} from '../../src/adapters/libp2p/artifacts.ts'
 import type { ArtifactPin } from '../../src/core/manifest/release.ts'
 
 export const NETWORK = 'test'
@@ -30,7 +34,13 @@ export const FAST: Partial<ArtifactsInit> = {
   requestTimeoutMs: 2000,
 }
 
-export async function startNode(dir: string, init: Partial<ArtifactsInit> = {}) {
+/** A test node: libp2p with the artifact service, and the folder its store is in. */
+export interface TestNode {
+  node: Libp2p<{ identify: Identify; ping: Ping; dht: KadDHT; artifacts: ArtifactService }>
+  storeDir: string
+}
+
+export async function startNode(dir: string, init: Partial<ArtifactsInit> = {}): Promise<TestNode> {
   const storeDir = join(dir, `store-${randomBytes(4).toString('hex')}`)
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -52,10 +62,15 @@ export async function startNode(dir: string, init: Partial<ArtifactsInit> = {}) 
   return { node, storeDir }
 }
 
-export type TestNode = Awaited<ReturnType<typeof startNode>>
-
 /** A temp dir and the nodes of one test; `close` stops them all and removes the dir. */
-export async function scene() {
+/** The nodes of one test in a temp dir. */
+export interface Scene {
+  dir: string
+  add(init?: Partial<ArtifactsInit>): Promise<TestNode>
+  close(): Promise<void>
+}
+
+export async function scene(): Promise<Scene> {
   const dir = await mkdtemp(join(tmpdir(), 'convoy-artifacts-'))
   const nodes: TestNode[] = []
   return {

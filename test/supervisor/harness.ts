@@ -206,7 +206,11 @@ export function runningVersion(home: string): Promise<string | undefined> {
 }
 
 /** A signed manifest of `build` and its digest, signed before any node exists (slots known). */
-export function manifest(build: Build, sequence: number, policy: RolloutPolicy) {
+export function manifest(
+  build: Build,
+  sequence: number,
+  policy: RolloutPolicy,
+): { bytes: Uint8Array; digest: string } {
   const bytes = release(build.version, sequence, undefined, {
     artifacts: { node: build.pin },
     rollout: policy,
@@ -214,6 +218,13 @@ export function manifest(build: Build, sequence: number, policy: RolloutPolicy) 
   const d = decodeRelease(bytes)
   assert.ok(d.ok)
   return { bytes, digest: documentDigest(d.value.signed) }
+}
+
+/** A node identity made for a test: its private key, its peer id and its slot for a digest. */
+export interface Identity {
+  key: Uint8Array
+  id: string
+  slot: number
 }
 
 /**
@@ -226,8 +237,8 @@ export async function identities(
   canaries: number,
   policy: RolloutPolicy,
   minSlot = 0,
-) {
-  const out: Array<{ key: Uint8Array; id: string; slot: number }> = []
+): Promise<Identity[]> {
+  const out: Identity[] = []
   let c = 0
   while (out.length < n) {
     const k = await generateKeyPair('Ed25519')
@@ -264,7 +275,7 @@ export async function releaseToFreshNodes(
      */
     lowestBelow?: string
   },
-) {
+): Promise<{ sups: Sup[]; ids: Identity[]; digest: string }> {
   const { bytes, digest } = manifest(o.build, 1, o.policy)
   let ids = await identities(digest, o.n, o.canaries, o.policy, o.minSlot ?? 0)
   if (o.lowestBelow !== undefined) {

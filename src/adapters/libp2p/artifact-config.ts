@@ -5,7 +5,7 @@ import { DEFAULT_TICKET_IDLE_MS } from '../../core/net/uploads.ts'
 import type { ArtifactsInit, BandwidthGate } from './artifact-types.ts'
 
 const DEFAULT_MAX_UPLOADS = 4
-export const DEFAULT_MIN_BYTES_PER_SECOND = 256 * 1024
+export const DEFAULT_MIN_BYTES_PER_SECOND: number = 256 * 1024
 const DEFAULT_RATE_GRACE_MS = 2000
 const DEFAULT_RATE_WINDOW_MS = 3000
 const DEFAULT_STALL_TIMEOUT_MS = 5000

@@ -22,7 +22,7 @@ import type { ArtifactStats } from './artifact-types.ts'
 import { confirmed, MAX_ARTIFACT_MESSAGE_BYTES } from './artifact-wire.ts'
 
 /** Bytes read from disk per send when serving. */
-export const UPLOAD_CHUNK = 128 * 1024
+export const UPLOAD_CHUNK: number = 128 * 1024
 
 /** An artifact being fetched in chunks, served onward chunk by chunk as each is verified. */
 export interface PartialSource {

@@ -30,7 +30,7 @@ const HISTORY_BACKFILL = 8
 /** The claims peers make and the lookups they and the clock set off. */
 export class Lookups {
   /** Claims by channel. */
-  readonly claims = new Map<string, ClaimState>()
+  readonly claims: Map<string, ClaimState> = new Map()
   lookupTimer?: NodeJS.Timeout
   private lookupRunning?: Promise<void>
   private lookupAgain = false

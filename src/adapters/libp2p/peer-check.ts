@@ -32,7 +32,7 @@ export async function checkPeerAt(
   libp2p: Libp2p,
   peers: ReadonlyMap<string, PeerEntry>,
   hostPort: string,
-  timeoutMs = PEER_CHECK_TIMEOUT_MS,
+  timeoutMs: number = PEER_CHECK_TIMEOUT_MS,
 ): Promise<PeerCheck> {
   const addr = hostPortMultiaddr(hostPort)
   if (addr === undefined) return { peer: false, reason: `"${hostPort}" is not a TCP host:port` }

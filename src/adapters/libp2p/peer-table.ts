@@ -9,7 +9,7 @@ import { connectionsToPrune, DEFAULT_MAX_CONNECTIONS } from '../../core/net/prun
 import { capabilitiesOf, channelHistory, currentRoot } from '../../core/trust/trust.ts'
 import { withoutReleases } from '../../core/version/history.ts'
 import { type PeerRank, rankHello } from '../../core/version/rank.ts'
-import { HelloFault, type HelloOutcome, helloProtocol, openHello } from './hello.ts'
+import { HelloFault, type HelloOutcome, type HelloSide, helloProtocol, openHello } from './hello.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 
 /** Peers remembered at most (connected ones are never forgotten; see forgetOnePeer). */
@@ -39,7 +39,7 @@ export function recentlySeen(e: { lastSeen?: number }, now: number): boolean {
 /** The peer table of a node: hello, ranking and pruning. */
 export class PeerTable {
   /** Every peer remembered, by peer id. */
-  readonly peers = new Map<string, PeerEntry>()
+  readonly peers: Map<string, PeerEntry> = new Map()
   /** Digests of this channel's releases that the reports this node holds halt. */
   halted: ReadonlySet<string> = new Set()
   /** The highest root version a peer's hello named. */
@@ -71,7 +71,7 @@ export class PeerTable {
   }
 
   /** What answerHello and openHello need: this node's hello, a judge of the peer's, a deadline. */
-  helloSide() {
+  helloSide(): HelloSide {
     return {
       ownHello: () => this.ownHello(),
       judge: (peerHello: Hello) => this.verdictFor(this.rankOf(peerHello, undefined)),

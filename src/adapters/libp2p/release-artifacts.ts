@@ -31,7 +31,7 @@ export type ReleaseFetchOptions = Pick<ArtifactFetchOptions, 'signal' | 'onProgr
 /** Fetching, holding and announcing release artifacts. */
 export class ReleaseArtifacts {
   /** Artifacts being fetched, by sha256, with what status shows of them. */
-  readonly fetching = new Map<string, FetchStatus>()
+  readonly fetching: Map<string, FetchStatus> = new Map()
   fetchAbort?: AbortController
   private readonly state: NodeState
   private readonly parts: NodeParts

@@ -17,7 +17,7 @@ export class TempArtifact {
   private file: FileHandle | undefined
   private hash: Hash = createHash('sha256')
   offset = 0
-  contributors = new Set<string>()
+  contributors: Set<string> = new Set()
 
   private constructor(dir: string, sha256: string) {
     this.dir = dir

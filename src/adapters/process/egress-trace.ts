@@ -18,7 +18,7 @@ import { normalizeIp6 } from './probe.ts'
 import { sleep } from './timing.ts'
 
 /** Most trace bytes read in one run: past it the candidate is flooding the network, and fails. */
-export const MAX_TRACE_BYTES = 16 * 1024 * 1024
+export const MAX_TRACE_BYTES: number = 16 * 1024 * 1024
 /** Most distinct destinations remembered in one run (the rest only count). */
 export const MAX_DESTINATIONS = 256
 
@@ -101,7 +101,7 @@ export class EgressTrace {
   /** Most bytes of trace read before the run counts as a flood. */
   readonly limitBytes: number
   /** Destinations seen, keyed by protocol and destination. */
-  readonly seen = new Map<string, EgressAttempt>()
+  readonly seen: Map<string, EgressAttempt> = new Map()
   /** Every attempt read, repeated ones included. */
   attempts = 0
   /** The trace passed {@link MAX_TRACE_BYTES}: the candidate floods. */
@@ -109,7 +109,7 @@ export class EgressTrace {
   private offset = 0
   private rest = ''
 
-  constructor(file: string, limitBytes = MAX_TRACE_BYTES) {
+  constructor(file: string, limitBytes: number = MAX_TRACE_BYTES) {
     this.file = file
     this.limitBytes = limitBytes
   }

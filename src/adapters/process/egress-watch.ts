@@ -27,7 +27,7 @@ export interface EgressWatchInit {
 
 export class EgressWatch {
   /** host:port destinations that are legitimate: bootstrap peers, the live node's state. */
-  readonly allowed = new Set<string>()
+  readonly allowed: Set<string> = new Set()
   private readonly init: EgressWatchInit
   private readonly sampled = new Map<string, EgressAttempt>()
   private readonly answers = new Map<string, PeerAnswer>()

@@ -63,7 +63,9 @@ export class NodeWatch {
     return this.host.lastExit()
   }
 
-  async noticeManifest(status: NonNullable<Awaited<ReturnType<typeof fetchStatus>>>) {
+  async noticeManifest(
+    status: NonNullable<Awaited<ReturnType<typeof fetchStatus>>>,
+  ): Promise<void> {
     const latest = status.latest
     if (latest === undefined) return
     const m = status.manifests.find(

@@ -37,7 +37,7 @@ export const DEFAULT_BANDWIDTH: Readonly<BandwidthLimits> = Object.freeze({
  * delivers less over its rate window (the artifact service's `minBytesPerSecond` default).
  * @default 256 KiB/s
  */
-export const FETCH_FLOOR_BYTES_PER_SECOND = 256 * 1024
+export const FETCH_FLOOR_BYTES_PER_SECOND: number = 256 * 1024
 
 /** A rate cap's burst: one second of its rate. */
 export const BURST_SECONDS = 1
@@ -165,7 +165,7 @@ export type FieldLabel = (field: keyof BandwidthLimits) => string
 export function checkBandwidth(
   x: unknown,
   label: FieldLabel = (f) => f,
-  floorBytesPerSecond = FETCH_FLOOR_BYTES_PER_SECOND,
+  floorBytesPerSecond: number = FETCH_FLOOR_BYTES_PER_SECOND,
 ): Result<BandwidthLimits> {
   if (typeof x !== 'object' || x === null || Array.isArray(x))
     return fail('wrong-type', 'bandwidth must be an object')
