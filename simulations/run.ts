@@ -12,6 +12,10 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { syncDir } from '../src/adapters/fs/atomic.ts'
 import type { RolloutPolicy } from '../src/core/manifest/release.ts'
 import { type SimResult, simulate } from './engine.ts'
+import { OutputDirError } from './errors.ts'
+
+export { OutputDirError }
+
 import {
   compareHtml,
   compareSummaryJson,
@@ -174,11 +178,6 @@ export async function writeOutputDir(
     await rm(tmp, { recursive: true, force: true }).catch(() => {})
     throw e
   }
-}
-
-/** The output directory cannot be used. */
-export class OutputDirError extends Error {
-  override name = 'OutputDirError'
 }
 
 /** Reads a JSON file (for tests and tools; the CLI reads with a size cap). */

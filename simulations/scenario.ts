@@ -8,16 +8,7 @@
  */
 import { DEFAULT_ROLLOUT } from '../src/core/manifest/release.ts'
 import { DEFAULT_TIMEOUTS, type MachineTimeouts } from '../src/core/rollout/machine.ts'
-import {
-  array,
-  NAME_RE,
-  num,
-  object,
-  oneOf,
-  ScenarioError,
-  SEMVER_RE,
-  str,
-} from './scenario/fields.ts'
+import { array, NAME_RE, num, object, oneOf, SEMVER_RE, str } from './scenario/fields.ts'
 import {
   distribution,
   parseAdversaries,
@@ -28,7 +19,7 @@ import {
 } from './scenario/sections.ts'
 import type { Scenario } from './scenario/types.ts'
 
-export { ScenarioError } from './scenario/fields.ts'
+export { ScenarioError } from './errors.ts'
 export { parsePolicy, SIMBLOCK_2019 } from './scenario/sections.ts'
 export type {
   DelayComponent,
@@ -38,6 +29,8 @@ export type {
   ReleaseSpec,
   Scenario,
 } from './scenario/types.ts'
+
+import { ScenarioError } from './errors.ts'
 
 /** Largest network a scenario may ask for. */
 export const MAX_NODES = 2_000_000

@@ -34,6 +34,10 @@ import type { Phase, RolloutState } from '../src/core/rollout/machine.ts'
 import { isCanary, rolloutSlot } from '../src/core/rollout/slot.ts'
 import type { ReleaseOutcome, SimResult, SimSummary } from './engine.ts'
 import { PHASES, timeseriesColumns } from './engine.ts'
+import { TestnetError } from './errors.ts'
+
+export { TestnetError }
+
 import { createNetnsLab, netnsAvailable } from './netns.ts'
 import type { Quality } from './scenario.ts'
 
@@ -115,11 +119,6 @@ export interface TestnetResult {
   versions: string[]
   /** Which nodes were canaries, per release version. */
   canaries: Record<string, string[]>
-}
-
-/** Refused input (a usage error for the CLI). */
-export class TestnetError extends Error {
-  override name = 'TestnetError'
 }
 
 interface NodeProc {

@@ -2,16 +2,7 @@
  * The generic readers of a scenario's fields: each checks one value against its rule and, when
  * it breaks it, throws a {@link ScenarioError} that names the field's path.
  */
-
-/** A scenario that breaks a rule; `field` is the path of the offending field. */
-export class ScenarioError extends Error {
-  override name = 'ScenarioError'
-  readonly field: string
-  constructor(field: string, rule: string) {
-    super(`${field} ${rule}`)
-    this.field = field
-  }
-}
+import { ScenarioError } from '../errors.ts'
 
 export const NAME_RE: RegExp = /^[a-z0-9][a-z0-9-]{0,63}$/
 export const SEMVER_RE: RegExp = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$/

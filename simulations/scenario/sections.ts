@@ -4,6 +4,7 @@
  */
 import { DEFAULT_ROLLOUT, type RolloutPolicy } from '../../src/core/manifest/release.ts'
 import { compareVersions } from '../../src/core/rollout/machine.ts'
+import { ScenarioError } from '../errors.ts'
 import {
   array,
   at,
@@ -13,7 +14,6 @@ import {
   type Obj,
   object,
   oneOf,
-  ScenarioError,
   SEMVER_RE,
   str,
 } from './fields.ts'

@@ -6,7 +6,7 @@ import type { BandwidthStatus } from '../adapters/libp2p/bandwidth.ts'
 import { BANDWIDTH_ENV } from '../adapters/process/node-api.ts'
 import { type BandwidthLimits, checkBandwidth } from '../core/net/bandwidth.ts'
 import { formatSize, parseSize } from '../core/size.ts'
-import { CliError } from './io.ts'
+import { CliError } from './errors.ts'
 
 /** The flags, by the budget each sets. */
 export const BANDWIDTH_FLAGS: Readonly<Record<keyof BandwidthLimits, string>> = Object.freeze({

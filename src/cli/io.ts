@@ -8,16 +8,7 @@ import type { Envelope } from '../core/manifest/envelope.ts'
 import { decodeRelease, MAX_RELEASE_BYTES, type ReleaseSigned } from '../core/manifest/release.ts'
 import { decodeRoot, MAX_ROOT_BYTES, type RootSigned } from '../core/manifest/root.ts'
 import type { Result } from '../core/result.ts'
-
-/** A failure the user can fix; printed as one line, exit code 1 (2 for usage errors). */
-export class CliError extends Error {
-  override name = 'CliError'
-  readonly exitCode: number
-  constructor(message: string, exitCode = 1) {
-    super(message)
-    this.exitCode = exitCode
-  }
-}
+import { CliError } from './errors.ts'
 
 /** What a command hands back: a line or table for people, an object for `--json`. */
 export interface CommandOutput {

@@ -9,7 +9,8 @@ import {
 } from '../adapters/fs/keys.ts'
 import { rootKey } from '../core/manifest/draft.ts'
 import type { RootKey } from '../core/manifest/signing.ts'
-import { type CliContext, CliError, getPassphrase } from './io.ts'
+import { CliError } from './errors.ts'
+import { type CliContext, getPassphrase } from './io.ts'
 
 /** A root key from a 64-hex public key or from a key file's public part. */
 export async function resolvePublicKey(arg: string): Promise<RootKey> {

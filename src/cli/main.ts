@@ -2,7 +2,9 @@
  * The `convoy` command line: parses the command, runs it, prints text or `--json`, and maps
  * failures to one line on stderr and a non-zero exit code.
  */
-import { type CliContext, CliError, type CommandOutput } from './io.ts'
+
+import { CliError } from './errors.ts'
+import type { CliContext, CommandOutput } from './io.ts'
 import { promptHidden } from './prompt.ts'
 
 type Command = (argv: string[], ctx: CliContext) => Promise<CommandOutput>

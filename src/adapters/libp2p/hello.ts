@@ -18,36 +18,11 @@ import {
   MAX_HELLO_BYTES,
   type Verdict,
 } from '../../core/net/hello.ts'
+import { FrameError, HelloFault } from './errors.ts'
 
 /** The protocol id of the hello exchange on `network`. */
 export function helloProtocol(network: string): string {
   return `/convoy/${network}/hello/1.0.0`
-}
-
-/** What the peer did wrong. */
-export type HelloFaultKind = 'malformed' | 'oversize' | 'slow' | 'wrong-network' | 'closed'
-
-/** The peer broke the handshake. */
-export class HelloFault extends Error {
-  override name = 'HelloFault'
-  readonly kind: HelloFaultKind
-  constructor(kind: HelloFaultKind, message: string) {
-    super(message)
-    this.kind = kind
-  }
-}
-
-/** Why one framed read failed. */
-export type FrameFaultKind = 'oversize' | 'slow' | 'closed'
-
-/** One length-prefixed read failed: the prefix announced too much, time ran out, or the stream ended. */
-export class FrameError extends Error {
-  override name = 'FrameError'
-  readonly kind: FrameFaultKind
-  constructor(kind: FrameFaultKind, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.kind = kind
-  }
 }
 
 /**

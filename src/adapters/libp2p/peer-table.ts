@@ -9,7 +9,8 @@ import { connectionsToPrune, DEFAULT_MAX_CONNECTIONS } from '../../core/net/prun
 import { capabilitiesOf, channelHistory, currentRoot } from '../../core/trust/trust.ts'
 import { withoutReleases } from '../../core/version/history.ts'
 import { type PeerRank, rankHello } from '../../core/version/rank.ts'
-import { HelloFault, type HelloOutcome, type HelloSide, helloProtocol, openHello } from './hello.ts'
+import { HelloFault } from './errors.ts'
+import { type HelloOutcome, type HelloSide, helloProtocol, openHello } from './hello.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 
 /** Peers remembered at most (connected ones are never forgotten; see forgetOnePeer). */

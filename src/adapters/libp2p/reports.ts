@@ -39,7 +39,7 @@ import {
   MAX_REPORT_BYTES,
   verifyReport,
 } from '../../core/rollout/report.ts'
-import { FrameError, readFrame } from './hello.ts'
+import { readFrame } from './hello.ts'
 import { type Resolved, resolveInit } from './report-config.ts'
 import type {
   ReportRefusalCode,
@@ -60,6 +60,9 @@ export type {
   ReportsInit,
   SubmitResult,
 } from './report-types.ts'
+
+import { FrameError } from './errors.ts'
+
 export type { ReleaseEvidence }
 export { MAX_REPORT_BYTES }
 

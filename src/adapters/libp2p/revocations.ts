@@ -29,8 +29,8 @@ import {
   type RevokedRelease,
 } from '../../core/trust/revocations.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
-import { RecordRejectedError } from './errors.ts'
-import { FrameError, readFrame } from './hello.ts'
+import { FrameError, RecordRejectedError } from './errors.ts'
+import { readFrame } from './hello.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 
 /** Protocol id on `network`. */

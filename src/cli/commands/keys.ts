@@ -6,14 +6,8 @@ import {
   readPublicKey,
   writeKeyFile,
 } from '../../adapters/fs/keys.ts'
-import {
-  type CliContext,
-  CliError,
-  type CommandOutput,
-  getPassphrase,
-  parse,
-  required,
-} from '../io.ts'
+import { CliError } from '../errors.ts'
+import { type CliContext, type CommandOutput, getPassphrase, parse, required } from '../io.ts'
 
 const GENERATE_USAGE =
   'convoy keys generate --out FILE [--name NAME] [--encrypt] [--passphrase-env VAR]'

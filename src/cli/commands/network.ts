@@ -9,9 +9,9 @@ import {
   MAX_NETWORK_BYTES,
   type NetworkConfig,
 } from '../../core/net/network-config.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   parse,
   readCapped,

@@ -29,9 +29,9 @@ import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
 import { DEFAULT_ROLE } from '../../core/net/hello.ts'
 import { reusePortAvailable } from '../../core/net/reuse-port.ts'
 import { BANDWIDTH_OPTIONS, BANDWIDTH_USAGE, bandwidthLine, nodeBandwidth } from '../bandwidth.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   parse,
   parseDuration,

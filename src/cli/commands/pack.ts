@@ -2,7 +2,8 @@
 import semver from 'semver'
 import { DEFAULT_SOURCE_DIR, PackError, packRelease } from '../../adapters/build/pack.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
-import { type CliContext, CliError, type CommandOutput, parse, required } from '../io.ts'
+import { CliError } from '../errors.ts'
+import { type CliContext, type CommandOutput, parse, required } from '../io.ts'
 
 const PACK_USAGE =
   'convoy release pack --version V --out FILE [--migration SCRIPT.mjs [--migration-down SCRIPT.mjs]] [--source DIR]'

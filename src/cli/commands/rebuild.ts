@@ -14,9 +14,9 @@ import {
 import { MAX_UNPACKED_BYTES } from '../../adapters/build/tar.ts'
 import { convoyHome, writeReproduced } from '../../adapters/fs/reproduced.ts'
 import { formatTime } from '../../core/manifest/draft.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   parse,
   readCapped,

@@ -11,6 +11,7 @@ import { hashFile } from '../../adapters/fs/hash.ts'
 import { convoyHome, readReproduced } from '../../adapters/fs/reproduced.ts'
 import { pinChunkIndex } from '../../adapters/libp2p/partial-artifact.ts'
 import { bytesEqual } from '../../core/bytes.ts'
+import { SchemaError } from '../../core/errors.ts'
 import { draftRelease, signDocument } from '../../core/manifest/draft.ts'
 import { encodeEnvelope } from '../../core/manifest/envelope.ts'
 import {
@@ -24,13 +25,12 @@ import {
   verifyDecodedRelease,
 } from '../../core/manifest/release.ts'
 import { type RootSigned, verifyAnchorRoot, verifyRootChain } from '../../core/manifest/root.ts'
-import { SchemaError } from '../../core/manifest/schema.ts'
 import { documentDigest, reproducedSigners } from '../../core/manifest/signing.ts'
 import { chunkIndexPlatform } from '../../core/net/chunks.ts'
 import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   keyLabel,
   parse,

@@ -21,9 +21,9 @@ import {
 } from '../../core/manifest/revocation.ts'
 import { type RootSigned, verifyAnchorRoot, verifyRootChain } from '../../core/manifest/root.ts'
 import { documentDigest } from '../../core/manifest/signing.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   keyLabel,
   parse,

@@ -1,6 +1,7 @@
 /** `convoy root ...`: the maintainer key set and its rotations. */
 import { opensslVerify } from '../../adapters/crypto/ed25519.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
+import { SchemaError } from '../../core/errors.ts'
 import { draftRoot, rotateRoot, signDocument } from '../../core/manifest/draft.ts'
 import { type Envelope, encodeEnvelope, mergeSignatures } from '../../core/manifest/envelope.ts'
 import {
@@ -9,11 +10,10 @@ import {
   verifyAnchorRoot,
   verifyRootChain,
 } from '../../core/manifest/root.ts'
-import { SchemaError } from '../../core/manifest/schema.ts'
 import { documentDigest } from '../../core/manifest/signing.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   keyLabel,
   parse,

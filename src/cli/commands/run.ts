@@ -8,9 +8,9 @@ import {
   bandwidthEnv,
   bandwidthFromFlags,
 } from '../bandwidth.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   parse,
   parseDuration,

@@ -8,9 +8,9 @@ import { basename } from 'node:path'
 import type { SimResult } from '../../../simulations/engine.ts'
 import type { PolicyVariant } from '../../../simulations/run.ts'
 import type { Scenario } from '../../../simulations/scenario.ts'
+import { CliError } from '../errors.ts'
 import {
   type CliContext,
-  CliError,
   type CommandOutput,
   importSimulations,
   parse,

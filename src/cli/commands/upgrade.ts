@@ -4,14 +4,8 @@
  */
 import { Home } from '../../adapters/fs/home.ts'
 import type { RolloutState } from '../../core/rollout/machine.ts'
-import {
-  type CliContext,
-  CliError,
-  type CommandOutput,
-  parse,
-  parseVersion,
-  required,
-} from '../io.ts'
+import { CliError } from '../errors.ts'
+import { type CliContext, type CommandOutput, parse, parseVersion, required } from '../io.ts'
 
 const APPROVE_USAGE = 'convoy upgrade approve VERSION --home DIR'
 const STATUS_USAGE = 'convoy upgrade status --home DIR [--json]'

@@ -3,6 +3,7 @@
  * Decoding checks the size cap before reading a single byte of JSON.
  */
 import { fromUtf8, isHexOfLength, utf8 } from '../bytes.ts'
+import { SchemaError } from '../errors.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { prettyJson } from './canonical.ts'
 import * as s from './schema.ts'
@@ -32,9 +33,9 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Result<Enve
     const signatures = s.array(env.signatures, 'signatures', MAX_SIGNATURES, (x, p) => {
       const sig = s.object(x, p, ['keyid', 'sig'], ['attestation'])
       if (!isHexOfLength(sig.keyid, 32))
-        throw new s.SchemaError(`${p}.keyid must be 64 lower-case hex digits`)
+        throw new SchemaError(`${p}.keyid must be 64 lower-case hex digits`)
       if (!isHexOfLength(sig.sig, 64))
-        throw new s.SchemaError(`${p}.sig must be 128 lower-case hex digits`)
+        throw new SchemaError(`${p}.sig must be 128 lower-case hex digits`)
       const entry: Signature = { keyid: sig.keyid, sig: sig.sig }
       if (sig.attestation !== undefined) entry.attestation = parseAttestation(sig.attestation, p)
       return entry
@@ -83,15 +84,14 @@ export function attestationRefused(env: Envelope): Result<never> | undefined {
 function parseAttestation(v: unknown, path: string): Attestation {
   const p = `${path}.attestation`
   const a = s.object(v, p, ['reproduced', 'sig'])
-  if (a.reproduced !== true) throw new s.SchemaError(`${p}.reproduced must be true`)
-  if (!isHexOfLength(a.sig, 64))
-    throw new s.SchemaError(`${p}.sig must be 128 lower-case hex digits`)
+  if (a.reproduced !== true) throw new SchemaError(`${p}.reproduced must be true`)
+  if (!isHexOfLength(a.sig, 64)) throw new SchemaError(`${p}.sig must be 128 lower-case hex digits`)
   return { reproduced: true, sig: a.sig }
 }
 
-/** Turns a thrown {@link s.SchemaError} into a `malformed:` result; rethrows anything else. */
+/** Turns a thrown {@link SchemaError} into a `malformed:` result; rethrows anything else. */
 export function schemaFailure(e: unknown): Result<never> {
-  if (e instanceof s.SchemaError) return fail('malformed', `malformed: ${e.message}`)
+  if (e instanceof SchemaError) return fail('malformed', `malformed: ${e.message}`)
   throw e
 }
 

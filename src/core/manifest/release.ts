@@ -5,6 +5,8 @@
  * first): size cap, UTF-8, strict JSON, shape, document type, network, channel, t-of-n
  * signatures, expiry, sequence against the trusted one. docs/manifest-format.md mirrors this.
  */
+
+import { SchemaError } from '../errors.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { decodeTyped, type Envelope, schemaFailure } from './envelope.ts'
 import { checkExpiry, type RootSigned } from './root.ts'
@@ -184,12 +186,12 @@ function parseRollout(v: unknown): RolloutPolicy {
   if (r.watchSeconds !== undefined)
     policy.watchSeconds = s.integer(r.watchSeconds, `${p}.watchSeconds`, 0, 30 * 86_400)
   if (policy.maxFailureShare > policy.haltFailureShare) {
-    throw new s.SchemaError(`${p}.maxFailureShare must not exceed haltFailureShare`)
+    throw new SchemaError(`${p}.maxFailureShare must not exceed haltFailureShare`)
   }
   return policy
 }
 
-/** Checks the shape of a release's signed part; throws {@link s.SchemaError}. */
+/** Checks the shape of a release's signed part; throws {@link SchemaError}. */
 export function parseReleaseSigned(v: unknown): ReleaseSigned {
   const required = [
     'type',
@@ -207,25 +209,25 @@ export function parseReleaseSigned(v: unknown): ReleaseSigned {
     'notes',
   ]
   const r = s.object(v, 'signed', required, ['source'])
-  if (r.type !== RELEASE_TYPE) throw new s.SchemaError(`signed.type must be "${RELEASE_TYPE}"`)
-  if (r.specVersion !== 1) throw new s.SchemaError('signed.specVersion must be 1')
+  if (r.type !== RELEASE_TYPE) throw new SchemaError(`signed.type must be "${RELEASE_TYPE}"`)
+  if (r.specVersion !== 1) throw new SchemaError('signed.specVersion must be 1')
   const capability = (x: unknown, p: string): string => s.string(x, p, CAPABILITY_RE, 64)
   const capabilities = s.array(r.capabilities, 'signed.capabilities', MAX_CAPABILITIES, capability)
   const adds = s.array(r.addsCapabilities, 'signed.addsCapabilities', MAX_CAPABILITIES, capability)
   if (new Set(capabilities).size !== capabilities.length)
-    throw new s.SchemaError('signed.capabilities lists a capability twice')
+    throw new SchemaError('signed.capabilities lists a capability twice')
   for (const c of adds) {
     if (!capabilities.includes(c))
-      throw new s.SchemaError(
+      throw new SchemaError(
         `signed.addsCapabilities names "${c}", which is not in signed.capabilities`,
       )
   }
   const arts = s.object(r.artifacts, 'signed.artifacts', [], Object.keys(r.artifacts ?? {}))
   const platforms = Object.keys(arts)
   if (platforms.length === 0)
-    throw new s.SchemaError('signed.artifacts must pin at least one platform')
+    throw new SchemaError('signed.artifacts must pin at least one platform')
   if (platforms.length > MAX_PLATFORMS)
-    throw new s.SchemaError(`signed.artifacts pins more than ${MAX_PLATFORMS} platforms`)
+    throw new SchemaError(`signed.artifacts pins more than ${MAX_PLATFORMS} platforms`)
   const artifacts: Record<string, ArtifactPin> = {}
   for (const platform of platforms) {
     const p = `signed.artifacts.${platform}`

@@ -13,6 +13,7 @@
  * careful, never start an upgrade.
  */
 import { isHexOfLength } from '../bytes.ts'
+import { SchemaError } from '../errors.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { attestationRefused, decodeTyped, type Envelope, schemaFailure } from './envelope.ts'
 import type { RootSigned } from './root.ts'
@@ -59,7 +60,7 @@ export interface VerifiedRevocation {
   tally: SignatureTally
 }
 
-/** Checks the shape of a revocation's signed part; throws {@link s.SchemaError}. */
+/** Checks the shape of a revocation's signed part; throws {@link SchemaError}. */
 export function parseRevocationSigned(v: unknown): RevocationSigned {
   const r = s.object(v, 'signed', [
     'type',
@@ -72,11 +73,10 @@ export function parseRevocationSigned(v: unknown): RevocationSigned {
     'reason',
     'issued',
   ])
-  if (r.type !== REVOCATION_TYPE)
-    throw new s.SchemaError(`signed.type must be "${REVOCATION_TYPE}"`)
-  if (r.specVersion !== 1) throw new s.SchemaError('signed.specVersion must be 1')
+  if (r.type !== REVOCATION_TYPE) throw new SchemaError(`signed.type must be "${REVOCATION_TYPE}"`)
+  if (r.specVersion !== 1) throw new SchemaError('signed.specVersion must be 1')
   if (!isHexOfLength(r.release, 32))
-    throw new s.SchemaError('signed.release must be 64 lower-case hex digits (a manifest digest)')
+    throw new SchemaError('signed.release must be 64 lower-case hex digits (a manifest digest)')
   return {
     type: REVOCATION_TYPE,
     specVersion: 1,

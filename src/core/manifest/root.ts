@@ -6,6 +6,7 @@
  * rule), so neither the old holders alone nor the new ones alone can rotate the set.
  */
 import { fromHex, isHexOfLength } from '../bytes.ts'
+import { SchemaError } from '../errors.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { attestationRefused, decodeTyped, type Envelope, schemaFailure } from './envelope.ts'
 import * as s from './schema.ts'
@@ -52,7 +53,7 @@ export interface VerifiedRoot {
   tally: SignatureTally
 }
 
-/** Checks the shape of a root's signed part; throws {@link s.SchemaError}. */
+/** Checks the shape of a root's signed part; throws {@link SchemaError}. */
 export function parseRootSigned(v: unknown): RootSigned {
   const r = s.object(v, 'signed', [
     'type',
@@ -63,14 +64,14 @@ export function parseRootSigned(v: unknown): RootSigned {
     'threshold',
     'keys',
   ])
-  if (r.type !== ROOT_TYPE) throw new s.SchemaError(`signed.type must be "${ROOT_TYPE}"`)
-  if (r.specVersion !== 1) throw new s.SchemaError('signed.specVersion must be 1')
+  if (r.type !== ROOT_TYPE) throw new SchemaError(`signed.type must be "${ROOT_TYPE}"`)
+  if (r.specVersion !== 1) throw new SchemaError('signed.specVersion must be 1')
   const keys = s.array(r.keys, 'signed.keys', MAX_ROOT_KEYS, (x, p) => {
     const k = s.object(x, p, ['keyid', 'publicKey'], ['name'])
     if (!isHexOfLength(k.publicKey, 32))
-      throw new s.SchemaError(`${p}.publicKey must be 64 lower-case hex digits`)
+      throw new SchemaError(`${p}.publicKey must be 64 lower-case hex digits`)
     if (k.keyid !== keyIdOf(fromHex(k.publicKey)!))
-      throw new s.SchemaError(`${p}.keyid is not the sha256 of its publicKey`)
+      throw new SchemaError(`${p}.keyid is not the sha256 of its publicKey`)
     const key: RootKey = { keyid: k.keyid, publicKey: k.publicKey }
     if (k.name !== undefined) key.name = s.string(k.name, `${p}.name`, /^[^\p{Cc}]*$/u, 128)
     return key
@@ -78,10 +79,10 @@ export function parseRootSigned(v: unknown): RootSigned {
   const ids = new Set<string>()
   for (const k of keys) {
     if (ids.has(k.keyid))
-      throw new s.SchemaError(`signed.keys lists key ${k.keyid.slice(0, 12)} twice`)
+      throw new SchemaError(`signed.keys lists key ${k.keyid.slice(0, 12)} twice`)
     ids.add(k.keyid)
   }
-  if (keys.length === 0) throw new s.SchemaError('signed.keys must list at least one key')
+  if (keys.length === 0) throw new SchemaError('signed.keys must list at least one key')
   const threshold = s.integer(r.threshold, 'signed.threshold', 1, keys.length)
   return {
     type: ROOT_TYPE,

@@ -4,11 +4,7 @@
  * nothing escapes the core.
  */
 import semver from 'semver'
-
-/** A field broke a rule; `message` names the path and the rule. */
-export class SchemaError extends Error {
-  override name = 'SchemaError'
-}
+import { SchemaError } from '../errors.ts'
 
 /** Network and channel names: lower case, digits, '.', '_', '-'; 1..64 characters. */
 export const NAME_RE: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/

@@ -16,9 +16,9 @@
  * serve it. Pure: hashing is passed in.
  */
 import { fromUtf8, isHexOfLength } from '../bytes.ts'
+import { SchemaError } from '../errors.ts'
 import { canonicalBytes } from '../manifest/canonical.ts'
 import { type ArtifactPin, MAX_ARTIFACT_BYTES } from '../manifest/release.ts'
-import { SchemaError } from '../manifest/schema.ts'
 import { parseStrictJson } from '../manifest/strict-json.ts'
 import { fail, ok, type Result } from '../result.ts'
 

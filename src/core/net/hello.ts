@@ -4,6 +4,7 @@
  * the answerer. Messages are length-prefixed JSON with a hard size cap; decoding never throws.
  */
 import { fromUtf8, utf8 } from '../bytes.ts'
+import { SchemaError } from '../errors.ts'
 import { schemaFailure } from '../manifest/envelope.ts'
 import { CAPABILITY_RE } from '../manifest/release.ts'
 import * as s from '../manifest/schema.ts'
@@ -72,7 +73,7 @@ function parseHello(v: unknown, p: string): Hello {
   )
   const names = Object.keys(seqs)
   if (names.length > MAX_HELLO_CHANNELS)
-    throw new s.SchemaError(`${p}.sequences has more than ${MAX_HELLO_CHANNELS} channels`)
+    throw new SchemaError(`${p}.sequences has more than ${MAX_HELLO_CHANNELS} channels`)
   const sequences: Record<string, number> = {}
   for (const ch of names) {
     s.string(ch, `${p}.sequences channel name`, s.NAME_RE, 64)
@@ -84,7 +85,7 @@ function parseHello(v: unknown, p: string): Hello {
     })
   }
   if (h.role !== 'node' && h.role !== 'shadow' && h.role !== 'publisher')
-    throw new s.SchemaError(`${p}.role must be node, shadow or publisher`)
+    throw new SchemaError(`${p}.role must be node, shadow or publisher`)
   return {
     network: s.string(h.network, `${p}.network`, s.NAME_RE),
     version: s.version(h.version, `${p}.version`),
@@ -106,7 +107,7 @@ function parseVerdict(v: unknown, p: string): Verdict {
     d.status !== 'suspicious' &&
     d.status !== 'unverified'
   ) {
-    throw new s.SchemaError(`${p}.status is not a known status`)
+    throw new SchemaError(`${p}.status is not a known status`)
   }
   const verdict: Verdict = {
     status: d.status,

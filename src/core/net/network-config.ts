@@ -3,6 +3,7 @@
  * (a root signed by its own threshold) and bootstrap peers. Decoding never throws.
  */
 import { fromUtf8, utf8 } from '../bytes.ts'
+import { SchemaError } from '../errors.ts'
 import { prettyJson } from '../manifest/canonical.ts'
 import { encodeEnvelope, schemaFailure } from '../manifest/envelope.ts'
 import { type RootSigned, verifyAnchorRoot } from '../manifest/root.ts'
@@ -69,7 +70,7 @@ export function decodeNetworkConfig(
       ['reporters'],
     )
     if (doc.type !== NETWORK_TYPE)
-      throw new s.SchemaError(`network file type must be "${NETWORK_TYPE}"`)
+      throw new SchemaError(`network file type must be "${NETWORK_TYPE}"`)
     network = s.string(doc.network, 'network', s.NAME_RE)
     bootstrap = s.array(doc.bootstrap, 'bootstrap', 64, (x, p) =>
       s.string(x, p, /^\/[\x21-\x7e]+$/, 512),

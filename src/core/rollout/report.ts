@@ -14,6 +14,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { concatBytes, fromHex, fromUtf8, isHexOfLength, toHex, utf8 } from '../bytes.ts'
+import { SchemaError } from '../errors.ts'
 import { canonicalBytes } from '../manifest/canonical.ts'
 import { schemaFailure } from '../manifest/envelope.ts'
 import * as s from '../manifest/schema.ts'
@@ -101,11 +102,11 @@ function parseBody(v: unknown): ReportBody {
     'at',
     'reason',
   ])
-  if (b.type !== REPORT_TYPE) throw new s.SchemaError(`body.type must be "${REPORT_TYPE}"`)
+  if (b.type !== REPORT_TYPE) throw new SchemaError(`body.type must be "${REPORT_TYPE}"`)
   if (b.stage !== 'shadow' && b.stage !== 'probation')
-    throw new s.SchemaError('body.stage must be shadow or probation')
+    throw new SchemaError('body.stage must be shadow or probation')
   if (b.verdict !== 'pass' && b.verdict !== 'fail')
-    throw new s.SchemaError('body.verdict must be pass or fail')
+    throw new SchemaError('body.verdict must be pass or fail')
   return {
     type: REPORT_TYPE,
     network: s.string(b.network, 'body.network', s.NAME_RE),
@@ -121,14 +122,14 @@ function parseBody(v: unknown): ReportBody {
 
 function reasonOf(v: unknown): string {
   const r = s.string(v, 'body.reason', REASON_RE, MAX_REPORT_REASON)
-  if (!r.isWellFormed()) throw new s.SchemaError('body.reason has a lone surrogate')
+  if (!r.isWellFormed()) throw new SchemaError('body.reason has a lone surrogate')
   return r
 }
 
 function parseEnvelope(v: unknown): SignedReport {
   const env = s.object(v, 'report', ['body', 'signature'])
   if (!isHexOfLength(env.signature, 64))
-    throw new s.SchemaError('report.signature must be 128 lower-case hex digits')
+    throw new SchemaError('report.signature must be 128 lower-case hex digits')
   return { body: parseBody(env.body), signature: env.signature }
 }
 
