@@ -35,7 +35,7 @@ export interface ProvidingDht {
 export async function announceArtifact(
   dht: ProvidingDht,
   sha256: string,
-  options: { signal?: AbortSignal } = {},
+  options: AbortOptions = {},
 ): Promise<void> {
   const cid = artifactCid(sha256)
   for await (const _event of dht.provide(cid, options)) {

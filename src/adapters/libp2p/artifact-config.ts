@@ -3,6 +3,7 @@ import { DEFAULT_CHUNK_PARALLEL } from '../../core/net/chunk-plan.ts'
 import { DEFAULT_UPLOAD_PACE, type PaceLimits } from '../../core/net/pace.ts'
 import { DEFAULT_TICKET_IDLE_MS } from '../../core/net/uploads.ts'
 import type { ArtifactsInit, BandwidthGate } from './artifact-types.ts'
+import { positiveField, stringField } from './init-check.ts'
 
 const DEFAULT_MAX_UPLOADS = 4
 export const DEFAULT_MIN_BYTES_PER_SECOND: number = 256 * 1024
@@ -32,23 +33,11 @@ export interface ResolvedInit {
 
 /** Fills in the defaults and checks every value; throws a TypeError on a bad one. */
 export function resolveInit(init: ArtifactsInit): ResolvedInit {
-  const positive = (field: keyof ArtifactsInit, value: number, integer = false): number => {
-    if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
-      throw new TypeError(
-        `artifacts: ${field} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
-      )
-    }
-    return value
-  }
-  if (typeof init.network !== 'string' || init.network === '') {
-    throw new TypeError('artifacts: network must be a non-empty string')
-  }
-  if (typeof init.storeDir !== 'string' || init.storeDir === '') {
-    throw new TypeError('artifacts: storeDir must be a non-empty path')
-  }
+  const positive = (field: keyof ArtifactsInit, value: number, integer = false): number =>
+    positiveField('artifacts', field, value, integer)
   return {
-    network: init.network,
-    storeDir: init.storeDir,
+    network: stringField('artifacts', 'network', init.network),
+    storeDir: stringField('artifacts', 'storeDir', init.storeDir, 'path'),
     // Under an upload cap, fewer slots, so that each upload stays above the fetchers' floor.
     maxUploads: slotsUnder(
       init.bandwidth,

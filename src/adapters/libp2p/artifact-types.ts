@@ -191,7 +191,11 @@ export interface ArtifactService {
     options: import('./artifact-chunked.ts').ChunkedFetchOptions,
   ): Promise<ArtifactFetchResult>
   /** Stores the chunk index of the stored artifact `sha256` (so it is served); its pin. */
-  storeIndex(sha256: string, chunkSize: number): Promise<ArtifactPin | undefined>
+  storeIndex(
+    sha256: string,
+    chunkSize: number,
+    options?: AbortOptions,
+  ): Promise<ArtifactPin | undefined>
   /** A snapshot of the counters (a copy: later transfers do not change it). */
   stats(): ArtifactStats
 }

@@ -497,9 +497,13 @@ class Artifacts implements ArtifactService, Startable {
    * Builds the chunk index of the stored artifact `sha256` and stores it as an artifact of its
    * own, so this node serves it; returns its pin. Nothing is stored when the artifact is not.
    */
-  async storeIndex(sha256: string, chunkSize: number): Promise<ArtifactPin | undefined> {
-    if (!(await this.has(sha256))) return undefined
-    return storeChunkIndex(this.config.storeDir, sha256, chunkSize)
+  async storeIndex(
+    sha256: string,
+    chunkSize: number,
+    options: AbortOptions = {},
+  ): Promise<ArtifactPin | undefined> {
+    if (!(await this.has(sha256, options))) return undefined
+    return storeChunkIndex(this.config.storeDir, sha256, chunkSize, options)
   }
 
   /** Runs a caller's callback; its failure is the caller's bug, not the provider's. */

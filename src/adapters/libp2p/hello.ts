@@ -8,8 +8,11 @@
  * Every read has a size cap (MAX_HELLO_BYTES) and a deadline. Any fault throws a
  * {@link HelloFault} naming what the peer did; the caller counts it and closes the connection.
  */
-import type { Stream } from '@libp2p/interface'
+import type { AbortOptions, Connection, Startable, Stream } from '@libp2p/interface'
+import { serviceCapabilities } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
+import { type Budget, PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import {
   decodeHelloMessage,
   encodeHelloMessage,
@@ -19,6 +22,8 @@ import {
   type Verdict,
 } from '../../core/net/hello.ts'
 import { FrameError, HelloFault } from './errors.ts'
+import { hookField, positiveField, stringField } from './init-check.ts'
+import { admitStream, withDeadline } from './stream-budget.ts'
 
 /** The protocol id of the hello exchange on `network`. */
 export function helloProtocol(network: string): string {
@@ -148,4 +153,121 @@ export async function answerHello(stream: Stream, side: HelloSide): Promise<Hell
   if (last.type !== 'verdict') throw new HelloFault('malformed', 'expected verdict')
   await stream.close({ signal: AbortSignal.timeout(side.timeoutMs) }).catch(() => {})
   return { peerHello: first.hello, verdictOnUs: last.verdict, ourVerdict }
+}
+
+/** Options of the {@link hello} service. */
+export interface HelloInit {
+  /** The network whose protocol id (`/convoy/<network>/hello/1.0.0`) the service speaks. */
+  network: string
+  /** This node's side of the handshake, asked for at each exchange. */
+  side: () => HelloSide
+  /** An exchange a peer opened completed. */
+  onHello: (connection: Connection, outcome: HelloOutcome) => void
+  /** An exchange a peer opened failed; the stream is already aborted. */
+  onFault: (connection: Connection, error: unknown) => void
+  /** A stream was refused by the peer's budget (counted as `budget_refused`). */
+  onRefused?: () => void
+  /** Per-peer rate, burst and concurrency. @default PROTOCOL_BUDGETS.hello */
+  budget?: Budget
+  /** Inbound hello streams per connection. @default 4 */
+  maxInboundStreams?: number
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number
+}
+
+/** What the {@link hello} service needs of libp2p. */
+export interface HelloComponents {
+  registrar: Registrar
+}
+
+/** The hello exchange as a libp2p service: it answers peers and opens exchanges with them. */
+export interface HelloService {
+  /**
+   * Runs the opener's side on a new stream of `connection`. A peer that does not speak hello on
+   * this network (or is gone) throws a {@link HelloFault} of kind `closed`: not misbehaviour.
+   */
+  open(connection: Connection, options?: AbortOptions): Promise<HelloOutcome>
+  /** Drops the budget kept for `peer` (on disconnect). */
+  forget(peer: string): void
+}
+
+/** A libp2p service factory: `services: { hello: hello({ network, side, onHello, onFault }) }`. */
+export function hello(init: HelloInit): (components: HelloComponents) => HelloService & Startable {
+  const config = {
+    network: stringField('hello', 'network', init.network),
+    side: hookField('hello', 'side', init.side),
+    onHello: hookField('hello', 'onHello', init.onHello),
+    onFault: hookField('hello', 'onFault', init.onFault),
+    onRefused: init.onRefused,
+    budget: init.budget ?? PROTOCOL_BUDGETS.hello,
+    maxInboundStreams: positiveField(
+      'hello',
+      'maxInboundStreams',
+      init.maxInboundStreams ?? 4,
+      true,
+    ),
+    now: init.now ?? Date.now,
+  }
+  return (components) => new Hellos(components, config)
+}
+
+class Hellos implements HelloService, Startable {
+  readonly [Symbol.toStringTag] = '@convoy/hello'
+  readonly [serviceCapabilities]: string[] = ['@convoy/hello']
+  private readonly protocol: string
+  private readonly budgets: PeerBudgets
+  private readonly components: HelloComponents
+  private readonly config: Required<Omit<HelloInit, 'onRefused'>> & Pick<HelloInit, 'onRefused'>
+
+  constructor(components: HelloComponents, config: Hellos['config']) {
+    this.components = components
+    this.config = config
+    this.protocol = helloProtocol(config.network)
+    this.budgets = new PeerBudgets(config.budget)
+  }
+
+  async start(): Promise<void> {
+    await this.components.registrar.handle(
+      this.protocol,
+      (stream, connection) => {
+        const peer = connection.remotePeer.toString()
+        const { budgets, config } = this
+        if (!admitStream(budgets, peer, config.now(), stream, 'hello', config.onRefused)) return
+        void answerHello(stream, config.side())
+          .then((outcome) => config.onHello(connection, outcome))
+          .catch((e) => {
+            stream.abort(e instanceof Error ? e : new Error(String(e)))
+            config.onFault(connection, e)
+          })
+          .finally(() => budgets.end(peer))
+      },
+      { maxInboundStreams: this.config.maxInboundStreams },
+    )
+  }
+
+  async stop(): Promise<void> {
+    await this.components.registrar.unhandle(this.protocol)
+  }
+
+  async open(connection: Connection, options: AbortOptions = {}): Promise<HelloOutcome> {
+    const side = this.config.side()
+    let stream: Stream
+    try {
+      stream = await connection.newStream(this.protocol, {
+        signal: withDeadline(options, side.timeoutMs),
+      })
+    } catch (e) {
+      throw new HelloFault('closed', `no hello stream: ${(e as Error).message}`)
+    }
+    try {
+      return await openHello(stream, side)
+    } catch (e) {
+      stream.abort(e instanceof Error ? e : new Error(String(e)))
+      throw e
+    }
+  }
+
+  forget(peer: string): void {
+    this.budgets.forget(peer)
+  }
 }

@@ -11,7 +11,6 @@ import {
   nextLookupMs,
 } from '../../core/net/freeze.ts'
 import { currentRoot } from '../../core/trust/trust.ts'
-import { manifestProtocol, requestManifest } from './manifest-exchange.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import { latestKey, rootKey, sequenceKey } from './records.ts'
 import { revocationKey } from './revocations.ts'
@@ -72,16 +71,10 @@ export class Lookups {
     if (entry === undefined || this.peerFetches.has(peer) || this.state.stopped) return
     this.peerFetches.add(peer)
     try {
-      const stream = await this.state.libp2p.dialProtocol(
+      const offer = await this.state.libp2p.services.manifests.request(
         entry.peerId,
-        manifestProtocol(this.state.network.network),
-        { signal: AbortSignal.timeout(5000) },
-      )
-      const offer = await requestManifest(
-        stream,
         channel,
         currentRoot(this.state.trust).version,
-        5000,
       )
       for (const r of offer.roots) await this.parts.records.ingestRoot(r)
       if (offer.manifest && (await this.parts.records.ingestRelease(offer.manifest)))

@@ -8,10 +8,13 @@
  *   response { "roots": k, "manifest": true|false }               (length-prefixed JSON, <= 256 B)
  *            k roots, oldest first, then the manifest             (each length-prefixed, <= 64 KiB)
  */
-import type { Stream } from '@libp2p/interface'
+import type { AbortOptions, PeerId, Startable, Stream } from '@libp2p/interface'
+import { serviceCapabilities } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { lpStream } from '@libp2p/utils'
 import { MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
+import { type Budget, PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import {
   decodeManifestReplyHead,
   decodeManifestRequest,
@@ -19,6 +22,8 @@ import {
   encodeManifestRequest,
   MAX_ROOTS_PER_REPLY,
 } from '../../core/net/wire.ts'
+import { hookField, positiveField, stringField } from './init-check.ts'
+import { admitStream, withDeadline } from './stream-budget.ts'
 
 /** Protocol id on `network`. */
 export function manifestProtocol(network: string): string {
@@ -83,4 +88,122 @@ export async function requestManifest(
   }
   await stream.close({ signal }).catch(() => {})
   return offer
+}
+
+/** Options of the {@link manifestExchange} service. */
+export interface ManifestExchangeInit {
+  /** The network whose protocol id (`/convoy/<network>/manifest/1.0.0`) the service speaks. */
+  network: string
+  /** What this node holds for a request: roots newer than `rootVersion`, the channel's latest. */
+  offerFor: (channel: string, rootVersion: number) => Promise<ManifestOffer>
+  /** A stream was refused by the peer's budget (counted as `budget_refused`). */
+  onRefused?: () => void
+  /** Per-peer rate, burst and concurrency. @default PROTOCOL_BUDGETS.manifest */
+  budget?: Budget
+  /** Deadline of one exchange, either side, ms. @default 5000 */
+  timeoutMs?: number
+  /** Inbound manifest streams per connection. @default 4 */
+  maxInboundStreams?: number
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number
+}
+
+/** What the {@link manifestExchange} service needs of libp2p. */
+export interface ManifestExchangeComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+}
+
+/** Direct manifest exchange as a libp2p service: it serves peers and asks them. */
+export interface ManifestExchangeService {
+  /** Asks `peer` for `channel`'s latest manifest and the roots after `rootVersion`; unverified. */
+  request(
+    peer: PeerId,
+    channel: string,
+    rootVersion: number,
+    options?: AbortOptions,
+  ): Promise<ManifestOffer>
+  /** Drops the budget kept for `peer` (on disconnect). */
+  forget(peer: string): void
+}
+
+/** A libp2p service factory: `services: { manifests: manifestExchange({ network, offerFor }) }`. */
+export function manifestExchange(
+  init: ManifestExchangeInit,
+): (components: ManifestExchangeComponents) => ManifestExchangeService & Startable {
+  const service = 'manifestExchange'
+  const config: ManifestConfig = {
+    network: stringField(service, 'network', init.network),
+    offerFor: hookField(service, 'offerFor', init.offerFor),
+    onRefused: init.onRefused,
+    budget: init.budget ?? PROTOCOL_BUDGETS.manifest,
+    timeoutMs: positiveField(service, 'timeoutMs', init.timeoutMs ?? 5000),
+    maxInboundStreams: positiveField(
+      service,
+      'maxInboundStreams',
+      init.maxInboundStreams ?? 4,
+      true,
+    ),
+    now: init.now ?? Date.now,
+  }
+  return (components) => new ManifestExchange(components, config)
+}
+
+type ManifestConfig = Required<Omit<ManifestExchangeInit, 'onRefused'>> &
+  Pick<ManifestExchangeInit, 'onRefused'>
+
+class ManifestExchange implements ManifestExchangeService, Startable {
+  readonly [Symbol.toStringTag] = '@convoy/manifest-exchange'
+  readonly [serviceCapabilities]: string[] = ['@convoy/manifest-exchange']
+  private readonly protocol: string
+  private readonly budgets: PeerBudgets
+  private readonly components: ManifestExchangeComponents
+  private readonly config: ManifestConfig
+
+  constructor(components: ManifestExchangeComponents, config: ManifestConfig) {
+    this.components = components
+    this.config = config
+    this.protocol = manifestProtocol(config.network)
+    this.budgets = new PeerBudgets(config.budget)
+  }
+
+  async start(): Promise<void> {
+    await this.components.registrar.handle(
+      this.protocol,
+      (stream, connection) => {
+        const peer = connection.remotePeer.toString()
+        const { budgets, config } = this
+        if (!admitStream(budgets, peer, config.now(), stream, 'manifest', config.onRefused)) return
+        void serveManifest(stream, config.offerFor, config.timeoutMs).finally(() =>
+          budgets.end(peer),
+        )
+      },
+      { maxInboundStreams: this.config.maxInboundStreams },
+    )
+  }
+
+  async stop(): Promise<void> {
+    await this.components.registrar.unhandle(this.protocol)
+  }
+
+  async request(
+    peer: PeerId,
+    channel: string,
+    rootVersion: number,
+    options: AbortOptions = {},
+  ): Promise<ManifestOffer> {
+    const stream = await this.components.connectionManager.openStream(peer, this.protocol, {
+      signal: withDeadline(options, this.config.timeoutMs),
+    })
+    try {
+      return await requestManifest(stream, channel, rootVersion, this.config.timeoutMs)
+    } catch (e) {
+      stream.abort(e instanceof Error ? e : new Error(String(e)))
+      throw e
+    }
+  }
+
+  forget(peer: string): void {
+    this.budgets.forget(peer)
+  }
 }

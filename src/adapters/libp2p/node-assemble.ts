@@ -2,13 +2,13 @@
  * The libp2p node a {@link ConvoyNode} runs on: TCP (with SO_REUSEPORT when asked, so a release
  * switch can bind the port before the old node lets go of it), noise offered before TLS 1.3,
  * yamux, identify, ping, the network's kad-dht with convoy's validators and selectors, and the
- * artifact and report services. What the services call back into lives in the node
+ * hello, manifest-exchange, artifact and report services. What the services call back into lives in the node
  * ({@link NodeHooks}).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { type TCPSocketOptions, tcp } from '@libp2p/tcp'
@@ -21,6 +21,8 @@ import { artifacts } from './artifacts.ts'
 import type { BandwidthGate } from './bandwidth.ts'
 import { BoundedDatastore, datastoreOf } from './bounded-datastore.ts'
 import { RecordRejectedError } from './errors.ts'
+import { type HelloOutcome, type HelloSide, hello } from './hello.ts'
+import { type ManifestOffer, manifestExchange } from './manifest-exchange.ts'
 import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 import type { Services } from './node-state.ts'
 import { reports } from './reports.ts'
@@ -37,6 +39,12 @@ export interface NodeHooks {
   standing: (r: Report) => number
   sawReport: (r: Report) => void
   onReportFault: (peer: PeerId, reason: string) => void
+  helloSide: () => HelloSide
+  onHello: (connection: Connection, outcome: HelloOutcome) => void
+  onHelloFault: (connection: Connection, error: unknown) => void
+  offerFor: (channel: string, rootVersion: number) => Promise<ManifestOffer>
+  /** A stream refused by a peer's budget. */
+  onBudgetRefused: () => void
 }
 
 /**
@@ -111,6 +119,20 @@ export async function assembleLibp2p(
           'convoy-root': (key, records) => hooks.selectRoot(key, records),
           'convoy-revoke': (key, records) => hooks.selectRevocation(key, records),
         },
+      }),
+      hello: hello({
+        network: net,
+        side: () => hooks.helloSide(),
+        onHello: (connection, outcome) => hooks.onHello(connection, outcome),
+        onFault: (connection, error) => hooks.onHelloFault(connection, error),
+        onRefused: () => hooks.onBudgetRefused(),
+        ...(init.now ? { now: init.now } : {}),
+      }),
+      manifests: manifestExchange({
+        network: net,
+        offerFor: (channel, rootVersion) => hooks.offerFor(channel, rootVersion),
+        onRefused: () => hooks.onBudgetRefused(),
+        ...(init.now ? { now: init.now } : {}),
       }),
       artifacts: artifacts({
         network: net,

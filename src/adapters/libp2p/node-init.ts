@@ -1,9 +1,13 @@
 /** The options a convoy node is created with. */
 
+import semver from 'semver'
+import { PLATFORM_RE } from '../../core/manifest/release.ts'
+import { NAME_RE } from '../../core/manifest/schema.ts'
 import type { BandwidthLimits } from '../../core/net/bandwidth.ts'
 import { DEFAULT_ROLE, type Role } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import type { ArtifactsInit } from './artifacts.ts'
+import { hookField, positiveField, stringField } from './init-check.ts'
 
 /** Options for {@link ConvoyNode.create}. */
 export interface ConvoyNodeInit {
@@ -63,4 +67,39 @@ export interface ConvoyNodeInit {
 /** The role `init` names, or {@link DEFAULT_ROLE}. */
 export function roleOf(init: Pick<ConvoyNodeInit, 'role'>): Role {
   return init.role ?? DEFAULT_ROLE
+}
+
+const ROLES: readonly Role[] = ['node', 'shadow', 'publisher']
+
+/**
+ * Checks `init` before anything is opened: every option that is set must be of its kind, and the
+ * error names it (`convoy node: maxConnections must be a positive integer, got 0`).
+ */
+export function checkNodeInit(init: ConvoyNodeInit): void {
+  const area = 'convoy node'
+  if (typeof init.network !== 'object' || init.network === null)
+    throw new TypeError(`${area}: network must be a decoded network config`)
+  stringField(area, 'dataDir', init.dataDir, 'path')
+  if (init.channel !== undefined && !NAME_RE.test(String(init.channel)))
+    throw new TypeError(`${area}: channel must be a name like "stable", got ${init.channel}`)
+  if (init.version !== undefined && semver.valid(init.version) !== init.version)
+    throw new TypeError(`${area}: version must be a semver version like 1.2.3, got ${init.version}`)
+  if (init.role !== undefined && !ROLES.includes(init.role))
+    throw new TypeError(`${area}: role must be one of ${ROLES.join(', ')}, got ${init.role}`)
+  if (init.platform !== undefined && !PLATFORM_RE.test(String(init.platform)))
+    throw new TypeError(
+      `${area}: platform must be a platform name like "node", got ${init.platform}`,
+    )
+  if (init.listen !== undefined && (!Array.isArray(init.listen) || init.listen.length === 0))
+    throw new TypeError(`${area}: listen must be a non-empty list of multiaddrs`)
+  for (const field of [
+    'maxConnections',
+    'inboundConnectionThreshold',
+    'lookupIntervalMs',
+    'firstRepublishMs',
+    'helloTimeoutMs',
+  ] as const)
+    if (init[field] !== undefined) positiveField(area, field, init[field], true)
+  for (const field of ['now', 'log'] as const)
+    if (init[field] !== undefined) hookField(area, field, init[field])
 }

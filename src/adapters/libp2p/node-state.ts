@@ -12,7 +12,9 @@ import type { NodeStore } from '../fs/node-store.ts'
 import type { NodeAdmission } from './admission.ts'
 import type { ArtifactService } from './artifacts.ts'
 import type { Bandwidth } from './bandwidth.ts'
+import type { HelloService } from './hello.ts'
 import type { Lookups } from './lookups.ts'
+import type { ManifestExchangeService } from './manifest-exchange.ts'
 import type { ConvoyNodeInit } from './node-init.ts'
 import type { PeerTable } from './peer-table.ts'
 import type { Records } from './records.ts'
@@ -25,6 +27,8 @@ export type Services = {
   identify: Identify
   ping: unknown
   dht: KadDHT
+  hello: HelloService
+  manifests: ManifestExchangeService
   artifacts: ArtifactService
   reports: ReportService
 }

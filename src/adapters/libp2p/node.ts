@@ -10,10 +10,9 @@
  *
  * Decisions live in src/core (trust, rank, hello); this class carries them out.
  */
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
-import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import type { Hello } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
@@ -24,11 +23,9 @@ import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type CountedReports, NodeAdmission } from './admission.ts'
 import { type Bandwidth, openBandwidth } from './bandwidth.ts'
-import { answerHello, helloProtocol } from './hello.ts'
 import { jitter, Lookups } from './lookups.ts'
-import { manifestProtocol, serveManifest } from './manifest-exchange.ts'
 import { assembleLibp2p } from './node-assemble.ts'
-import { type ConvoyNodeInit, roleOf } from './node-init.ts'
+import { type ConvoyNodeInit, checkNodeInit, roleOf } from './node-init.ts'
 import type { NodeParts, NodeState, Services } from './node-state.ts'
 import { knownAddrs, nodeStatus } from './node-status.ts'
 import { checkPeerAt, type PeerCheck } from './peer-check.ts'
@@ -38,6 +35,7 @@ import { ReleaseArtifacts, type ReleaseFetchOptions } from './release-artifacts.
 import type { SubmitResult } from './reports.ts'
 import { Revocations, revokeProtocol } from './revocations.ts'
 import type { NodeStatus } from './status.ts'
+import { withDeadline } from './stream-budget.ts'
 
 export { RecordRejectedError, RoleRefusedError } from './errors.ts'
 export type { ConvoyNodeInit } from './node-init.ts'
@@ -158,6 +156,7 @@ export class ConvoyNode {
 
   /** Opens the data dir, rebuilds trust, and assembles (but does not start) libp2p. */
   static async create(init: ConvoyNodeInit): Promise<ConvoyNode> {
+    checkNodeInit(init)
     const store = new NodeStore(init.dataDir)
     await store.open()
     try {
@@ -178,6 +177,11 @@ export class ConvoyNode {
         standing: (r) => node!.parts.admission.standing(r),
         sawReport: (r) => node!.parts.admission.sawReport(r),
         onReportFault: (peer, reason) => node!.onReportFault(peer, reason),
+        helloSide: () => node!.peerTable.helloSide(),
+        onHello: (connection, outcome) => node!.peerTable.onHello(connection, outcome),
+        onHelloFault: (connection, error) => node!.peerTable.onHelloFault(connection, error),
+        offerFor: (channel, rootVersion) => node!.records.offerFor(channel, rootVersion),
+        onBudgetRefused: () => node!.state.counters.budget_refused!++,
       })
       node = new ConvoyNode(init, store, state, libp2p, bandwidth)
       await node.loadAdmission()
@@ -203,22 +207,6 @@ export class ConvoyNode {
     await this.parts.admission.load(trusted)
   }
 
-  /** Per-peer budgets of the protocols this class serves (core/net/budget.ts). */
-  private readonly helloBudget = new PeerBudgets(PROTOCOL_BUDGETS.hello)
-  private readonly manifestBudget = new PeerBudgets(PROTOCOL_BUDGETS.manifest)
-
-  /**
-   * Lets one inbound stream of `peer` through its budget, or resets it: a peer over its rate or
-   * with too many open gets nothing served, and the refusal is counted (`budget_refused`).
-   */
-  private withinBudget(budget: PeerBudgets, peer: string, stream: Stream, what: string): boolean {
-    const b = budget.begin(peer, this.state.now())
-    if (b.ok) return true
-    this.state.counters.budget_refused!++
-    stream.abort(new Error(`${what} budget spent (${b.reason}): slow down`))
-    return false
-  }
-
   private emit(line: string): void {
     this.init.log?.(line)
   }
@@ -227,31 +215,6 @@ export class ConvoyNode {
   async start(): Promise<void> {
     const lp = this.libp2p
     await lp.start()
-    await lp.handle(
-      helloProtocol(this.network.network),
-      (stream, connection) => {
-        const peer = connection.remotePeer.toString()
-        if (!this.withinBudget(this.helloBudget, peer, stream, 'hello')) return
-        void answerHello(stream, this.peerTable.helloSide())
-          .then((outcome) => this.peerTable.onHello(connection, outcome))
-          .catch((e) => this.peerTable.onHelloFault(connection, e, stream))
-          .finally(() => this.helloBudget.end(peer))
-      },
-      { maxInboundStreams: 4 },
-    )
-    await lp.handle(
-      manifestProtocol(this.network.network),
-      (stream, connection) => {
-        const peer = connection.remotePeer.toString()
-        if (!this.withinBudget(this.manifestBudget, peer, stream, 'manifest')) return
-        void serveManifest(
-          stream,
-          (channel, rootVersion) => this.records.offerFor(channel, rootVersion),
-          5000,
-        ).finally(() => this.manifestBudget.end(peer))
-      },
-      { maxInboundStreams: 4 },
-    )
     await lp.handle(
       revokeProtocol(this.network.network),
       (stream, connection) => void this.parts.revocations.serve(stream, connection),
@@ -277,8 +240,8 @@ export class ConvoyNode {
     lp.addEventListener('peer:disconnect', (evt) => {
       const peer = evt.detail.toString()
       for (const c of this.lookups.claims.values()) c.byPeer.delete(peer)
-      this.helloBudget.forget(peer)
-      this.manifestBudget.forget(peer)
+      lp.services.hello.forget(peer)
+      lp.services.manifests.forget(peer)
       this.parts.revocations.forget(peer)
     })
     lp.addEventListener('connection:prune', (evt) => {
@@ -402,9 +365,9 @@ export class ConvoyNode {
     )
   }
 
-  /** Dials a peer by multiaddr (tests and the CLI use it to join). */
-  async dial(addr: string): Promise<void> {
-    await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) })
+  /** Dials a peer by multiaddr (tests and the CLI use it to join), within 5 s. */
+  async dial(addr: string, options: AbortOptions = {}): Promise<void> {
+    await this.libp2p.dial(multiaddr(addr), { signal: withDeadline(options, 5000) })
   }
 
   /** Whether a convoy peer of this network answers at `hostPort` (peer-check.ts). */
@@ -466,7 +429,7 @@ export class ConvoyNode {
   async publish(
     releaseBytes: Uint8Array,
     roots: Uint8Array[] = [],
-    options: { signal?: AbortSignal } = {},
+    options: AbortOptions = {},
   ): Promise<{ release: ReleaseSigned; confirmations: Record<string, number> }> {
     return this.records.publish(releaseBytes, roots, options)
   }
@@ -474,7 +437,7 @@ export class ConvoyNode {
   /** Takes a revocation in, pushes it to every peer and puts it into the DHT. */
   async publishRevocation(
     bytes: Uint8Array,
-    options: { signal?: AbortSignal } = {},
+    options: AbortOptions = {},
   ): ReturnType<Revocations['publish']> {
     return this.parts.revocations.publish(bytes, options)
   }
@@ -495,8 +458,8 @@ export class ConvoyNode {
   }
 
   /** Peers (other than this one) the DHT names as holding the artifact; looks for up to 8 s. */
-  async artifactProviders(sha256: string): Promise<PeerId[]> {
-    return this.releaseArtifacts.findProviders(sha256)
+  async artifactProviders(sha256: string, options: AbortOptions = {}): Promise<PeerId[]> {
+    return this.releaseArtifacts.findProviders(sha256, options)
   }
 
   // ---------------------------------------------------------------- reports

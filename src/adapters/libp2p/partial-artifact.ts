@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { AbortOptions } from '@libp2p/interface'
 import { type ArtifactPin, PLATFORM_RE } from '../../core/manifest/release.ts'
 import {
   buildChunkIndex,
@@ -32,6 +33,7 @@ import { TempArtifact } from './temp-artifact.ts'
 export async function hashChunks(
   path: string,
   chunkSize: number,
+  options: AbortOptions = {},
 ): Promise<{ sha256: string; length: number; chunks: string[] }> {
   const file = await open(path, constants.O_RDONLY)
   try {
@@ -40,6 +42,7 @@ export async function hashChunks(
     const buf = Buffer.allocUnsafe(chunkSize)
     let length = 0
     for (;;) {
+      options.signal?.throwIfAborted()
       let filled = 0
       while (filled < chunkSize) {
         const { bytesRead } = await file.read(buf, filled, chunkSize - filled, length + filled)
@@ -60,8 +63,12 @@ export async function hashChunks(
 }
 
 /** The chunk index of the file at `path`, cut at `chunkSize`. */
-export async function indexFile(path: string, chunkSize: number): Promise<ChunkIndex> {
-  const h = await hashChunks(path, chunkSize)
+export async function indexFile(
+  path: string,
+  chunkSize: number,
+  options: AbortOptions = {},
+): Promise<ChunkIndex> {
+  const h = await hashChunks(path, chunkSize, options)
   return buildChunkIndex({ sha256: h.sha256, length: h.length }, chunkSize, h.chunks)
 }
 
@@ -268,8 +275,9 @@ export async function storeChunkIndex(
   storeDir: string,
   sha256: string,
   chunkSize: number,
+  options: AbortOptions = {},
 ): Promise<ArtifactPin | undefined> {
-  const index = await indexFile(join(storeDir, sha256), chunkSize)
+  const index = await indexFile(join(storeDir, sha256), chunkSize, options)
   if (index.artifact.sha256 !== sha256) return undefined
   const bytes = encodeChunkIndex(index)
   const pin = indexPinOf(bytes)

@@ -10,7 +10,7 @@ import { capabilitiesOf, channelHistory, currentRoot } from '../../core/trust/tr
 import { withoutReleases } from '../../core/version/history.ts'
 import { type PeerRank, rankHello } from '../../core/version/rank.ts'
 import { HelloFault } from './errors.ts'
-import { type HelloOutcome, type HelloSide, helloProtocol, openHello } from './hello.ts'
+import type { HelloOutcome, HelloSide } from './hello.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 
 /** Peers remembered at most (connected ones are never forgotten; see forgetOnePeer). */
@@ -83,27 +83,18 @@ export class PeerTable {
   /** Runs hello on `conn` as the side that opens the stream. */
   async runHello(conn: Connection): Promise<void> {
     if (this.state.stopped || conn.status !== 'open') return
-    let stream: Awaited<ReturnType<Connection['newStream']>>
     try {
-      stream = await conn.newStream(helloProtocol(this.state.network.network), {
-        signal: AbortSignal.timeout(this.state.init.helloTimeoutMs ?? 5000),
-      })
-    } catch {
-      // The peer does not speak convoy's hello on this network (or went away): not misbehaviour.
-      this.state.counters.hello_failed!++
-      return
-    }
-    try {
-      this.onHello(conn, await openHello(stream, this.helloSide()))
+      this.onHello(conn, await this.state.libp2p.services.hello.open(conn))
     } catch (e) {
-      this.onHelloFault(conn, e, stream)
+      // A peer without convoy's hello on this network (or gone) is a `closed` fault: counted,
+      // not misbehaviour.
+      this.onHelloFault(conn, e)
     }
   }
 
   /** A hello that failed; a faulty (not merely closed) one is misbehaviour and closes `conn`. */
-  onHelloFault(conn: Connection, e: unknown, stream: { abort: (err: Error) => void }): void {
+  onHelloFault(conn: Connection, e: unknown): void {
     this.state.counters.hello_failed!++
-    stream.abort(e instanceof Error ? e : new Error(String(e)))
     if (e instanceof HelloFault && e.kind !== 'closed') {
       const entry = this.entry(conn.remotePeer)
       entry.misbehaviour++

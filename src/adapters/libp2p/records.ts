@@ -3,6 +3,7 @@
  * what verifies (persisted before anything acts on it), offering it to peers that ask, and
  * putting it into the DHT (publish, republish).
  */
+import type { AbortOptions } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { utf8 } from '../../core/bytes.ts'
 import type { ReleaseSigned, VerifiedRelease } from '../../core/manifest/release.ts'
@@ -236,7 +237,7 @@ export class Records {
   async publish(
     releaseBytes: Uint8Array,
     roots: Uint8Array[] = [],
-    options: { signal?: AbortSignal } = {},
+    options: AbortOptions = {},
   ): Promise<{ release: ReleaseSigned; confirmations: Record<string, number> }> {
     if (this.state.role === 'shadow')
       throw new RoleRefusedError(

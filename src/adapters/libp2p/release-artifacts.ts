@@ -5,7 +5,7 @@
  */
 
 import { readFile } from 'node:fs/promises'
-import type { PeerId } from '@libp2p/interface'
+import type { AbortOptions, PeerId } from '@libp2p/interface'
 import { type ArtifactPin, decodeRelease, type ReleaseSigned } from '../../core/manifest/release.ts'
 import { ARTIFACT_FETCH_MS } from '../../core/net/artifact-fetch.ts'
 import {
@@ -18,6 +18,7 @@ import type { ArtifactFetchOptions } from './artifact-types.ts'
 import { announceArtifact, artifactCid } from './artifacts.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import type { FetchStatus } from './status.ts'
+import { withDeadline } from './stream-budget.ts'
 
 /**
  * Rounds of providers that do not serve a release's chunk index (nodes older than chunks)
@@ -265,11 +266,11 @@ export class ReleaseArtifacts {
   }
 
   /** Peers (other than this one) the DHT names as holding the artifact; looks for up to 8 s. */
-  async findProviders(sha256: string): Promise<PeerId[]> {
+  async findProviders(sha256: string, options: AbortOptions = {}): Promise<PeerId[]> {
     const out = new Map<string, PeerId>()
     try {
       for await (const ev of this.state.libp2p.services.dht.findProviders(artifactCid(sha256), {
-        signal: AbortSignal.timeout(8000),
+        signal: withDeadline(options, 8000),
       })) {
         if (ev.name === 'PROVIDER')
           for (const p of ev.providers)

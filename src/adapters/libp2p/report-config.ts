@@ -3,6 +3,7 @@
  */
 import { DEFAULT_MAX_FUTURE_MS } from '../../core/rollout/report.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
+import { integerField, stringField } from './init-check.ts'
 import type { ReportsInit } from './report-types.ts'
 
 const DEFAULTS = {
@@ -25,16 +26,15 @@ export type Resolved = Required<Omit<ReportsInit, Hooks>> &
   Pick<ReportsInit, Hooks> & { maxQueuedPerPeer: number }
 
 export function resolveInit(init: ReportsInit): Resolved {
-  if (typeof init.network !== 'string' || init.network === '')
-    throw new TypeError('reports: network must be a non-empty string')
-  const int = (field: keyof typeof DEFAULTS, min: number): number => {
-    const v = (init as unknown as Record<string, unknown>)[field] ?? DEFAULTS[field]
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
-      throw new TypeError(`reports: ${field} must be an integer of at least ${min}, got ${v}`)
-    return v
-  }
+  const int = (field: keyof typeof DEFAULTS, min: number): number =>
+    integerField(
+      'reports',
+      field,
+      (init as unknown as Record<string, unknown>)[field] ?? DEFAULTS[field],
+      min,
+    )
   return {
-    network: init.network,
+    network: stringField('reports', 'network', init.network),
     relay: init.relay ?? true,
     maxReleases: int('maxReleases', 1),
     maxReportersPerRelease: int('maxReportersPerRelease', 1),

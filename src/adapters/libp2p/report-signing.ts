@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   encodeReport,
@@ -65,7 +65,7 @@ const MAX_IDENTITY_BYTES = 16 * 1024
  */
 export async function readIdentityKey(
   dataDir: string,
-  options: { signal?: AbortSignal } = {},
+  options: AbortOptions = {},
 ): Promise<PrivateKey> {
   const path = join(dataDir, 'identity.key')
   let bytes: Uint8Array

@@ -17,7 +17,7 @@
  * stream and counts as misbehaviour. Only t-of-n maintainer keys make a revocation that verifies,
  * so no peer can make a node obey one, only spend its budget.
  */
-import type { Connection, Stream } from '@libp2p/interface'
+import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { utf8 } from '../../core/bytes.ts'
 import { MAX_REVOCATION_BYTES } from '../../core/manifest/revocation.ts'
@@ -32,6 +32,7 @@ import { opensslVerify } from '../crypto/ed25519.ts'
 import { FrameError, RecordRejectedError } from './errors.ts'
 import { readFrame } from './hello.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
+import { admitStream } from './stream-budget.ts'
 
 /** Protocol id on `network`. */
 export function revokeProtocol(network: string): string {
@@ -117,12 +118,8 @@ export class Revocations {
   /** Reads one push. A frame that does not verify ends the stream; nothing throws out of here. */
   async serve(stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer.toString()
-    const b = this.budget.begin(from, this.state.now())
-    if (!b.ok) {
-      this.state.counters.budget_refused!++
-      stream.abort(new Error(`revocation budget spent (${b.reason}): slow down`))
-      return
-    }
+    const refused = () => this.state.counters.budget_refused!++
+    if (!admitStream(this.budget, from, this.state.now(), stream, 'revocation', refused)) return
     const signal = AbortSignal.timeout(PUSH_TIMEOUT_MS)
     const lp = lpStream(stream, { maxDataLength: MAX_REVOCATION_BYTES })
     try {
@@ -206,7 +203,7 @@ export class Revocations {
    */
   async publish(
     bytes: Uint8Array,
-    options: { signal?: AbortSignal } = {},
+    options: AbortOptions = {},
   ): Promise<{ revoked: RevokedRelease; pushed: number; stored: number }> {
     const r = acceptRevocation(this.state.trust, this.held, bytes, { verify: opensslVerify })
     if (!r.ok) throw new RecordRejectedError(r.reason)
