@@ -17,8 +17,9 @@ import {
 } from '../../core/net/wire.ts'
 import type { ResolvedInit } from './artifact-config.ts'
 import type { ArtifactStats, ProviderDropReason } from './artifact-types.ts'
-import { lengthPrefixed, MAX_ARTIFACT_MESSAGE_BYTES, readLengthPrefixed } from './artifact-wire.ts'
+import { MAX_ARTIFACT_MESSAGE_BYTES } from './artifact-wire.ts'
 import { DiskError } from './errors.ts'
+import { lengthPrefixed, readLengthPrefixed } from './frames.ts'
 
 /**
  * Bytes the fetcher buffers between the network and the disk. yamux grants a sender more window

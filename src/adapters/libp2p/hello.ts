@@ -21,52 +21,14 @@ import {
   MAX_HELLO_BYTES,
   type Verdict,
 } from '../../core/net/hello.ts'
-import { FrameError, HelloFault } from './errors.ts'
+import { type FrameError, HelloFault } from './errors.ts'
+import { readFrame } from './frames.ts'
 import { hookField, positiveField, stringField } from './init-check.ts'
 import { admitStream, withDeadline } from './stream-budget.ts'
 
 /** The protocol id of the hello exchange on `network`. */
 export function helloProtocol(network: string): string {
   return `/convoy/${network}/hello/1.0.0`
-}
-
-/**
- * Reads one length-prefixed (unsigned varint) message from `lp` within `timeoutMs` (and before
- * `signal`, if given). The cap is the `maxDataLength` `lp` was made with: pass the same number
- * as `maxBytes` so the error can name it. Throws {@link FrameError}: `oversize` when the prefix
- * announces more than the cap (nothing more is read), `slow` past the deadline, `closed` when
- * the stream ends, cleanly between messages or not. Shared by every convoy protocol that
- * frames JSON this way (hello, reports).
- */
-export async function readFrame(
-  lp: LengthPrefixedStream,
-  timeoutMs: number,
-  maxBytes: number,
-  signal?: AbortSignal,
-): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(timeoutMs)
-  try {
-    const chunk = await lp.read({
-      signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
-    })
-    return chunk.subarray()
-  } catch (e) {
-    const err = e as Error
-    if (
-      err.name === 'InvalidDataLengthError' ||
-      err.name === 'InvalidMessageLengthError' ||
-      err.name === 'InvalidDataLengthLengthError'
-    ) {
-      throw new FrameError('oversize', `message larger than ${maxBytes} bytes`, { cause: e })
-    }
-    if (timeout.aborted) {
-      throw new FrameError('slow', `no complete message within ${timeoutMs} ms`, { cause: e })
-    }
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') {
-      throw new FrameError('closed', `read aborted (${err.message})`, { cause: e })
-    }
-    throw new FrameError('closed', `stream ended (${err.message})`, { cause: e })
-  }
 }
 
 async function readMessage(

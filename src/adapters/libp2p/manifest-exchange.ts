@@ -22,8 +22,12 @@ import {
   encodeManifestRequest,
   MAX_ROOTS_PER_REPLY,
 } from '../../core/net/wire.ts'
+import { readFrame } from './frames.ts'
 import { hookField, positiveField, stringField } from './init-check.ts'
 import { admitStream, withDeadline } from './stream-budget.ts'
+
+/** The largest frame either side reads: a manifest or a root. */
+const MAX_FRAME = Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES)
 
 /** Protocol id on `network`. */
 export function manifestProtocol(network: string): string {
@@ -42,10 +46,10 @@ export async function serveManifest(
   lookup: (channel: string, rootVersion: number) => Promise<ManifestOffer>,
   timeoutMs: number,
 ): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES) })
+  const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
   const signal = AbortSignal.timeout(timeoutMs)
   try {
-    const req = decodeManifestRequest((await lp.read({ signal })).subarray())
+    const req = decodeManifestRequest(await readFrame(lp, timeoutMs, MAX_FRAME, signal))
     if (!req.ok) throw new Error(req.reason)
     const offer = await lookup(req.value.channel, req.value.rootVersion)
     const roots = offer.roots.slice(0, MAX_ROOTS_PER_REPLY)
@@ -68,21 +72,21 @@ export async function requestManifest(
   rootVersion: number,
   timeoutMs: number,
 ): Promise<ManifestOffer> {
-  const lp = lpStream(stream, { maxDataLength: Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES) })
+  const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
   const signal = AbortSignal.timeout(timeoutMs)
   await lp.write(encodeManifestRequest({ channel, rootVersion }), { signal })
-  const head = decodeManifestReplyHead((await lp.read({ signal })).subarray())
+  const head = decodeManifestReplyHead(await readFrame(lp, timeoutMs, MAX_FRAME, signal))
   if (!head.ok) throw new Error(head.reason)
   const h = head.value
   const roots: Uint8Array[] = []
   for (let i = 0; i < h.roots; i++) {
-    const r = (await lp.read({ signal })).subarray()
+    const r = await readFrame(lp, timeoutMs, MAX_FRAME, signal)
     if (r.length > MAX_ROOT_BYTES) throw new Error('root too large')
     roots.push(r)
   }
   const offer: ManifestOffer = { roots }
   if (h.manifest) {
-    const m = (await lp.read({ signal })).subarray()
+    const m = await readFrame(lp, timeoutMs, MAX_FRAME, signal)
     if (m.length > MAX_RELEASE_BYTES) throw new Error('manifest too large')
     offer.manifest = m
   }

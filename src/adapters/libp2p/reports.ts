@@ -39,7 +39,7 @@ import {
   MAX_REPORT_BYTES,
   verifyReport,
 } from '../../core/rollout/report.ts'
-import { readFrame } from './hello.ts'
+import { readFrame } from './frames.ts'
 import { type Resolved, resolveInit } from './report-config.ts'
 import type {
   ReportRefusalCode,

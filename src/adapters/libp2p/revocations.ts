@@ -30,7 +30,7 @@ import {
 } from '../../core/trust/revocations.ts'
 import { opensslVerify } from '../crypto/ed25519.ts'
 import { FrameError, RecordRejectedError } from './errors.ts'
-import { readFrame } from './hello.ts'
+import { readFrame } from './frames.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
 import { admitStream } from './stream-budget.ts'
 
