@@ -8,7 +8,7 @@
  */
 import { DEFAULT_ROLLOUT } from '../src/core/manifest/release.ts'
 import { DEFAULT_TIMEOUTS, type MachineTimeouts } from '../src/core/rollout/machine.ts'
-import { array, NAME_RE, num, object, oneOf, SEMVER_RE, str } from './scenario/fields.ts'
+import { array, NAME_RE, num, object, oneOf, str } from './scenario/fields.ts'
 import {
   distribution,
   parseAdversaries,
@@ -30,6 +30,7 @@ export type {
   Scenario,
 } from './scenario/types.ts'
 
+import { isVersion } from '../src/core/version/version.ts'
 import { ScenarioError } from './errors.ts'
 
 /** Largest network a scenario may ask for. */
@@ -78,7 +79,7 @@ export function parseScenario(doc: unknown): Scenario {
     o,
     '',
     'initialVersion',
-    SEMVER_RE,
+    isVersion,
     'a semver version like 1.0.0',
     '1.0.0',
   )
@@ -167,7 +168,7 @@ export function parseScenario(doc: unknown): Scenario {
   const calibration = cal.map((v, i) => {
     const p = `calibration[${i}]`
     const c = object(v, p, ['label', 'release', 'afterDays', 'share', 'tolerance'])
-    const release = str(c, p, 'release', SEMVER_RE, 'a release version of this scenario')
+    const release = str(c, p, 'release', isVersion, 'a release version of this scenario')
     const r = releases.find((x) => x.version === release)
     if (r === undefined)
       throw new ScenarioError(

@@ -38,6 +38,7 @@ import { TestnetError } from './errors.ts'
 
 export { TestnetError }
 
+import { sleep } from '../src/adapters/process/timing.ts'
 import { createNetnsLab, netnsAvailable } from './netns.ts'
 import type { Quality } from './scenario.ts'
 
@@ -130,10 +131,6 @@ interface NodeProc {
 }
 
 const RESTING: ReadonlySet<Phase> = new Set(['committed', 'bad', 'halted'])
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
-}
 
 /** A supervisor's persisted state; undefined before the first one (or if it cannot be read). */
 function readState(home: string): Promise<RolloutState | undefined> {

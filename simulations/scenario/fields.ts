@@ -5,7 +5,6 @@
 import { ScenarioError } from '../errors.ts'
 
 export const NAME_RE: RegExp = /^[a-z0-9][a-z0-9-]{0,63}$/
-export const SEMVER_RE: RegExp = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$/
 
 export type Obj = Record<string, unknown>
 
@@ -66,7 +65,7 @@ export function str(
   o: Obj,
   path: string,
   k: string,
-  re: RegExp,
+  re: RegExp | ((v: string) => boolean),
   rule: string,
   fallback?: string,
 ): string {
@@ -76,7 +75,7 @@ export function str(
     if (fallback === undefined) throw new ScenarioError(p, 'is required')
     return fallback
   }
-  if (typeof v !== 'string' || !re.test(v))
+  if (typeof v !== 'string' || !(typeof re === 'function' ? re(v) : re.test(v)))
     throw new ScenarioError(p, `must be ${rule} (got ${describe(v)})`)
   return v
 }

@@ -4,19 +4,9 @@
  */
 import { DEFAULT_ROLLOUT, type RolloutPolicy } from '../../src/core/manifest/release.ts'
 import { compareVersions } from '../../src/core/rollout/machine.ts'
+import { isVersion } from '../../src/core/version/version.ts'
 import { ScenarioError } from '../errors.ts'
-import {
-  array,
-  at,
-  describe,
-  NAME_RE,
-  num,
-  type Obj,
-  object,
-  oneOf,
-  SEMVER_RE,
-  str,
-} from './fields.ts'
+import { array, at, describe, NAME_RE, num, type Obj, object, oneOf, str } from './fields.ts'
 import type { Distribution, LiarClaim, Quality, ReleaseSpec, Scenario } from './types.ts'
 
 /**
@@ -236,7 +226,7 @@ export function parseReleases(
       'policy',
       'revokeAtHours',
     ])
-    const version = str(r, p, 'version', SEMVER_RE, 'a semver version like 1.1.0')
+    const version = str(r, p, 'version', isVersion, 'a semver version like 1.1.0')
     const prev = out.at(-1)?.version ?? initialVersion
     if (compareVersions(version, prev) <= 0)
       throw new ScenarioError(
@@ -257,7 +247,7 @@ export function parseReleases(
         if (r[k] !== undefined)
           throw new ScenarioError(`${p}.${k}`, 'applies only to a slow-leak release')
     }
-    const minVersion = str(r, p, 'minVersion', SEMVER_RE, 'a semver version', initialVersion)
+    const minVersion = str(r, p, 'minVersion', isVersion, 'a semver version', initialVersion)
     if (compareVersions(minVersion, version) >= 0)
       throw new ScenarioError(`${p}.minVersion`, `must be older than ${version}`)
     out.push({

@@ -11,6 +11,7 @@ import {
   type Hello,
   type HelloMessage,
   MAX_HELLO_BYTES,
+  protocolId,
   type Role,
 } from '../../src/core/net/hello.ts'
 
@@ -83,6 +84,8 @@ describe('hello messages', () => {
 
   it('capabilities map to network-scoped protocols and back', () => {
     assert.equal(capabilityProtocol('testnet', 'artifact/1'), '/convoy/testnet/artifact/1.0.0')
+    assert.equal(protocolId('testnet', 'hello'), '/convoy/testnet/hello/1.0.0')
+    assert.equal(protocolId('testnet', 'kad', 2), '/convoy/testnet/kad/2.0.0')
     assert.deepEqual(
       backedCapabilities('testnet', [
         '/convoy/testnet/artifact/1.0.0',

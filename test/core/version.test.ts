@@ -13,6 +13,7 @@ import {
   latestRelease,
   releasesBehind,
 } from '../../src/core/version/history.ts'
+import { isVersion } from '../../src/core/version/version.ts'
 
 describe('release history', () => {
   const history = buildHistory([
@@ -84,5 +85,25 @@ describe('capability sets', () => {
         },
       ),
     )
+  })
+})
+
+describe('isVersion, the one version test', () => {
+  it('takes strict semver in its one spelling and refuses the rest', () => {
+    for (const v of ['1.2.3', '0.0.1', '1.0.0-rc.10', '1.0.0-rc.9']) assert.ok(isVersion(v), v)
+    // Build metadata too: semver drops it, so 2.0.0+a and 2.0.0+b would name one version.
+    for (const v of [
+      '2.0.0+build.1',
+      'v1.2.3',
+      ' 1.2.3',
+      '1.2',
+      '01.2.3',
+      '1.2.3 ',
+      '',
+      'latest',
+      1,
+      undefined,
+    ])
+      assert.ok(!isVersion(v), String(v))
   })
 })

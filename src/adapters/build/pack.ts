@@ -10,7 +10,7 @@ import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type * as EsbuildModule from 'esbuild'
-import semver from 'semver'
+import { isVersion } from '../../core/version/version.ts'
 import { PackError } from './errors.ts'
 import {
   createTar,
@@ -82,7 +82,7 @@ type Esbuild = typeof EsbuildModule
  */
 export async function packRelease(options: PackOptions): Promise<PackResult> {
   const { version, signal } = options
-  if (semver.valid(version) !== version)
+  if (!isVersion(version))
     throw new PackError(`version "${version}" is not a semver version like 1.2.3`)
   const sourceDir = await realpathOrFail(resolve(options.sourceDir), 'source directory')
   if (!(await isFile(join(sourceDir, 'src/cli/main.ts'))))

@@ -3,6 +3,7 @@
  * length-prefixed request and response headers, and how a server tells a confirmed copy.
  */
 import type { Stream } from '@libp2p/interface'
+import { protocolId } from '../../core/net/hello.ts'
 import { MAX_CONTROL_BYTES } from '../../core/net/wire.ts'
 
 /** Largest request or response header accepted, in bytes (before the JSON is decoded). */
@@ -10,7 +11,7 @@ export const MAX_ARTIFACT_MESSAGE_BYTES: number = MAX_CONTROL_BYTES
 
 /** The artifact protocol id of `network`: two networks never exchange artifacts by accident. */
 export function artifactProtocol(network: string): string {
-  return `/convoy/${network}/artifact/1.0.0`
+  return protocolId(network, 'artifact')
 }
 
 /** A server's response header. */

@@ -19,6 +19,7 @@ import {
   type Hello,
   type HelloMessage,
   MAX_HELLO_BYTES,
+  protocolId,
   type Verdict,
 } from '../../core/net/hello.ts'
 import { type FrameError, HelloFault } from './errors.ts'
@@ -28,7 +29,7 @@ import { admitStream, withDeadline } from './stream-budget.ts'
 
 /** The protocol id of the hello exchange on `network`. */
 export function helloProtocol(network: string): string {
-  return `/convoy/${network}/hello/1.0.0`
+  return protocolId(network, 'hello')
 }
 
 async function readMessage(

@@ -15,6 +15,7 @@ import { lpStream } from '@libp2p/utils'
 import { MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
 import { type Budget, PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
+import { protocolId } from '../../core/net/hello.ts'
 import {
   decodeManifestReplyHead,
   decodeManifestRequest,
@@ -31,7 +32,7 @@ const MAX_FRAME = Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES)
 
 /** Protocol id on `network`. */
 export function manifestProtocol(network: string): string {
-  return `/convoy/${network}/manifest/1.0.0`
+  return protocolId(network, 'manifest')
 }
 
 /** What a server has to offer for one request. */

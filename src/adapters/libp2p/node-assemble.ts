@@ -14,6 +14,7 @@ import { ping } from '@libp2p/ping'
 import { type TCPSocketOptions, tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
+import { protocolId } from '../../core/net/hello.ts'
 import { DEFAULT_MAX_CONNECTIONS } from '../../core/net/pruning.ts'
 import type { Report } from '../../core/rollout/evidence.ts'
 import type { NodeStore } from '../fs/node-store.ts'
@@ -100,7 +101,7 @@ export async function assembleLibp2p(
       identify: identify({ protocolPrefix: `convoy/${net}` }),
       ping: ping({ protocolPrefix: `convoy/${net}` }),
       dht: kadDHT({
-        protocol: `/convoy/${net}/kad/1.0.0`,
+        protocol: protocolId(net, 'kad'),
         clientMode: role !== 'node',
         peerInfoMapper: passthroughMapper,
         allowQueryWithZeroPeers: true,

@@ -1,11 +1,11 @@
 /** The options a convoy node is created with. */
 
-import semver from 'semver'
 import { PLATFORM_RE } from '../../core/manifest/release.ts'
 import { NAME_RE } from '../../core/manifest/schema.ts'
 import type { BandwidthLimits } from '../../core/net/bandwidth.ts'
 import { DEFAULT_ROLE, type Role } from '../../core/net/hello.ts'
 import type { NetworkConfig } from '../../core/net/network-config.ts'
+import { isVersion } from '../../core/version/version.ts'
 import type { ArtifactsInit } from './artifacts.ts'
 import { hookField, positiveField, stringField } from './init-check.ts'
 
@@ -82,7 +82,7 @@ export function checkNodeInit(init: ConvoyNodeInit): void {
   stringField(area, 'dataDir', init.dataDir, 'path')
   if (init.channel !== undefined && !NAME_RE.test(String(init.channel)))
     throw new TypeError(`${area}: channel must be a name like "stable", got ${init.channel}`)
-  if (init.version !== undefined && semver.valid(init.version) !== init.version)
+  if (init.version !== undefined && !isVersion(init.version))
     throw new TypeError(`${area}: version must be a semver version like 1.2.3, got ${init.version}`)
   if (init.role !== undefined && !ROLES.includes(init.role))
     throw new TypeError(`${area}: role must be one of ${ROLES.join(', ')}, got ${init.role}`)

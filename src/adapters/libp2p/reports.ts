@@ -61,6 +61,7 @@ export type {
   SubmitResult,
 } from './report-types.ts'
 
+import { protocolId } from '../../core/net/hello.ts'
 import { FrameError } from './errors.ts'
 
 export type { ReleaseEvidence }
@@ -68,7 +69,7 @@ export { MAX_REPORT_BYTES }
 
 /** The report protocol id of `network`. */
 export function reportsProtocol(network: string): string {
-  return `/convoy/${network}/reports/1.0.0`
+  return protocolId(network, 'reports')
 }
 
 /** Inbound report streams one connection may have open at once. */

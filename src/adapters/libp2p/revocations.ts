@@ -23,6 +23,7 @@ import { utf8 } from '../../core/bytes.ts'
 import { MAX_REVOCATION_BYTES } from '../../core/manifest/revocation.ts'
 import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import { formatDhtKey, parseDhtKey } from '../../core/net/dht-keys.ts'
+import { protocolId } from '../../core/net/hello.ts'
 import {
   acceptRevocation,
   MAX_REVOCATIONS,
@@ -36,7 +37,7 @@ import { admitStream } from './stream-budget.ts'
 
 /** Protocol id on `network`. */
 export function revokeProtocol(network: string): string {
-  return `/convoy/${network}/revoke/1.0.0`
+  return protocolId(network, 'revoke')
 }
 
 /** DHT key of the revocation of one manifest. */

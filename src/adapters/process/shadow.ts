@@ -35,6 +35,7 @@ import {
   readProc,
   tcpSockets,
 } from './probe.ts'
+import { sleep } from './timing.ts'
 
 /** Options of {@link runShadow}. */
 export interface ShadowRunInit {
@@ -87,20 +88,6 @@ export interface ShadowRun {
   aborted: boolean
   /** The containment the run had, in a few words (named in status and in the report). */
   containment: string
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t)
-        resolve()
-      },
-      { once: true },
-    )
-  })
 }
 
 /** Addresses the live node learned from the network: its peers and its peer store. */

@@ -12,6 +12,21 @@ export function laps(): ((name: string) => void) & { summary: () => string } {
   return Object.assign(lap, { summary: () => parts.join(', ') })
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
+/**
+ * Waits `ms`, or less when `signal` aborts: it resolves either way and never rejects, so a loop
+ * that sleeps between rounds checks its own stop condition after waking.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t)
+        resolve()
+      },
+      { once: true },
+    )
+  })
 }

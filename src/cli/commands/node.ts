@@ -23,6 +23,7 @@ import {
 } from '../../adapters/libp2p/node.ts'
 import type { NodeStatus } from '../../adapters/libp2p/status.ts'
 import { REUSE_PORT_ENV } from '../../adapters/process/node-api.ts'
+import { sleep } from '../../adapters/process/timing.ts'
 import { prettyJson } from '../../core/manifest/canonical.ts'
 import { decodeRelease, MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
@@ -497,8 +498,4 @@ export async function releasePublish(argv: string[], ctx: CliContext): Promise<C
       }
     },
   )
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
 }

@@ -1,7 +1,6 @@
-/** `convoy release pack` (build the release artifact) and `convoy version` (say which build this is). */
-import semver from 'semver'
 import { DEFAULT_SOURCE_DIR, PackError, packRelease } from '../../adapters/build/pack.ts'
 import { writeFileAtomic } from '../../adapters/fs/atomic.ts'
+import { isVersion } from '../../core/version/version.ts'
 import { CliError } from '../errors.ts'
 import { type CliContext, type CommandOutput, parse, required } from '../io.ts'
 
@@ -27,7 +26,7 @@ export async function releasePack(argv: string[], _ctx: CliContext): Promise<Com
   )
   const version = required(values.version, '--version', PACK_USAGE)
   const out = required(values.out, '--out', PACK_USAGE)
-  if (semver.valid(version) !== version)
+  if (!isVersion(version))
     throw new CliError(`--version "${version}" is not a semver version like 1.2.3`, 2)
   const started = performance.now()
   let packed: Awaited<ReturnType<typeof packRelease>>

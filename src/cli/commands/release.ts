@@ -28,6 +28,7 @@ import { type RootSigned, verifyAnchorRoot, verifyRootChain } from '../../core/m
 import { documentDigest, reproducedSigners } from '../../core/manifest/signing.ts'
 import { chunkIndexPlatform } from '../../core/net/chunks.ts'
 import { BASE_CAPABILITIES } from '../../core/version/rank.ts'
+import { isVersion } from '../../core/version/version.ts'
 import { CliError } from '../errors.ts'
 import {
   type CliContext,
@@ -117,7 +118,7 @@ export async function releaseDraft(argv: string[], ctx: CliContext): Promise<Com
       : (values.artifact ?? [])
   const out = required(values.out, '--out', DRAFT_USAGE)
   const { env: root } = await readRootFile(rootPath)
-  if (semver.valid(version) !== version)
+  if (!isVersion(version))
     throw new CliError(`--version "${version}" is not a semver version like 1.2.3`, 2)
 
   let previous: ReleaseSigned | undefined

@@ -1,10 +1,5 @@
-/**
- * Small shape checks for untrusted documents. Each throws a {@link SchemaError} naming the field
- * path and the rule; the document decoders catch it and turn it into a `malformed:` result, so
- * nothing escapes the core.
- */
-import semver from 'semver'
 import { SchemaError } from '../errors.ts'
+import { isVersion } from '../version/version.ts'
 
 /** Network and channel names: lower case, digits, '.', '_', '-'; 1..64 characters. */
 export const NAME_RE: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/
@@ -78,7 +73,7 @@ export function array<T>(
 /** Asserts `v` is a strict semver version without a leading "v". */
 export function version(v: unknown, path: string): string {
   const s = string(v, path, undefined, 256)
-  if (semver.valid(s) !== s)
+  if (!isVersion(s))
     throw new SchemaError(`${path} ${JSON.stringify(s)} is not a semver version like 1.2.3`)
   return s
 }

@@ -167,14 +167,25 @@ export function decodeHelloMessage(bytes: Uint8Array): Result<HelloMessage> {
  */
 export function capabilityProtocol(network: string, capability: string): string {
   const at = capability.lastIndexOf('/')
-  const name = capability.slice(0, at)
-  const major = capability.slice(at + 1)
-  return `/convoy/${network}/${name}/${major}.0.0`
+  return protocolId(network, capability.slice(0, at), Number(capability.slice(at + 1)))
+}
+
+/**
+ * The one spelling of a convoy protocol id: `/convoy/<network>/<name>/<major>.0.0`. The network
+ * is in every id, so two networks never speak to each other by accident.
+ */
+export function protocolId(network: string, name: string, major = 1): string {
+  return `${protocolPrefix(network)}${name}/${major}.0.0`
+}
+
+/** What every protocol id of `network` starts with. */
+export function protocolPrefix(network: string): string {
+  return `/convoy/${network}/`
 }
 
 /** The capabilities that a peer's protocol list backs, on `network`. */
 export function backedCapabilities(network: string, protocols: readonly string[]): string[] {
-  const prefix = `/convoy/${network}/`
+  const prefix = protocolPrefix(network)
   const out: string[] = []
   for (const p of protocols) {
     if (!p.startsWith(prefix)) continue
