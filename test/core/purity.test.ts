@@ -6,23 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { it } from 'node:test'
 import { promisify } from 'node:util'
+import { tsFilesUnder } from '../tree.ts'
 
 const CORE = join(import.meta.dirname, '../../src/core')
-
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...(await files(p)))
-    else if (p.endsWith('.ts')) out.push(p)
-  }
-  return out
-}
 
 const FORBIDDEN: Array<[RegExp, string]> = [
   [/from ['"]node:/, 'a node:* import'],
@@ -37,7 +28,7 @@ const FORBIDDEN: Array<[RegExp, string]> = [
 ]
 
 it('src/core has no I/O, clock, randomness or adapter imports', async () => {
-  const list = await files(CORE)
+  const list = await tsFilesUnder(CORE)
   assert.ok(list.length >= 5, 'found the core files')
   const problems: string[] = []
   for (const f of list) {

@@ -3,28 +3,19 @@
  * error class defined in its area's errors.ts, so a reader finds each area's failures in one place.
  */
 import assert from 'node:assert/strict'
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { it } from 'node:test'
+import { tsFilesUnder } from '../tree.ts'
 
 const ROOT = join(import.meta.dirname, '../..')
 const SOURCES = ['src', 'simulations', 'bin']
 const MAX_LINES = 600
 
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...(await files(p)))
-    else if (p.endsWith('.ts')) out.push(p)
-  }
-  return out
-}
-
 async function sources(): Promise<Array<{ path: string; text: string }>> {
   const out: Array<{ path: string; text: string }> = []
   for (const d of SOURCES)
-    for (const p of await files(join(ROOT, d)))
+    for (const p of await tsFilesUnder(join(ROOT, d)))
       out.push({ path: relative(ROOT, p), text: await readFile(p, 'utf8') })
   return out
 }

@@ -12,7 +12,7 @@ import type { AbortOptions, Connection, Startable, Stream } from '@libp2p/interf
 import { serviceCapabilities } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
-import { type Budget, PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
+import { type Budget, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import {
   decodeHelloMessage,
   encodeHelloMessage,
@@ -25,7 +25,7 @@ import {
 import { type FrameError, HelloFault } from './errors.ts'
 import { readFrame } from './frames.ts'
 import { hookField, positiveField, stringField } from './init-check.ts'
-import { admitStream, withDeadline } from './stream-budget.ts'
+import { BudgetedHandler, withDeadline } from './stream-budget.ts'
 
 /** The protocol id of the hello exchange on `network`. */
 export function helloProtocol(network: string): string {
@@ -156,7 +156,7 @@ export interface HelloService {
 
 /** A libp2p service factory: `services: { hello: hello({ network, side, onHello, onFault }) }`. */
 export function hello(init: HelloInit): (components: HelloComponents) => HelloService & Startable {
-  const config = {
+  const config: HelloConfig = {
     network: stringField('hello', 'network', init.network),
     side: hookField('hello', 'side', init.side),
     onHello: hookField('hello', 'onHello', init.onHello),
@@ -178,38 +178,32 @@ class Hellos implements HelloService, Startable {
   readonly [Symbol.toStringTag] = '@convoy/hello'
   readonly [serviceCapabilities]: string[] = ['@convoy/hello']
   private readonly protocol: string
-  private readonly budgets: PeerBudgets
-  private readonly components: HelloComponents
-  private readonly config: Required<Omit<HelloInit, 'onRefused'>> & Pick<HelloInit, 'onRefused'>
+  private readonly handler: BudgetedHandler
+  private readonly config: HelloConfig
 
-  constructor(components: HelloComponents, config: Hellos['config']) {
-    this.components = components
+  constructor(components: HelloComponents, config: HelloConfig) {
     this.config = config
     this.protocol = helloProtocol(config.network)
-    this.budgets = new PeerBudgets(config.budget)
-  }
-
-  async start(): Promise<void> {
-    await this.components.registrar.handle(
-      this.protocol,
-      (stream, connection) => {
-        const peer = connection.remotePeer.toString()
-        const { budgets, config } = this
-        if (!admitStream(budgets, peer, config.now(), stream, 'hello', config.onRefused)) return
-        void answerHello(stream, config.side())
+    this.handler = new BudgetedHandler(components.registrar, {
+      ...config,
+      protocol: this.protocol,
+      what: 'hello',
+      serve: (stream, connection) =>
+        answerHello(stream, config.side())
           .then((outcome) => config.onHello(connection, outcome))
           .catch((e) => {
             stream.abort(e instanceof Error ? e : new Error(String(e)))
             config.onFault(connection, e)
-          })
-          .finally(() => budgets.end(peer))
-      },
-      { maxInboundStreams: this.config.maxInboundStreams },
-    )
+          }),
+    })
   }
 
-  async stop(): Promise<void> {
-    await this.components.registrar.unhandle(this.protocol)
+  start(): Promise<void> {
+    return this.handler.start()
+  }
+
+  stop(): Promise<void> {
+    return this.handler.stop()
   }
 
   async open(connection: Connection, options: AbortOptions = {}): Promise<HelloOutcome> {
@@ -231,6 +225,8 @@ class Hellos implements HelloService, Startable {
   }
 
   forget(peer: string): void {
-    this.budgets.forget(peer)
+    this.handler.forget(peer)
   }
 }
+
+type HelloConfig = Required<Omit<HelloInit, 'onRefused'>> & Pick<HelloInit, 'onRefused'>

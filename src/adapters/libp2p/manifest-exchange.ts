@@ -14,7 +14,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { lpStream } from '@libp2p/utils'
 import { MAX_RELEASE_BYTES } from '../../core/manifest/release.ts'
 import { MAX_ROOT_BYTES } from '../../core/manifest/root.ts'
-import { type Budget, PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
+import { type Budget, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import { protocolId } from '../../core/net/hello.ts'
 import {
   decodeManifestReplyHead,
@@ -25,7 +25,7 @@ import {
 } from '../../core/net/wire.ts'
 import { readFrame } from './frames.ts'
 import { hookField, positiveField, stringField } from './init-check.ts'
-import { admitStream, withDeadline } from './stream-budget.ts'
+import { BudgetedHandler, withDeadline } from './stream-budget.ts'
 
 /** The largest frame either side reads: a manifest or a root. */
 const MAX_FRAME = Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES)
@@ -161,7 +161,7 @@ class ManifestExchange implements ManifestExchangeService, Startable {
   readonly [Symbol.toStringTag] = '@convoy/manifest-exchange'
   readonly [serviceCapabilities]: string[] = ['@convoy/manifest-exchange']
   private readonly protocol: string
-  private readonly budgets: PeerBudgets
+  private readonly handler: BudgetedHandler
   private readonly components: ManifestExchangeComponents
   private readonly config: ManifestConfig
 
@@ -169,26 +169,20 @@ class ManifestExchange implements ManifestExchangeService, Startable {
     this.components = components
     this.config = config
     this.protocol = manifestProtocol(config.network)
-    this.budgets = new PeerBudgets(config.budget)
+    this.handler = new BudgetedHandler(components.registrar, {
+      ...config,
+      protocol: this.protocol,
+      what: 'manifest',
+      serve: (stream) => serveManifest(stream, config.offerFor, config.timeoutMs),
+    })
   }
 
-  async start(): Promise<void> {
-    await this.components.registrar.handle(
-      this.protocol,
-      (stream, connection) => {
-        const peer = connection.remotePeer.toString()
-        const { budgets, config } = this
-        if (!admitStream(budgets, peer, config.now(), stream, 'manifest', config.onRefused)) return
-        void serveManifest(stream, config.offerFor, config.timeoutMs).finally(() =>
-          budgets.end(peer),
-        )
-      },
-      { maxInboundStreams: this.config.maxInboundStreams },
-    )
+  start(): Promise<void> {
+    return this.handler.start()
   }
 
-  async stop(): Promise<void> {
-    await this.components.registrar.unhandle(this.protocol)
+  stop(): Promise<void> {
+    return this.handler.stop()
   }
 
   async request(
@@ -209,6 +203,6 @@ class ManifestExchange implements ManifestExchangeService, Startable {
   }
 
   forget(peer: string): void {
-    this.budgets.forget(peer)
+    this.handler.forget(peer)
   }
 }

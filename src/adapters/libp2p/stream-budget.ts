@@ -3,8 +3,9 @@
  * or reset unread with a reason, so a peer over its rate or with too many open gets nothing.
  * And the one way a caller's AbortOptions meet a method's own deadline.
  */
-import type { AbortOptions, Stream } from '@libp2p/interface'
-import type { PeerBudgets } from '../../core/net/budget.ts'
+import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
+import { type Budget, PeerBudgets } from '../../core/net/budget.ts'
 
 /**
  * Admits one inbound stream of `peer` at `now`, or aborts it and calls `onRefused` (which counts
@@ -29,4 +30,58 @@ export function admitStream(
 export function withDeadline(options: AbortOptions, timeoutMs: number): AbortSignal {
   const deadline = AbortSignal.timeout(timeoutMs)
   return options.signal ? AbortSignal.any([options.signal, deadline]) : deadline
+}
+
+/** What a {@link BudgetedHandler} serves, and under which budget. */
+export interface BudgetedHandlerInit {
+  protocol: string
+  /** Names the protocol in the reset's reason. */
+  what: string
+  budget: Budget
+  maxInboundStreams: number
+  now: () => number
+  onRefused?: (() => void) | undefined
+  /** Serves one admitted stream; what it throws is its own to report (it is dropped here). */
+  serve: (stream: Stream, connection: Connection) => Promise<unknown>
+}
+
+/**
+ * One inbound protocol of a service, every stream through its peer's budget: the part of
+ * `start`, `stop` and `forget` that the hello and manifest-exchange services share.
+ */
+export class BudgetedHandler {
+  private readonly budgets: PeerBudgets
+  private readonly registrar: Registrar
+  private readonly init: BudgetedHandlerInit
+
+  constructor(registrar: Registrar, init: BudgetedHandlerInit) {
+    this.registrar = registrar
+    this.init = init
+    this.budgets = new PeerBudgets(init.budget)
+  }
+
+  async start(): Promise<void> {
+    const { budgets, init } = this
+    await this.registrar.handle(
+      init.protocol,
+      (stream, connection) => {
+        const peer = connection.remotePeer.toString()
+        if (!admitStream(budgets, peer, init.now(), stream, init.what, init.onRefused)) return
+        void init
+          .serve(stream, connection)
+          .catch(() => {})
+          .finally(() => budgets.end(peer))
+      },
+      { maxInboundStreams: init.maxInboundStreams },
+    )
+  }
+
+  async stop(): Promise<void> {
+    await this.registrar.unhandle(this.init.protocol)
+  }
+
+  /** Drops the budget kept for `peer` (on disconnect). */
+  forget(peer: string): void {
+    this.budgets.forget(peer)
+  }
 }
