@@ -180,6 +180,32 @@ describe('chunk plan', () => {
     assert.deepEqual(next(), { provider: 'a', chunk: 1, count: 2 })
   })
 
+  it('a lone provider is asked for whole blocks: 100 chunks in 13 requests, for any ties', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 0.999, noNaN: true }), { minLength: 1 }),
+        (rs) => {
+          const plan = new ChunkPlan(new Array(100).fill(false), { maxParallel: 4, maxRun: 8 })
+          plan.newRound(['a'])
+          let k = 0
+          const random = () => rs[k++ % rs.length]!
+          let requests = 0
+          for (let a = plan.next(random); a !== undefined; a = plan.next(random)) {
+            requests++
+            // Every run starts at a block edge (a multiple of 8) and stays in its block.
+            assert.equal(a.chunk % 8, 0, JSON.stringify(a))
+            assert.ok(a.count === 8 || a.chunk + a.count === 100, JSON.stringify(a))
+            for (let c = a.chunk; c < a.chunk + a.count; c++) plan.delivered('a', c)
+            plan.ended('a', 'done')
+          }
+          assert.ok(plan.complete)
+          assert.equal(requests, 13)
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
   it('runs are shared: two free providers split what is left', () => {
     const plan = new ChunkPlan(new Array(16).fill(false), { maxParallel: 2, maxRun: 8 })
     plan.newRound(['a', 'b'])

@@ -179,13 +179,35 @@ export class ChunkPlan {
     const order = free.filter(([, p]) => p.slow === minSlow)
     const rarity = this.rarity()
     for (const [id, p] of order) {
-      const chunk = this.pick(p, rarity, random, false)
-      if (chunk !== undefined)
+      const picked = this.pick(p, rarity, random, false)
+      if (picked !== undefined) {
+        const chunk = this.blockStart(p, picked, rarity)
         return { provider: id, chunk, count: this.runFrom(p, chunk, free.length) }
+      }
       const late = this.pick(p, rarity, random, true)
       if (late !== undefined) return { provider: id, chunk: late, count: 1 }
     }
     return undefined
+  }
+
+  /**
+   * Where the run that takes `chunk` starts: the first chunk of `chunk`'s block of `maxRun`
+   * (blocks aligned at multiples of `maxRun`) that is as rare, missing, not in flight and one
+   * `p` may have, with none in between that is not. Random picks stay random across blocks, so
+   * fetchers still spread over the file, but runs start at block edges and do not cut the file
+   * into holes of a chunk or two, each a request of its own (a lone provider's fetch ran at a
+   * third of a whole-file fetch that way).
+   */
+  private blockStart(p: ProviderState, chunk: number, rarity: number[]): number {
+    const run = this.limits.maxRun ?? DEFAULT_CHUNK_RUN
+    let start = chunk
+    for (let i = chunk - 1; i >= chunk - (chunk % run); i--) {
+      if (this.have[i] || (this.inflight.get(i)?.size ?? 0) !== 0) break
+      if (p.have !== undefined && p.have[i] !== true) break
+      if (rarity[i] !== rarity[chunk]) break
+      start = i
+    }
+    return start
   }
 
   /**
