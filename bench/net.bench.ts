@@ -18,13 +18,11 @@
  * publisher uploaded) and exits 1. A watchdog outside the event loop's promises does this, so
  * a call that ignores its signal cannot keep the bench alive either.
  */
-import { once } from 'node:events'
-import { connect, createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { indexFile } from '../src/adapters/libp2p/partial-artifact.ts'
 import { chunkIndexPlatform, chunkSizeFor } from '../src/core/net/chunks.ts'
 import { artifactFile, MAINTAINERS, release, TestNet, waitFor } from '../test/net/harness.ts'
-import { stackThroughput } from './stacks.ts'
+import { rawTcpMBps, stackThroughput } from './stacks.ts'
 
 const N = Number(process.env.BENCH_NODES ?? 30)
 const ARTIFACT_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 20)
@@ -62,26 +60,6 @@ function startPhase(name: string, progress: () => Promise<string> = async () => 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]!
-}
-
-async function rawTcpMBps(bytes: Buffer): Promise<number> {
-  const server = createServer((sock) => {
-    sock.end(bytes)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as { port: number }).port
-  const t0 = performance.now()
-  let got = 0
-  const sock = connect(port, '127.0.0.1')
-  sock.on('data', (c: Buffer) => {
-    got += c.length
-  })
-  await once(sock, 'end')
-  const ms = performance.now() - t0
-  server.close()
-  if (got !== bytes.length) throw new Error('raw tcp short read')
-  return bytes.length / 1e6 / (ms / 1000)
 }
 
 try {

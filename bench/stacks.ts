@@ -7,6 +7,8 @@
  * @chainsafe/libp2p-quic is not a dependency: it is measured only when installed by hand
  * (`npm install --no-save @chainsafe/libp2p-quic`); docs/dependencies.md says why.
  */
+import { once as onceEvent } from 'node:events'
+import { connect, createServer } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Libp2p } from '@libp2p/interface'
@@ -110,4 +112,25 @@ export async function stackThroughput(
 if (import.meta.main) {
   for (const r of await stackThroughput(Number(process.env.BENCH_STACK_MB ?? 100) * 1e6))
     console.log(`${r.name}: ${r.mbps !== undefined ? `${r.mbps.toFixed(1)} MB/s` : r.why}`)
+}
+
+/** Raw TCP on loopback in this process: `bytes` sent once, MB/s (the baseline of the ratios). */
+export async function rawTcpMBps(bytes: Buffer): Promise<number> {
+  const server = createServer((sock) => {
+    sock.end(bytes)
+  })
+  server.listen(0, '127.0.0.1')
+  await onceEvent(server, 'listening')
+  const port = (server.address() as { port: number }).port
+  const t0 = performance.now()
+  let got = 0
+  const sock = connect(port, '127.0.0.1')
+  sock.on('data', (c: Buffer) => {
+    got += c.length
+  })
+  await onceEvent(sock, 'end')
+  const ms = performance.now() - t0
+  server.close()
+  if (got !== bytes.length) throw new Error('raw tcp short read')
+  return bytes.length / 1e6 / (ms / 1000)
 }
