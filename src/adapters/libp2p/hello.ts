@@ -24,8 +24,8 @@ import {
 } from '../../core/net/hello.ts'
 import { type FrameError, HelloFault } from './errors.ts'
 import { readFrame } from './frames.ts'
-import { hookField, positiveField, stringField } from './init-check.ts'
-import { BudgetedHandler, withDeadline } from './stream-budget.ts'
+import { hookField, stringField } from './init-check.ts'
+import { BudgetedHandler, handlerOptions, withDeadline } from './stream-budget.ts'
 
 /** The protocol id of the hello exchange on `network`. */
 export function helloProtocol(network: string): string {
@@ -161,15 +161,7 @@ export function hello(init: HelloInit): (components: HelloComponents) => HelloSe
     side: hookField('hello', 'side', init.side),
     onHello: hookField('hello', 'onHello', init.onHello),
     onFault: hookField('hello', 'onFault', init.onFault),
-    onRefused: init.onRefused,
-    budget: init.budget ?? PROTOCOL_BUDGETS.hello,
-    maxInboundStreams: positiveField(
-      'hello',
-      'maxInboundStreams',
-      init.maxInboundStreams ?? 4,
-      true,
-    ),
-    now: init.now ?? Date.now,
+    ...handlerOptions('hello', init, PROTOCOL_BUDGETS.hello),
   }
   return (components) => new Hellos(components, config)
 }

@@ -25,7 +25,7 @@ import {
 } from '../../core/net/wire.ts'
 import { readFrame } from './frames.ts'
 import { hookField, positiveField, stringField } from './init-check.ts'
-import { BudgetedHandler, withDeadline } from './stream-budget.ts'
+import { BudgetedHandler, handlerOptions, withDeadline } from './stream-budget.ts'
 
 /** The largest frame either side reads: a manifest or a root. */
 const MAX_FRAME = Math.max(MAX_RELEASE_BYTES, MAX_ROOT_BYTES)
@@ -140,16 +140,8 @@ export function manifestExchange(
   const config: ManifestConfig = {
     network: stringField(service, 'network', init.network),
     offerFor: hookField(service, 'offerFor', init.offerFor),
-    onRefused: init.onRefused,
-    budget: init.budget ?? PROTOCOL_BUDGETS.manifest,
     timeoutMs: positiveField(service, 'timeoutMs', init.timeoutMs ?? 5000),
-    maxInboundStreams: positiveField(
-      service,
-      'maxInboundStreams',
-      init.maxInboundStreams ?? 4,
-      true,
-    ),
-    now: init.now ?? Date.now,
+    ...handlerOptions(service, init, PROTOCOL_BUDGETS.manifest),
   }
   return (components) => new ManifestExchange(components, config)
 }

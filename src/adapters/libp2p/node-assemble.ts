@@ -2,8 +2,8 @@
  * The libp2p node a {@link ConvoyNode} runs on: TCP (with SO_REUSEPORT when asked, so a release
  * switch can bind the port before the old node lets go of it), noise offered before TLS 1.3,
  * yamux, identify, ping, the network's kad-dht with convoy's validators and selectors, and the
- * hello, manifest-exchange, artifact and report services. What the services call back into lives in the node
- * ({@link NodeHooks}).
+ * hello, manifest-exchange, artifact and report services. What the services call back into
+ * lives in the node ({@link NodeHooks}).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'

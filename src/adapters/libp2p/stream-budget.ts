@@ -6,6 +6,7 @@
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
 import { type Budget, PeerBudgets } from '../../core/net/budget.ts'
+import { positiveField } from './init-check.ts'
 
 /**
  * Admits one inbound stream of `peer` at `now`, or aborts it and calls `onRefused` (which counts
@@ -30,6 +31,36 @@ export function admitStream(
 export function withDeadline(options: AbortOptions, timeoutMs: number): AbortSignal {
   const deadline = AbortSignal.timeout(timeoutMs)
   return options.signal ? AbortSignal.any([options.signal, deadline]) : deadline
+}
+
+/** The options a service with a {@link BudgetedHandler} takes for it (its `XInit` documents them). */
+export interface BudgetedHandlerOptions {
+  onRefused?: () => void
+  budget?: Budget
+  maxInboundStreams?: number
+  now?: () => number
+}
+
+/**
+ * `init`'s handler options checked, with the defaults: `budget` (the protocol's own), 4 inbound
+ * streams per connection, `Date.now`. Errors name `service` and the field.
+ */
+export function handlerOptions(
+  service: string,
+  init: BudgetedHandlerOptions,
+  budget: Budget,
+): Required<Omit<BudgetedHandlerOptions, 'onRefused'>> & Pick<BudgetedHandlerOptions, 'onRefused'> {
+  return {
+    onRefused: init.onRefused,
+    budget: init.budget ?? budget,
+    maxInboundStreams: positiveField(
+      service,
+      'maxInboundStreams',
+      init.maxInboundStreams ?? 4,
+      true,
+    ),
+    now: init.now ?? Date.now,
+  }
 }
 
 /** What a {@link BudgetedHandler} serves, and under which budget. */

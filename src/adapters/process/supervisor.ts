@@ -50,10 +50,10 @@ import { sleep } from './timing.ts'
 
 export type { SupervisorInit, SupervisorStatus } from './supervisor-types.ts'
 
-/** Runs the node from a home's `current` release, keeps it running and upgrades it. */
 /** Most former listen addresses a supervisor remembers. */
 const MAX_FORMER_ADDRESSES = 64
 
+/** Runs the node from a home's `current` release, keeps it running and upgrades it. */
 export class Supervisor {
   readonly home: Home
   private readonly init: SupervisorInit
