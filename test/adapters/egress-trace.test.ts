@@ -124,4 +124,36 @@ const srv = net.createServer((s) => s.destroy()).listen(0, '127.0.0.1', () => {
     assert.equal(most, 1)
     assert.deepEqual(watch.phoneHome(true), ['tcp 127.0.0.6:80', 'tcp 127.0.0.7:80'])
   })
+
+  it('a destination the live node could not be asked about is asked again, and is not phone home meanwhile', async () => {
+    let liveUp = false
+    let asked = 0
+    const watch = new EgressWatch({
+      resolvers: new Set(),
+      confirm: async (hp) => {
+        asked++
+        if (hp.startsWith('127.0.0.8:')) throw new Error('socket hang up')
+        if (!liveUp)
+          return { peer: false, reason: 'the live node is not running', unanswered: true }
+        return { peer: hp.startsWith('127.0.0.5:'), reason: 'test' }
+      },
+      log: () => {},
+    })
+    watch.sawSockets(['127.0.0.5:4002', '127.0.0.6:80', '127.0.0.8:80'])
+    await watch.poll()
+    await watch.settle(5000)
+    assert.deepEqual(watch.phoneHome(true), [])
+    assert.deepEqual(watch.unconfirmed(), [
+      'tcp 127.0.0.5:4002',
+      'tcp 127.0.0.6:80',
+      'tcp 127.0.0.8:80',
+    ])
+    liveUp = true
+    await watch.poll()
+    await watch.settle(5000)
+    assert.equal(asked, 6)
+    assert.deepEqual(watch.phoneHome(true), ['tcp 127.0.0.6:80'])
+    // A question that fails by itself stays unconfirmed: the run is inconclusive, not passed.
+    assert.deepEqual(watch.unconfirmed(), ['tcp 127.0.0.8:80'])
+  })
 })

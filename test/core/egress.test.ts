@@ -11,6 +11,7 @@ import {
   type PeerAnswer,
   phoneHomeOf,
   toConfirm,
+  unconfirmedOf,
   unexplained,
 } from '../../src/core/shadow/egress.ts'
 
@@ -59,6 +60,20 @@ describe('egress rules', () => {
     assert.deepEqual(phoneHomeOf(found, answers, true), ['tcp b:2', 'tcp c:3'])
   })
 
+  it('one the live node could not be asked about is asked again, and is neither excused nor phone home', () => {
+    const found = { confirm: ['a:1', 'b:2'], outside: [] }
+    const answers = new Map<string, PeerAnswer>([
+      ['a:1', 'unanswered'],
+      ['b:2', 'not-peer'],
+    ])
+    assert.deepEqual(toConfirm(found, answers), ['a:1'])
+    assert.deepEqual(phoneHomeOf(found, answers, true), ['tcp b:2'])
+    assert.deepEqual(unconfirmedOf(found, answers), ['tcp a:1'])
+    answers.set('a:1', 'not-peer')
+    assert.deepEqual(phoneHomeOf(found, answers, true), ['tcp a:1', 'tcp b:2'])
+    assert.deepEqual(unconfirmedOf(found, answers), [])
+  })
+
   it(`at most ${MAX_CONFIRMATIONS} addresses are asked about; the rest are phone home`, () => {
     const dests = Array.from({ length: MAX_CONFIRMATIONS + 3 }, (_, i) => `127.0.1.${i}:9`)
     const found = { confirm: dests, outside: [] }
@@ -83,18 +98,21 @@ describe('egress rules', () => {
     fc.assert(
       fc.property(
         fc.array(attempt, { maxLength: 40 }),
-        fc.func(fc.constantFrom<PeerAnswer>('pending', 'peer', 'not-peer')),
+        fc.func(fc.constantFrom<PeerAnswer>('pending', 'peer', 'not-peer', 'unanswered')),
         (attempts, answer) => {
           const found = unexplained(attempts, allow)
           const answers = new Map<string, PeerAnswer>()
           for (const d of toConfirm(found, answers)) answers.set(d, answer(d))
           const home = new Set(phoneHomeOf(found, answers, true))
+          const unconfirmed = new Set(unconfirmedOf(found, answers))
           for (const a of attempts) {
             const key = `${a.proto} ${a.dest}`
             const allowed =
               (a.proto === 'tcp' && (allow.tcp.has(a.dest) || answers.get(a.dest) === 'peer')) ||
               (a.proto === 'udp' && a.dest === '10.0.0.53:53')
-            assert.equal(home.has(key), !allowed, key)
+            // Every destination is exactly one of: allowed, phone home, or unconfirmed.
+            assert.equal(home.has(key) || unconfirmed.has(key), !allowed, key)
+            assert.ok(!(home.has(key) && unconfirmed.has(key)), key)
           }
         },
       ),

@@ -85,6 +85,35 @@ describe('shadow verdict', () => {
     )
   })
 
+  it('no live node, or a destination it could not be asked about: inconclusive, never a pass', () => {
+    const none = judgeShadow(obs({ noLiveNode: true }))
+    assert.equal(none.verdict, 'inconclusive')
+    assert.match(none.reason, /live node was not running/)
+    const un = judgeShadow(obs({ unconfirmed: ['tcp 127.0.0.1:38763'] }))
+    assert.equal(un.verdict, 'inconclusive')
+    assert.match(un.reason, /could not be asked whether tcp 127\.0\.0\.1:38763 is a peer/)
+    // A real finding still fails the run: an unanswered question excuses nothing else.
+    const both = judgeShadow(obs({ unconfirmed: ['tcp a:1'], phoneHome: ['udp 127.0.0.9:9'] }))
+    assert.equal(both.verdict, 'fail')
+  })
+
+  it('property: with an unconfirmed destination or no live node, the verdict is never pass', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1000 }),
+        fc.array(fc.string({ maxLength: 8 }), { maxLength: 4 }),
+        fc.boolean(),
+        fc.boolean(),
+        (seed, unconfirmed, noLiveNode, ready) => {
+          fc.pre(unconfirmed.length > 0 || noLiveNode)
+          const v = judgeShadow(obs({ unconfirmed, noLiveNode, ready }, seed))
+          assert.notEqual(v.verdict, 'pass')
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+
   it('an A/A comparison (same behaviour, different noise) almost never fails: the noise floor works', () => {
     let fails = 0
     for (let seed = 1; seed <= 300; seed++)

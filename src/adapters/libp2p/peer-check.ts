@@ -14,6 +14,11 @@ export interface PeerCheck {
   peer: boolean
   /** One line: who answered, or why it is not a peer. */
   reason: string
+  /**
+   * The live node could not be asked (it was not running, busy, or its API did not answer):
+   * neither a peer nor phone home (core/shadow/egress.ts `unanswered`).
+   */
+  unanswered?: boolean
 }
 
 /** Deadline of a peer check (dial plus hello), ms. */

@@ -175,7 +175,8 @@ export class CandidateRunner {
           live: () => this.live(),
           confirmPeer: async (hostPort) => {
             const live = await this.live()
-            if (live === undefined) return { peer: false, reason: 'the live node is not running' }
+            if (live === undefined)
+              return { peer: false, reason: 'the live node is not running', unanswered: true }
             return postPeerCheck(live.api, hostPort, await readApiToken(this.home.dataDir))
           },
           prepare: (data) => this.rehearse(t, data),

@@ -9,6 +9,7 @@ import {
   type PeerAnswer,
   phoneHomeOf,
   toConfirm,
+  unconfirmedOf,
   unexplained,
 } from '../../core/shadow/egress.ts'
 import type { PeerCheck } from '../libp2p/peer-check.ts'
@@ -31,6 +32,7 @@ export class EgressWatch {
   private readonly init: EgressWatchInit
   private readonly sampled = new Map<string, EgressAttempt>()
   private readonly answers = new Map<string, PeerAnswer>()
+  private readonly asking = new Set<string>()
   private queue: Promise<void> = Promise.resolve()
 
   constructor(init: EgressWatchInit) {
@@ -54,18 +56,27 @@ export class EgressWatch {
     const found = this.found()
     if (this.init.confirm === undefined) return
     for (const dest of toConfirm(found, this.answers)) {
-      this.answers.set(dest, 'pending')
+      // One asked again keeps `unanswered` until an answer comes: a late one is not phone home.
+      if (this.asking.has(dest)) continue
+      this.asking.add(dest)
+      if (!this.answers.has(dest)) this.answers.set(dest, 'pending')
       const confirm = this.init.confirm
       // One question at a time: the node answers one peer check at a time (429 otherwise).
       this.queue = this.queue.then(async () => {
         try {
           const r = await confirm(dest)
-          this.answers.set(dest, r.peer ? 'peer' : 'not-peer')
+          const a = r.peer ? 'peer' : r.unanswered === true ? 'unanswered' : 'not-peer'
+          this.answers.set(dest, a)
           this.init.log(
-            `shadow candidate reached ${dest}: ${r.peer ? '' : 'not '}a peer (${r.reason})`,
+            a === 'unanswered'
+              ? `shadow candidate reached ${dest}: the live node could not be asked (${r.reason})`
+              : `shadow candidate reached ${dest}: ${r.peer ? '' : 'not '}a peer (${r.reason})`,
           )
         } catch {
-          this.answers.set(dest, 'not-peer')
+          // The question itself failed: asked again at the next poll.
+          this.answers.set(dest, 'unanswered')
+        } finally {
+          this.asking.delete(dest)
         }
       })
     }
@@ -81,6 +92,11 @@ export class EgressWatch {
       }),
     ])
     clearTimeout(t)
+  }
+
+  /** Destinations the live node could not be asked about (egress.ts `unconfirmedOf`). */
+  unconfirmed(): string[] {
+    return unconfirmedOf(this.found(), this.answers)
   }
 
   /** What is phone home so far; `final` once the run is over (nothing pending is excused). */

@@ -181,7 +181,8 @@ export async function postReport(
 
 /**
  * POST /peer-check: whether the live node confirms a convoy peer at `hostPort`. An older node
- * without the route (404), a busy one (429), or no answer: not confirmed, with the reason.
+ * without the route (404): not confirmed, with the reason. A busy node (429), a server error or
+ * no answer at all: `unanswered`, so the address is asked about again.
  */
 export async function postPeerCheck(
   api: string,
@@ -197,10 +198,15 @@ export async function postPeerCheck(
       token,
       timeoutMs,
     )
-    if (!res.ok) return { peer: false, reason: `HTTP ${res.status}: ${(await res.text()).trim()}` }
+    if (!res.ok)
+      return {
+        peer: false,
+        reason: `HTTP ${res.status}: ${(await res.text()).trim()}`,
+        ...(res.status === 429 || res.status >= 500 ? { unanswered: true } : {}),
+      }
     const r = (await res.json()) as { peer?: unknown; reason?: unknown }
     return { peer: r.peer === true, reason: typeof r.reason === 'string' ? r.reason : '' }
   } catch (e) {
-    return { peer: false, reason: (e as Error).message }
+    return { peer: false, reason: (e as Error).message, unanswered: true }
   }
 }

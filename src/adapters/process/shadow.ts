@@ -58,6 +58,11 @@ export interface ShadowRunInit {
   formerAddresses?: string[]
   /** The live node's pid and API address, read at each sample (it may restart meanwhile). */
   live: () => Promise<{ pid: number; api: string } | undefined>
+  /**
+   * How long to wait for the live node when it is not running as the run begins (a restart):
+   * past it the run is inconclusive, and the candidate is not started. @default 30000
+   */
+  liveWaitMs?: number
   durationMs: number
   /** Sampling period, ms. @default durationMs / 24, within [200, 10000] */
   sampleMs?: number
@@ -164,9 +169,39 @@ export async function stopChild(
   clearTimeout(t)
 }
 
+/** The live node, waited for up to `ms` (it may be restarting); undefined if it never came. */
+async function liveWithin(
+  init: ShadowRunInit,
+  ms: number,
+): Promise<{ pid: number; api: string } | undefined> {
+  const end = Date.now() + ms
+  for (;;) {
+    const live = await init.live()
+    if (live !== undefined || Date.now() >= end || init.signal?.aborted) return live
+    await sleep(Math.min(500, end - Date.now()), init.signal)
+  }
+}
+
 /** Runs the candidate beside the live node for `durationMs` and judges it. */
 export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   const log = init.log ?? (() => {})
+  // Without a live node there is no baseline, and no one to ask about a destination.
+  const liveNow = await liveWithin(init, init.liveWaitMs ?? 30_000)
+  if (liveNow === undefined) {
+    const observation: ShadowObservation = {
+      baseline: [],
+      candidate: [],
+      ready: false,
+      phoneHome: [],
+      noLiveNode: true,
+    }
+    return {
+      observation,
+      verdict: judgeShadow(observation),
+      aborted: init.signal?.aborted === true,
+      containment: SANDBOX_NAME,
+    }
+  }
   const data = join(init.workDir, 'data')
   await rm(init.workDir, { recursive: true, force: true })
   await mkdir(init.workDir, { recursive: true })
@@ -184,8 +219,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   // The candidate finds peers as the live node does: it is handed the addresses its live node
   // learned from the network, so the candidate of a node with no bootstrap peers (a network's
   // first node) reaches peers too.
-  const liveNow = await init.live()
-  const liveStatus0 = liveNow ? await fetchStatus(liveNow.api, 2000) : undefined
+  const liveStatus0 = await fetchStatus(liveNow.api, 2000)
   const handed = [
     ...(liveStatus0?.addresses ?? []),
     ...(liveStatus0?.knownAddrs ?? []).map(hostPortMultiaddr).filter((x) => x !== undefined),
@@ -375,6 +409,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   await watch.poll().catch(() => {})
   if (init.signal?.aborted !== true) await watch.settle(10_000)
   phoneHome = watch.phoneHome(true)
+  const unconfirmed = watch.unconfirmed()
   await rm(traceDir, { recursive: true, force: true }).catch(() => {})
   if (phoneHome.length > 0) log(`shadow candidate phoned home: ${phoneHome.join(', ')}`)
   const observation: ShadowObservation = {
@@ -387,6 +422,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
       : {}),
     ...(outOfMemory ? { outOfMemory } : {}),
     ...(refused.size > 0 ? { refused: [...refused] } : {}),
+    ...(unconfirmed.length > 0 ? { unconfirmed } : {}),
   }
   const verdict = judgeShadow(observation)
   if (verdict.verdict === 'fail' && exitedDuring !== undefined && tail.trim() !== '')

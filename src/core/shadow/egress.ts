@@ -65,26 +65,33 @@ export function unexplained(
   return { confirm: [...confirm].sort(), outside: [...outside].sort() }
 }
 
-/** What the live node answered about a TCP destination: still asking, a peer, or not one. */
-export type PeerAnswer = 'pending' | 'peer' | 'not-peer'
+/**
+ * What the live node answered about a TCP destination: still asking, a peer, or not one; or
+ * `unanswered`: it could not be asked (it was not running, or its API did not answer). An
+ * unanswered destination is asked again at the next poll; if it stays unanswered it is neither
+ * excused nor phone home, and the run cannot be judged (see {@link unconfirmedOf}).
+ */
+export type PeerAnswer = 'pending' | 'peer' | 'not-peer' | 'unanswered'
 
 /**
- * The TCP destinations to ask the live node about now: those not asked yet, while fewer than
- * {@link MAX_CONFIRMATIONS} were asked in this run.
+ * The TCP destinations to ask the live node about now: those it could not be asked about before,
+ * and those not asked yet while fewer than {@link MAX_CONFIRMATIONS} were asked in this run.
  */
 export function toConfirm(
   found: { confirm: readonly string[] },
   answers: ReadonlyMap<string, PeerAnswer>,
 ): string[] {
   const room = Math.max(0, MAX_CONFIRMATIONS - answers.size)
-  return found.confirm.filter((d) => !answers.has(d)).slice(0, room)
+  const again = found.confirm.filter((d) => answers.get(d) === 'unanswered')
+  return [...again, ...found.confirm.filter((d) => !answers.has(d)).slice(0, room)]
 }
 
 /**
  * The phone-home list of a run so far: the UDP it sent outside DNS, its local sockets, and the
  * TCP destinations the live node said are no peer of this network, or that could not be asked
  * (past {@link MAX_CONFIRMATIONS}). Once the run is over (`final`), a destination still pending
- * or never asked is phone home too: only a confirmation makes an unknown address a peer.
+ * or never asked is phone home too: only a confirmation makes an unknown address a peer. One the
+ * live node could not be asked about is not phone home: it is {@link unconfirmedOf}.
  */
 export function phoneHomeOf(
   found: { confirm: readonly string[]; outside: readonly string[] },
@@ -94,9 +101,21 @@ export function phoneHomeOf(
   const full = answers.size >= MAX_CONFIRMATIONS
   const tcp = found.confirm.filter((d) => {
     const a = answers.get(d)
-    if (a === 'peer') return false
+    if (a === 'peer' || a === 'unanswered') return false
     if (a === 'not-peer') return true
     return final || (a === undefined && full)
   })
   return [...found.outside, ...tcp.map((d) => `tcp ${d}`)]
+}
+
+/**
+ * The TCP destinations the live node could not be asked about (it was not running, or its API
+ * did not answer), however often they were asked. Not phone home, not excused either: a run
+ * with any is inconclusive (`judgeShadow`), so it never promotes and is tried again.
+ */
+export function unconfirmedOf(
+  found: { confirm: readonly string[] },
+  answers: ReadonlyMap<string, PeerAnswer>,
+): string[] {
+  return found.confirm.filter((d) => answers.get(d) === 'unanswered').map((d) => `tcp ${d}`)
 }

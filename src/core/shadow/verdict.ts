@@ -50,6 +50,16 @@ export interface ShadowObservation {
    * named it in its output.
    */
   refused?: string[]
+  /**
+   * TCP destinations the live node could not be asked about (egress.ts `unconfirmedOf`): the run
+   * cannot tell a peer from phone home there, so it is inconclusive.
+   */
+  unconfirmed?: string[]
+  /**
+   * The live node was not running when the run was to begin: there was nothing to measure the
+   * candidate against, so it was not started.
+   */
+  noLiveNode?: boolean
 }
 
 /** Thresholds of the rule; defaults in {@link DEFAULT_SHADOW_RULE}. */
@@ -138,6 +148,12 @@ export function judgeShadow(
   rule: ShadowRule = DEFAULT_SHADOW_RULE,
 ): ShadowVerdict {
   const findings: string[] = []
+  if (o.noLiveNode === true)
+    return {
+      verdict: 'inconclusive',
+      reason: 'the live node was not running: nothing to measure the candidate against',
+      findings,
+    }
   if (o.migration !== undefined) findings.push(o.migration)
   if (o.refused !== undefined && o.refused.length > 0)
     findings.push(`reached outside its sandbox: ${o.refused.slice(0, 2).join('; ')}`)
@@ -150,6 +166,13 @@ export function judgeShadow(
   if (!o.ready && o.exited === undefined && o.migration === undefined)
     findings.push('never became ready')
   if (findings.length > 0) return { verdict: 'fail', reason: findings[0]!, findings }
+  const unconfirmed = o.unconfirmed ?? []
+  if (unconfirmed.length > 0)
+    return {
+      verdict: 'inconclusive',
+      reason: `the live node could not be asked whether ${unconfirmed.slice(0, 3).join(', ')}${unconfirmed.length > 3 ? ` and ${unconfirmed.length - 3} more` : ''} is a peer`,
+      findings,
+    }
 
   if (o.candidate.length < rule.minSamples || o.baseline.length < rule.minSamples) {
     return {
