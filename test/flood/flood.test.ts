@@ -283,7 +283,7 @@ describe('the flood suite', { timeout: (SECONDS + 180) * 1000 }, () => {
               const m = (await fetchHealth(h.running.api, 2000))?.memory
               if (m)
                 h.heapTrace.push(
-                  `${Math.round(m.heapUsed / MiB)}/${Math.round(m.heapTotal / MiB)}/${Math.round(m.external / MiB)}`,
+                  `${Math.round(m.heapUsed / MiB)}/${Math.round(m.heapTotal / MiB)}/${Math.round(m.arrayBuffers / MiB)}`,
                 )
               const s = await statusOf(h.running.api)
               if (s) {
@@ -342,7 +342,7 @@ describe('the flood suite', { timeout: (SECONDS + 180) * 1000 }, () => {
       `flood: ${PEERS} hostile peers x ${config.targets.length} honest nodes for ${SECONDS} s (${floodMs} ms with the tail)`,
       `release 2 put into the DHT in ${putMs} ms (the publisher waits on hostile DHT servers too)`,
       `rss every 5 s (MiB): ${honest.map((h) => `${h.name} ${h.rssTrace.join(' ')}`).join('; ')}`,
-      `heap used/total/external every 5 s (MiB): ${honest.map((h) => `${h.name} ${h.heapTrace.join(' ')}`).join('; ')}`,
+      `heap used/total and ArrayBuffers every 5 s (MiB): ${honest.map((h) => `${h.name} ${h.heapTrace.join(' ')}`).join('; ')}`,
       `flooder sent: ${Object.entries(counts)
         .sort()
         .map(([k, v]) => `${k} ${v}`)
