@@ -182,26 +182,32 @@ async function liveWithin(
   }
 }
 
+/** The run of a candidate that was never started: judged on why alone. */
+function unstarted(
+  init: ShadowRunInit,
+  why: Pick<ShadowObservation, 'noLiveNode' | 'migration'>,
+): ShadowRun {
+  const observation: ShadowObservation = {
+    baseline: [],
+    candidate: [],
+    ready: false,
+    phoneHome: [],
+    ...why,
+  }
+  return {
+    observation,
+    verdict: judgeShadow(observation),
+    aborted: init.signal?.aborted === true,
+    containment: SANDBOX_NAME,
+  }
+}
+
 /** Runs the candidate beside the live node for `durationMs` and judges it. */
 export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   const log = init.log ?? (() => {})
   // Without a live node there is no baseline, and no one to ask about a destination.
   const liveNow = await liveWithin(init, init.liveWaitMs ?? 30_000)
-  if (liveNow === undefined) {
-    const observation: ShadowObservation = {
-      baseline: [],
-      candidate: [],
-      ready: false,
-      phoneHome: [],
-      noLiveNode: true,
-    }
-    return {
-      observation,
-      verdict: judgeShadow(observation),
-      aborted: init.signal?.aborted === true,
-      containment: SANDBOX_NAME,
-    }
-  }
+  if (liveNow === undefined) return unstarted(init, { noLiveNode: true })
   const data = join(init.workDir, 'data')
   await rm(init.workDir, { recursive: true, force: true })
   await mkdir(init.workDir, { recursive: true })
@@ -227,19 +233,7 @@ export async function runShadow(init: ShadowRunInit): Promise<ShadowRun> {
   const problem = await init.prepare?.(data)
   if (problem !== undefined) {
     await rm(init.workDir, { recursive: true, force: true }).catch(() => {})
-    const observation: ShadowObservation = {
-      baseline: [],
-      candidate: [],
-      ready: false,
-      phoneHome: [],
-      migration: problem,
-    }
-    return {
-      observation,
-      verdict: judgeShadow(observation),
-      aborted: init.signal?.aborted === true,
-      containment: SANDBOX_NAME,
-    }
+    return unstarted(init, { migration: problem })
   }
   const args = [
     init.entry,
