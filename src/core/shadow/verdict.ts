@@ -142,6 +142,11 @@ export function mannWhitneyGreater(candidate: number[], baseline: number[]): num
   return upperTail((u1 - mean - 0.5) / Math.sqrt(variance))
 }
 
+/** `a, b, c and 2 more`: the first three of a list of destinations. */
+function firstFew(items: readonly string[]): string {
+  return `${items.slice(0, 3).join(', ')}${items.length > 3 ? ` and ${items.length - 3} more` : ''}`
+}
+
 /** Judges one shadow run. Pure. */
 export function judgeShadow(
   o: ShadowObservation,
@@ -157,10 +162,7 @@ export function judgeShadow(
   if (o.migration !== undefined) findings.push(o.migration)
   if (o.refused !== undefined && o.refused.length > 0)
     findings.push(`reached outside its sandbox: ${o.refused.slice(0, 2).join('; ')}`)
-  if (o.phoneHome.length > 0)
-    findings.push(
-      `phoned home: reached ${o.phoneHome.slice(0, 3).join(', ')}${o.phoneHome.length > 3 ? ` and ${o.phoneHome.length - 3} more` : ''}`,
-    )
+  if (o.phoneHome.length > 0) findings.push(`phoned home: reached ${firstFew(o.phoneHome)}`)
   if (o.outOfMemory) findings.push('ran out of memory')
   if (o.exited !== undefined) findings.push(`exited during the shadow run (${o.exited})`)
   if (!o.ready && o.exited === undefined && o.migration === undefined)
@@ -170,7 +172,7 @@ export function judgeShadow(
   if (unconfirmed.length > 0)
     return {
       verdict: 'inconclusive',
-      reason: `the live node could not be asked whether ${unconfirmed.slice(0, 3).join(', ')}${unconfirmed.length > 3 ? ` and ${unconfirmed.length - 3} more` : ''} is a peer`,
+      reason: `the live node could not be asked whether ${firstFew(unconfirmed)} is a peer`,
       findings,
     }
 
