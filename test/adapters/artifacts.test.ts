@@ -11,6 +11,7 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
+import { UPLOAD_CHUNK } from '../../src/adapters/libp2p/artifact-upload.ts'
 import {
   ArtifactFetchError,
   ArtifactMismatchError,
@@ -514,6 +515,51 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
       } finally {
         clearInterval(trickle)
       }
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('a trickling reader: the seeder holds at most two chunks in its write buffer', async () => {
+    // libp2p's onDrain() returns at once after a stream's first drain (artifact-upload.ts,
+    // drained): trusting it, a seeder read the rest of the file into memory for a slow reader.
+    const s = await scene()
+    try {
+      const art = await artifactFile(s.dir, 16 * 1024 * 1024)
+      const reader = await s.add()
+      const seeder = await s.add({ stallTimeoutMs: 20_000, uploadMinBytesPerSecond: 1 })
+      await seeder.node.services.artifacts.import(art.path, art.pin)
+      await connect(reader, seeder)
+      const stream = await reader.node.dialProtocol(seeder.node.peerId, PROTOCOL)
+      let received = 0
+      stream.addEventListener('message', (e) => {
+        received += e.data.byteLength
+      })
+      await lpStream(stream).write(
+        new TextEncoder().encode(JSON.stringify({ sha256: art.pin.sha256, offset: 0 })),
+      )
+      stream.pause()
+      // One window update every 250 ms: many drains, each letting a little through.
+      const trickle = setInterval(() => {
+        if (stream.status !== 'open') return
+        stream.resume()
+        stream.pause()
+      }, 250)
+      let most = 0
+      try {
+        const t0 = Date.now()
+        while (Date.now() - t0 < 3000) {
+          for (const c of seeder.node.getConnections(reader.node.peerId))
+            for (const st of c.streams)
+              if (st.protocol === PROTOCOL) most = Math.max(most, st.writeBufferLength)
+          await sleep(10)
+        }
+      } finally {
+        clearInterval(trickle)
+      }
+      assert.ok(received > 1024 * 1024, `the reader got ${received} B: it was not trickling`)
+      assert.ok(received < art.pin.length, 'the reader got it all: nothing was held back')
+      assert.ok(most <= 2 * UPLOAD_CHUNK, `the seeder buffered ${most} B for one slow reader`)
     } finally {
       await s.close()
     }

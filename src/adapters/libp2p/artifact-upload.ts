@@ -24,6 +24,38 @@ import { confirmed, MAX_ARTIFACT_MESSAGE_BYTES } from './artifact-wire.ts'
 /** Bytes read from disk per send when serving. */
 export const UPLOAD_CHUNK: number = 128 * 1024
 
+/**
+ * Waits until at most `limit` bytes wait in `stream`'s write buffer, or the stream is closed;
+ * rejects with `signal`'s reason when it aborts first. What a writer waits on after a `send`
+ * that returned false.
+ *
+ * Not `stream.onDrain()`: in @libp2p/utils 7.4.1 the promise it returns is kept once resolved,
+ * so after a stream's first drain every later call returns at once, and a writer that trusts it
+ * buffers the rest of what it sends. A seeder uploading to slow readers held 68.5 MiB of
+ * artifact in write buffers that way (a heap snapshot in the flood suite, docs/benchmarks.md).
+ * A `drain` event alone is not enough either: the muxer tells every stream of a connection when
+ * the connection drains, also a stream whose reader grants no window. So this counts bytes.
+ */
+export async function drained(stream: Stream, limit: number, signal: AbortSignal): Promise<void> {
+  while (stream.writeBufferLength > limit && stream.status === 'open') {
+    signal.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        stream.removeEventListener('drain', done)
+        stream.removeEventListener('close', done)
+        signal.removeEventListener('abort', done)
+        if (signal.aborted) reject(signal.reason)
+        else resolve()
+      }
+      stream.addEventListener('drain', done)
+      stream.addEventListener('close', done)
+      signal.addEventListener('abort', done)
+    })
+    // The stream's own drain listener sends what it can in a microtask queued before this one.
+    await Promise.resolve()
+  }
+}
+
 /** An artifact being fetched in chunks, served onward chunk by chunk as each is verified. */
 export interface PartialSource {
   /** The file the chunks are written into. */
@@ -161,9 +193,11 @@ export async function serveArtifact(
       ctx.counters.bytesUploaded += bytesRead
       if (!stream.send(buf.subarray(0, bytesRead))) {
         // A requester that stops reading must not hold an upload slot forever.
-        await stream.onDrain({
-          signal: AbortSignal.any([sending, AbortSignal.timeout(stallTimeoutMs)]),
-        })
+        await drained(
+          stream,
+          UPLOAD_CHUNK,
+          AbortSignal.any([sending, AbortSignal.timeout(stallTimeoutMs)]),
+        )
       }
     }
     const closed = confirmed(stream)
