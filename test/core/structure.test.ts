@@ -50,3 +50,12 @@ it('every error class sets its name', async () => {
       assert.ok(m[2]!.includes(`override name = '${m[1]}'`), `${f.path}: ${m[1]} does not set name`)
   }
 })
+
+it("no source waits on a libp2p stream's onDrain()", async () => {
+  // In @libp2p/utils 7.4.1 onDrain() returns at once after a stream's first drain; writers wait
+  // with `drained` (src/adapters/libp2p/artifact-upload.ts, docs/dependencies.md).
+  const callers = (await sources())
+    .filter((f) => /\.onDrain\(/.test(f.text.replace(/^\s*(\/\/|\*).*$/gm, '')))
+    .map((f) => f.path)
+  assert.deepEqual(callers, [], 'wait with drained() instead')
+})

@@ -15,8 +15,9 @@
  *   fits well under 384 MiB.
  *
  * Measured with 24 hostile peers for 60 s: honest nodes' RSS grew by 135 to 200 MiB with
- * neither flag, and by 46 to 125 MiB over ten runs with both (and yamux's window capped:
- * node-assemble.ts), most under 100. CPU time was no higher. A node started by hand (`convoy node start`) gets them by `NODE_OPTIONS`, as
+ * neither flag, and by 38 to 72 MiB over ten runs with both (and yamux's window capped:
+ * node-assemble.ts, and uploads that wait for their write buffer: artifact-upload.ts). CPU
+ * time was no higher. A node started by hand (`convoy node start`) gets them by `NODE_OPTIONS`, as
  * docs/node-runners.md says.
  */
 export const NODE_PROCESS_FLAGS: readonly string[] = [
