@@ -33,7 +33,7 @@ import { PeerTable } from './peer-table.ts'
 import { Records } from './records.ts'
 import { ReleaseArtifacts, type ReleaseFetchOptions } from './release-artifacts.ts'
 import type { SubmitResult } from './reports.ts'
-import { Revocations, revokeProtocol } from './revocations.ts'
+import { Revocations } from './revocations.ts'
 import type { NodeStatus } from './status.ts'
 import { withDeadline } from './stream-budget.ts'
 
@@ -215,11 +215,7 @@ export class ConvoyNode {
   async start(): Promise<void> {
     const lp = this.libp2p
     await lp.start()
-    await lp.handle(
-      revokeProtocol(this.network.network),
-      (stream, connection) => void this.parts.revocations.serve(stream, connection),
-      { maxInboundStreams: 2 },
-    )
+    await this.parts.revocations.start()
     lp.addEventListener('connection:open', (evt) => {
       const conn = evt.detail
       if (conn.direction === 'outbound') void this.peerTable.runHello(conn)

@@ -21,7 +21,7 @@ import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { utf8 } from '../../core/bytes.ts'
 import { MAX_REVOCATION_BYTES } from '../../core/manifest/revocation.ts'
-import { PeerBudgets, PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
+import { PROTOCOL_BUDGETS } from '../../core/net/budget.ts'
 import { formatDhtKey, parseDhtKey } from '../../core/net/dht-keys.ts'
 import { protocolId } from '../../core/net/hello.ts'
 import {
@@ -33,7 +33,7 @@ import { opensslVerify } from '../crypto/ed25519.ts'
 import { FrameError, RecordRejectedError } from './errors.ts'
 import { readFrame } from './frames.ts'
 import type { NodeParts, NodeState } from './node-state.ts'
-import { admitStream } from './stream-budget.ts'
+import { BudgetedHandler } from './stream-budget.ts'
 
 /** Protocol id on `network`. */
 export function revokeProtocol(network: string): string {
@@ -57,11 +57,25 @@ export class Revocations {
   private readonly bytes = new Map<string, Uint8Array>()
   private readonly state: NodeState
   private readonly parts: NodeParts
-  private readonly budget = new PeerBudgets(PROTOCOL_BUDGETS.revoke)
+  private handler: BudgetedHandler | undefined
 
   constructor(state: NodeState, parts: NodeParts) {
     this.state = state
     this.parts = parts
+  }
+
+  /** Serves the revoke protocol on the started libp2p, every stream through its peer's budget. */
+  async start(): Promise<void> {
+    this.handler = new BudgetedHandler(this.state.libp2p, {
+      protocol: revokeProtocol(this.state.network.network),
+      what: 'revocation',
+      budget: PROTOCOL_BUDGETS.revoke,
+      maxInboundStreams: 2,
+      now: () => this.state.now(),
+      onRefused: () => this.state.counters.budget_refused!++,
+      serve: (stream, connection) => this.serve(stream, connection),
+    })
+    await this.handler.start()
   }
 
   /** Reads the stored revocations, keeping each that still verifies against this node's trust. */
@@ -117,10 +131,8 @@ export class Revocations {
   }
 
   /** Reads one push. A frame that does not verify ends the stream; nothing throws out of here. */
-  async serve(stream: Stream, connection: Connection): Promise<void> {
+  private async serve(stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer.toString()
-    const refused = () => this.state.counters.budget_refused!++
-    if (!admitStream(this.budget, from, this.state.now(), stream, 'revocation', refused)) return
     const signal = AbortSignal.timeout(PUSH_TIMEOUT_MS)
     const lp = lpStream(stream, { maxDataLength: MAX_REVOCATION_BYTES })
     try {
@@ -142,14 +154,12 @@ export class Revocations {
       this.parts.peerTable.entry(connection.remotePeer).misbehaviour++
       this.state.emit(`revocation push from ${from} dropped: ${(e as Error).message}`)
       stream.abort(e instanceof Error ? e : new Error(String(e)))
-    } finally {
-      this.budget.end(from)
     }
   }
 
   /** Drops what was kept about a peer that disconnected. */
   forget(peer: string): void {
-    this.budget.forget(peer)
+    this.handler?.forget(peer)
   }
 
   /** The verdict on a revocation record under `key`, with no side effect. */

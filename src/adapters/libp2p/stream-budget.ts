@@ -63,6 +63,9 @@ export function handlerOptions(
   }
 }
 
+/** Where a handler is registered: a service's registrar, or the node's libp2p itself. */
+export type Handles = Pick<Registrar, 'handle' | 'unhandle'>
+
 /** What a {@link BudgetedHandler} serves, and under which budget. */
 export interface BudgetedHandlerInit {
   protocol: string
@@ -82,10 +85,10 @@ export interface BudgetedHandlerInit {
  */
 export class BudgetedHandler {
   private readonly budgets: PeerBudgets
-  private readonly registrar: Registrar
+  private readonly registrar: Handles
   private readonly init: BudgetedHandlerInit
 
-  constructor(registrar: Registrar, init: BudgetedHandlerInit) {
+  constructor(registrar: Handles, init: BudgetedHandlerInit) {
     this.registrar = registrar
     this.init = init
     this.budgets = new PeerBudgets(init.budget)
