@@ -35,6 +35,28 @@ import {
 
 const PROTOCOL = artifactProtocol(NETWORK)
 
+/**
+ * `seeder` imports `art`; `reader` connects and asks it for the whole artifact on a stream of
+ * its own, counting the bytes that arrive (the caller pauses and resumes the stream).
+ */
+async function askWhole(
+  reader: TestNode,
+  seeder: TestNode,
+  art: { path: string; pin: ArtifactPin },
+): Promise<{ stream: Stream; received: () => number }> {
+  await seeder.node.services.artifacts.import(art.path, art.pin)
+  await connect(reader, seeder)
+  const stream = await reader.node.dialProtocol(seeder.node.peerId, PROTOCOL)
+  let received = 0
+  stream.addEventListener('message', (e) => {
+    received += e.data.byteLength
+  })
+  await lpStream(stream).write(
+    new TextEncoder().encode(JSON.stringify({ sha256: art.pin.sha256, offset: 0 })),
+  )
+  return { stream, received: () => received }
+}
+
 /** Reads a request the way a server must, then hands it to `serve`. */
 function handler(
   serve: (
@@ -480,16 +502,7 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
         uploadRateGraceMs: 300,
         uploadRateWindowMs: 1000,
       })
-      await seeder.node.services.artifacts.import(art.path, art.pin)
-      await connect(reader, seeder)
-      const stream = await reader.node.dialProtocol(seeder.node.peerId, PROTOCOL)
-      let received = 0
-      stream.addEventListener('message', (e) => {
-        received += e.data.byteLength
-      })
-      await lpStream(stream).write(
-        new TextEncoder().encode(JSON.stringify({ sha256: art.pin.sha256, offset: 0 })),
-      )
+      const { stream, received } = await askWhole(reader, seeder, art)
       // Resumed and paused at once: one window update (the bytes already taken), no more.
       const trickle = setInterval(() => {
         stream.resume()
@@ -509,7 +522,7 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
         const st = seeder.node.services.artifacts.stats()
         assert.equal(st.uploadsTooSlow, 1, JSON.stringify(st))
         assert.equal(st.uploadsServed, 0)
-        assert.ok(received < art.pin.length, `got ${received} of ${art.pin.length}`)
+        assert.ok(received() < art.pin.length, `got ${received()} of ${art.pin.length}`)
         // By the pace, well before a stall could have cut it.
         assert.ok(Date.now() - t0 < 6000, `cut after ${Date.now() - t0} ms`)
       } finally {
@@ -528,16 +541,7 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
       const art = await artifactFile(s.dir, 16 * 1024 * 1024)
       const reader = await s.add()
       const seeder = await s.add({ stallTimeoutMs: 20_000, uploadMinBytesPerSecond: 1 })
-      await seeder.node.services.artifacts.import(art.path, art.pin)
-      await connect(reader, seeder)
-      const stream = await reader.node.dialProtocol(seeder.node.peerId, PROTOCOL)
-      let received = 0
-      stream.addEventListener('message', (e) => {
-        received += e.data.byteLength
-      })
-      await lpStream(stream).write(
-        new TextEncoder().encode(JSON.stringify({ sha256: art.pin.sha256, offset: 0 })),
-      )
+      const { stream, received } = await askWhole(reader, seeder, art)
       stream.pause()
       // One window update every 250 ms: many drains, each letting a little through.
       const trickle = setInterval(() => {
@@ -557,8 +561,8 @@ describe('artifact transfer over libp2p', { timeout: 60_000 }, () => {
       } finally {
         clearInterval(trickle)
       }
-      assert.ok(received > 1024 * 1024, `the reader got ${received} B: it was not trickling`)
-      assert.ok(received < art.pin.length, 'the reader got it all: nothing was held back')
+      assert.ok(received() > 1024 * 1024, `the reader got ${received()} B: it was not trickling`)
+      assert.ok(received() < art.pin.length, 'the reader got it all: nothing was held back')
       assert.ok(most <= 2 * UPLOAD_CHUNK, `the seeder buffered ${most} B for one slow reader`)
     } finally {
       await s.close()
