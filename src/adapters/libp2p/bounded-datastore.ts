@@ -3,17 +3,36 @@
  * what kad-dht stores for other peers (records, provider records). A put past a quota throws,
  * which kad-dht turns into a failed PUT_VALUE or a dropped ADD_PROVIDER for the sender; the
  * node's own state lives in its data dir, not here.
+ *
+ * A node keeps those records across restarts ({@link BoundedDatastore.persist}): the counted
+ * entries are written to one file in its data dir (core/net/store-file.ts), atomically, at most
+ * every {@link STORE_FLUSH_MS} while they change and once more on stop, and read back before
+ * libp2p starts. A file that cannot be read is set aside (`.corrupt`) and the node starts empty:
+ * the records' owners put them again.
  */
+import { readFile, rename, stat } from 'node:fs/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import { MemoryDatastore } from 'datastore-core'
-import type { Key } from 'interface-datastore'
+import { Key } from 'interface-datastore'
+import {
+  decodeStoreFile,
+  encodeStoreFile,
+  maxStoreFileBytes,
+  type StoreEntry,
+} from '../../core/net/store-file.ts'
 import {
   classifyStoreKey,
   type QuotaRefusal,
   StoreQuota,
   type StoreQuotaLimits,
 } from '../../core/net/store-quota.ts'
+import { writeFileAtomic } from '../fs/atomic.ts'
 import { StoreQuotaError } from './errors.ts'
+
+/** The file in a node's data dir that holds what the DHT stores for others. */
+export const DHT_STORE_FILE: string = 'dht-store.bin'
+/** How long a change to the counted entries waits before it is written, ms. */
+export const STORE_FLUSH_MS: number = 10_000
 
 /** A memory datastore whose DHT records and provider records are held to quotas. */
 export class BoundedDatastore extends MemoryDatastore {
@@ -24,12 +43,95 @@ export class BoundedDatastore extends MemoryDatastore {
     providers: 0,
     'providers-per-peer': 0,
   }
-  /** The keys the quota counts (records and provider records) that are held. */
-  private readonly counted = new Set<string>()
+  /** The entries the quota counts (records and provider records) that are held. */
+  private readonly counted = new Map<string, Uint8Array>()
+  private readonly limits: StoreQuotaLimits | undefined
+  private file: string | undefined
+  private log: (line: string) => void = () => {}
+  private dirty = false
+  private closed = false
+  private timer: NodeJS.Timeout | undefined
+  private writing: Promise<void> = Promise.resolve()
 
   constructor(limits?: StoreQuotaLimits) {
     super()
+    this.limits = limits
     this.quota = new StoreQuota(limits)
+  }
+
+  /**
+   * Keeps the counted entries in `file` from now on, after putting back what it holds (each
+   * through the quotas). Returns how many entries were read. Never throws: a file that cannot be
+   * read is logged and renamed to `<file>.corrupt`, and the store starts empty.
+   */
+  async persist(file: string, log: (line: string) => void): Promise<number> {
+    this.file = file
+    this.log = log
+    let bytes: Uint8Array
+    try {
+      const { size } = await stat(file)
+      const max = maxStoreFileBytes(this.limits)
+      if (size > max)
+        return await this.setAside(`${size} bytes, more than the quotas hold (${max})`)
+      bytes = await readFile(file)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return 0
+      log(`dht store: cannot read ${file} (${code ?? (e as Error).message}); starting empty`)
+      return 0
+    }
+    const d = decodeStoreFile(bytes, this.limits)
+    if (!d.ok) return await this.setAside(d.reason)
+    let kept = 0
+    for (const e of d.value) {
+      try {
+        this.put(new Key(e.key), e.value)
+        kept++
+      } catch {}
+    }
+    this.dirty = false
+    return kept
+  }
+
+  /** Writes the counted entries if they changed since the last write. Never rejects. */
+  flush(): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      if (this.file === undefined || !this.dirty) return
+      this.dirty = false
+      const entries: StoreEntry[] = [...this.counted].map(([key, value]) => ({ key, value }))
+      try {
+        await writeFileAtomic(this.file, encodeStoreFile(entries), { mode: 0o600 })
+      } catch (e) {
+        this.dirty = true
+        this.log(`dht store: cannot write ${this.file}: ${(e as Error).message}`)
+      }
+    })
+    return this.writing
+  }
+
+  /** Stops the flush timer and writes a last time (on node stop). */
+  async close(): Promise<void> {
+    this.closed = true
+    clearTimeout(this.timer)
+    this.timer = undefined
+    await this.flush()
+  }
+
+  private async setAside(reason: string): Promise<number> {
+    const file = this.file!
+    this.log(`dht store: ${file} is refused (${reason}); kept as ${file}.corrupt, starting empty`)
+    await rename(file, `${file}.corrupt`).catch(() => {})
+    return 0
+  }
+
+  private changed(): void {
+    this.dirty = true
+    if (this.file === undefined || this.closed || this.timer !== undefined) return
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      void this.flush()
+    }, STORE_FLUSH_MS)
+    this.timer.unref()
   }
 
   override put(key: Key, val: Uint8Array, options?: AbortOptions): Key | Promise<Key> {
@@ -43,9 +145,10 @@ export class BoundedDatastore extends MemoryDatastore {
       }
     }
     const r = super.put(key, val, options)
-    if (quoted && !this.counted.has(k)) {
-      this.counted.add(k)
-      this.quota.added(k)
+    if (quoted) {
+      if (!this.counted.has(k)) this.quota.added(k)
+      this.counted.set(k, val)
+      this.changed()
     }
     return r
   }
@@ -53,7 +156,10 @@ export class BoundedDatastore extends MemoryDatastore {
   override delete(key: Key, options?: AbortOptions): void | Promise<void> {
     const k = key.toString()
     const r = super.delete(key, options)
-    if (this.counted.delete(k)) this.quota.removed(k)
+    if (this.counted.delete(k)) {
+      this.quota.removed(k)
+      this.changed()
+    }
     return r
   }
 }

@@ -5,6 +5,8 @@
  * hello, manifest-exchange, artifact and report services. What the services call back into
  * lives in the node ({@link NodeHooks}).
  */
+
+import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -20,7 +22,7 @@ import type { Report } from '../../core/rollout/evidence.ts'
 import type { NodeStore } from '../fs/node-store.ts'
 import { artifacts } from './artifacts.ts'
 import type { BandwidthGate } from './bandwidth.ts'
-import { BoundedDatastore, datastoreOf } from './bounded-datastore.ts'
+import { BoundedDatastore, DHT_STORE_FILE, datastoreOf } from './bounded-datastore.ts'
 import { RecordRejectedError } from './errors.ts'
 import { type HelloOutcome, type HelloSide, hello } from './hello.ts'
 import { type ManifestOffer, manifestExchange } from './manifest-exchange.ts'
@@ -154,5 +156,12 @@ export async function assembleLibp2p(
     },
   })) as Libp2p<Services>
   datastoreOf.set(libp2p, datastore)
+  // A node keeps what it stores for others across restarts; a shadow's data dir is a scratch
+  // copy and a publisher's is temporary, so theirs stay in memory.
+  if (role === 'node') {
+    const log = (line: string): void => init.log?.(line)
+    const kept = await datastore.persist(join(store.dir, DHT_STORE_FILE), log)
+    if (kept > 0) log(`dht store: ${kept} record(s) held for the network read back`)
+  }
   return libp2p
 }

@@ -23,6 +23,7 @@ import { opensslVerify } from '../crypto/ed25519.ts'
 import { NodeStore } from '../fs/node-store.ts'
 import { type CountedReports, NodeAdmission } from './admission.ts'
 import { type Bandwidth, openBandwidth } from './bandwidth.ts'
+import { datastoreOf } from './bounded-datastore.ts'
 import { jitter, Lookups } from './lookups.ts'
 import { assembleLibp2p } from './node-assemble.ts'
 import { type ConvoyNodeInit, checkNodeInit, roleOf } from './node-init.ts'
@@ -326,6 +327,7 @@ export class ConvoyNode {
   release(): Promise<void> {
     this.released ??= (async () => {
       this.halt('node draining')
+      await datastoreOf.get(this.libp2p)?.close()
       await this.records.persistChain.catch(() => {})
       await this.parts.admission.close()
       await this.state.bandwidth.close()
@@ -343,6 +345,7 @@ export class ConvoyNode {
     }
     this.halt('node stopping')
     await this.libp2p.stop()
+    await datastoreOf.get(this.libp2p)?.close()
     await this.records.persistChain.catch(() => {})
     await this.parts.admission.close()
     await this.state.bandwidth.close()
