@@ -45,6 +45,8 @@ it('a file it cannot read is set aside as .corrupt, said so, and the store start
   try {
     const file = join(dir, DHT_STORE_FILE)
     await writeFile(file, 'not a store\n')
+    // And the temporary file of a write a crash cut short: removed.
+    await writeFile(join(dir, `.${DHT_STORE_FILE}.0a1b2c.tmp`), 'half')
     const lines: string[] = []
     const ds = new BoundedDatastore()
     assert.equal(await ds.persist(file, (l) => lines.push(l)), 0)

@@ -10,7 +10,8 @@
  * libp2p starts. A file that cannot be read is set aside (`.corrupt`) and the node starts empty:
  * the records' owners put them again.
  */
-import { readFile, rename, stat } from 'node:fs/promises'
+import { readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
@@ -67,6 +68,11 @@ export class BoundedDatastore extends MemoryDatastore {
   async persist(file: string, log: (line: string) => void): Promise<number> {
     this.file = file
     this.log = log
+    // A write cut by a crash leaves its temporary file (adapters/fs/atomic.ts) beside the file.
+    const tmp = `.${basename(file)}.`
+    for (const f of await readdir(dirname(file)).catch(() => []))
+      if (f.startsWith(tmp) && f.endsWith('.tmp'))
+        await unlink(join(dirname(file), f)).catch(() => {})
     let bytes: Uint8Array
     try {
       const { size } = await stat(file)
