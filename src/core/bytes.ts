@@ -42,6 +42,11 @@ export function fromUtf8(bytes: Uint8Array): string | undefined {
 
 /** Concatenates byte arrays. */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  return concatList(parts)
+}
+
+/** Concatenates a list of byte arrays, however long (no spread: no argument limit). */
+export function concatList(parts: readonly Uint8Array[]): Uint8Array {
   let length = 0
   for (const p of parts) length += p.length
   const out = new Uint8Array(length)

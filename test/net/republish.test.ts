@@ -26,16 +26,25 @@ async function dhtHasLatest(node: ConvoyNode): Promise<boolean> {
   return false
 }
 
+/**
+ * Two nodes of `net` that republish nothing for ten minutes; `a` publishes a release and `b`
+ * verifies it.
+ */
+async function publishedOnTwo(net: TestNet): Promise<[ConvoyNode, ConvoyNode]> {
+  const a = await net.add({ firstRepublishMs: 600_000 })
+  const b = await net.add({ firstRepublishMs: 600_000 })
+  await waitFor('b knows a', () => b.libp2p.getConnections().length > 0)
+  await a.publish(release('1.3.0', 1, MAINTAINERS.slice(0, 2)))
+  await waitFor('b verified it', async () => (await b.status()).latest?.sequence === 1)
+  return [a, b]
+}
+
 describe('republish after start', { timeout: 120_000 }, () => {
   const net = new TestNet()
   after(() => net.stop())
 
   it('a network whose nodes all restarted puts its latest manifest again soon after', async () => {
-    const a = await net.add({ firstRepublishMs: 600_000 })
-    const b = await net.add({ firstRepublishMs: 600_000 })
-    await waitFor('b knows a', () => b.libp2p.getConnections().length > 0)
-    await a.publish(release('1.3.0', 1, MAINTAINERS.slice(0, 2)))
-    await waitFor('b verified it', async () => (await b.status()).latest?.sequence === 1)
+    const [a, b] = await publishedOnTwo(net)
     const dirs = [a, b].map((n) => (n as unknown as { store: { dir: string } }).store.dir)
     // Every node restarts without its DHT store file: their DHT stores start empty.
     await net.remove(a)
@@ -63,11 +72,7 @@ describe('the DHT store across a restart', { timeout: 120_000 }, () => {
   after(() => net.stop())
 
   it('a node that restarts serves the records it held from its file, before anyone puts them', async () => {
-    const a = await net.add({ firstRepublishMs: 600_000 })
-    const b = await net.add({ firstRepublishMs: 600_000 })
-    await waitFor('b knows a', () => b.libp2p.getConnections().length > 0)
-    await a.publish(release('1.3.0', 1, MAINTAINERS.slice(0, 2)))
-    await waitFor('b verified it', async () => (await b.status()).latest?.sequence === 1)
+    const [a, b] = await publishedOnTwo(net)
     await waitFor(
       'b holds the record for the DHT',
       async () => ((await b.status()).counters?.dht_store_records ?? 0) >= 1,

@@ -23,7 +23,7 @@ import {
   TokenBucket,
   uploadSlotsUnderCap,
 } from '../../core/net/bandwidth.ts'
-import { writeFileAtomic } from '../fs/atomic.ts'
+import { DebouncedFile } from '../fs/debounced-file.ts'
 import type { BandwidthGate as ArtifactBandwidth } from './artifact-types.ts'
 import { type ConvoyNodeInit, roleOf } from './node-init.ts'
 
@@ -66,18 +66,13 @@ const orNull = (n: number): number | null => (Number.isFinite(n) ? n : null)
 /** A node's budgets and the month's count; {@link open} it, {@link close} it on stop. */
 export class Bandwidth implements BandwidthGate {
   readonly limits: BandwidthLimits
-  private readonly file: string | undefined
+  private readonly file: DebouncedFile | undefined
   private readonly quota: MonthlyQuota
   private readonly up: TokenBucket | undefined
   private readonly down: TokenBucket | undefined
-  private readonly log: (line: string) => void
   private uploadHeldMs = 0
   private downloadHeldMs = 0
   private quotaRefused = 0
-  private dirty = false
-  private closed = false
-  private timer: NodeJS.Timeout | undefined
-  private writing: Promise<void> = Promise.resolve()
 
   private constructor(
     limits: BandwidthLimits,
@@ -87,9 +82,19 @@ export class Bandwidth implements BandwidthGate {
     log: (line: string) => void,
   ) {
     this.limits = limits
-    this.file = file
     this.quota = quota
-    this.log = log
+    this.file =
+      file === undefined
+        ? undefined
+        : new DebouncedFile(
+            file,
+            BANDWIDTH_FLUSH_MS,
+            () => {
+              const { month, usedBytes } = this.quota.state
+              return `${JSON.stringify({ month, usedBytes: Math.round(usedBytes) })}\n`
+            },
+            (line) => log(`bandwidth: ${line}`),
+          )
     const bucket = (rate: number) =>
       Number.isFinite(rate) ? new TokenBucket(rate, burstFor(rate), now) : undefined
     this.up = bucket(limits.uploadBytesPerSecond)
@@ -123,8 +128,7 @@ export class Bandwidth implements BandwidthGate {
 
   takeUpload(bytes: number, now: number): number {
     this.quota.use(bytes, now)
-    this.dirty = true
-    this.scheduleFlush()
+    this.file?.changed()
     const wait = this.up?.take(bytes, now) ?? 0
     this.uploadHeldMs += wait
     return wait
@@ -169,38 +173,12 @@ export class Bandwidth implements BandwidthGate {
    * Never rejects: a failed write is logged and tried again at the next flush.
    */
   flush(): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      if (this.file === undefined || !this.dirty) return
-      this.dirty = false
-      const { month, usedBytes } = this.quota.state
-      try {
-        await writeFileAtomic(
-          this.file,
-          `${JSON.stringify({ month, usedBytes: Math.round(usedBytes) })}\n`,
-        )
-      } catch (e) {
-        this.dirty = true
-        this.log(`bandwidth: cannot write ${this.file}: ${(e as Error).message}`)
-      }
-    })
-    return this.writing
+    return this.file?.flush() ?? Promise.resolve()
   }
 
   /** Stops the flush timer and writes the count a last time (on node stop). */
   async close(): Promise<void> {
-    this.closed = true
-    clearTimeout(this.timer)
-    this.timer = undefined
-    await this.flush()
-  }
-
-  private scheduleFlush(): void {
-    if (this.timer !== undefined || this.closed || this.file === undefined) return
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      void this.flush()
-    }, BANDWIDTH_FLUSH_MS)
-    this.timer.unref()
+    await this.file?.close()
   }
 }
 

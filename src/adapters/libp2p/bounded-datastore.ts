@@ -27,7 +27,7 @@ import {
   StoreQuota,
   type StoreQuotaLimits,
 } from '../../core/net/store-quota.ts'
-import { writeFileAtomic } from '../fs/atomic.ts'
+import { DebouncedFile } from '../fs/debounced-file.ts'
 import { StoreQuotaError } from './errors.ts'
 
 /** The file in a node's data dir that holds what the DHT stores for others. */
@@ -47,12 +47,7 @@ export class BoundedDatastore extends MemoryDatastore {
   /** The entries the quota counts (records and provider records) that are held. */
   private readonly counted = new Map<string, Uint8Array>()
   private readonly limits: StoreQuotaLimits | undefined
-  private file: string | undefined
-  private log: (line: string) => void = () => {}
-  private dirty = false
-  private closed = false
-  private timer: NodeJS.Timeout | undefined
-  private writing: Promise<void> = Promise.resolve()
+  private file: DebouncedFile | undefined
 
   constructor(limits?: StoreQuotaLimits) {
     super()
@@ -66,8 +61,11 @@ export class BoundedDatastore extends MemoryDatastore {
    * read is logged and renamed to `<file>.corrupt`, and the store starts empty.
    */
   async persist(file: string, log: (line: string) => void): Promise<number> {
-    this.file = file
-    this.log = log
+    const entries = (): Uint8Array =>
+      encodeStoreFile([...this.counted].map(([key, value]): StoreEntry => ({ key, value })))
+    this.file = new DebouncedFile(file, STORE_FLUSH_MS, entries, (l) => log(`dht store: ${l}`), {
+      mode: 0o600,
+    })
     // A write cut by a crash leaves its temporary file (adapters/fs/atomic.ts) beside the file.
     const tmp = `.${basename(file)}.`
     for (const f of await readdir(dirname(file)).catch(() => []))
@@ -78,7 +76,7 @@ export class BoundedDatastore extends MemoryDatastore {
       const { size } = await stat(file)
       const max = maxStoreFileBytes(this.limits)
       if (size > max)
-        return await this.setAside(`${size} bytes, more than the quotas hold (${max})`)
+        return await this.setAside(file, log, `${size} bytes, more than the quotas hold (${max})`)
       bytes = await readFile(file)
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
@@ -87,7 +85,7 @@ export class BoundedDatastore extends MemoryDatastore {
       return 0
     }
     const d = decodeStoreFile(bytes, this.limits)
-    if (!d.ok) return await this.setAside(d.reason)
+    if (!d.ok) return await this.setAside(file, log, d.reason)
     let kept = 0
     for (const e of d.value) {
       try {
@@ -95,49 +93,19 @@ export class BoundedDatastore extends MemoryDatastore {
         kept++
       } catch {}
     }
-    this.dirty = false
+    this.file.clean()
     return kept
   }
 
-  /** Writes the counted entries if they changed since the last write. Never rejects. */
-  flush(): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      if (this.file === undefined || !this.dirty) return
-      this.dirty = false
-      const entries: StoreEntry[] = [...this.counted].map(([key, value]) => ({ key, value }))
-      try {
-        await writeFileAtomic(this.file, encodeStoreFile(entries), { mode: 0o600 })
-      } catch (e) {
-        this.dirty = true
-        this.log(`dht store: cannot write ${this.file}: ${(e as Error).message}`)
-      }
-    })
-    return this.writing
-  }
-
-  /** Stops the flush timer and writes a last time (on node stop). */
+  /** Stops the flush timer and writes a last time (on node stop and on handover). */
   async close(): Promise<void> {
-    this.closed = true
-    clearTimeout(this.timer)
-    this.timer = undefined
-    await this.flush()
+    await this.file?.close()
   }
 
-  private async setAside(reason: string): Promise<number> {
-    const file = this.file!
-    this.log(`dht store: ${file} is refused (${reason}); kept as ${file}.corrupt, starting empty`)
+  private async setAside(file: string, log: (line: string) => void, why: string): Promise<0> {
+    log(`dht store: ${file} is refused (${why}); kept as ${file}.corrupt, starting empty`)
     await rename(file, `${file}.corrupt`).catch(() => {})
     return 0
-  }
-
-  private changed(): void {
-    this.dirty = true
-    if (this.file === undefined || this.closed || this.timer !== undefined) return
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      void this.flush()
-    }, STORE_FLUSH_MS)
-    this.timer.unref()
   }
 
   override put(key: Key, val: Uint8Array, options?: AbortOptions): Key | Promise<Key> {
@@ -154,7 +122,7 @@ export class BoundedDatastore extends MemoryDatastore {
     if (quoted) {
       if (!this.counted.has(k)) this.quota.added(k)
       this.counted.set(k, val)
-      this.changed()
+      this.file?.changed()
     }
     return r
   }
@@ -164,7 +132,7 @@ export class BoundedDatastore extends MemoryDatastore {
     const r = super.delete(key, options)
     if (this.counted.delete(k)) {
       this.quota.removed(k)
-      this.changed()
+      this.file?.changed()
     }
     return r
   }

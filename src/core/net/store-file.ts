@@ -15,7 +15,7 @@
  * any rule is refused whole, with the offset; it is the node's own file, so a broken one means
  * a disk fault or an edit, not a peer. Pure, never throws.
  */
-import { fromUtf8, utf8 } from '../bytes.ts'
+import { concatList, fromUtf8, utf8 } from '../bytes.ts'
 import { classifyStoreKey, DEFAULT_STORE_QUOTA, type StoreQuotaLimits } from './store-quota.ts'
 
 /** The first line of the file: its format and version. */
@@ -36,23 +36,14 @@ export interface StoreEntry {
 /** The bytes of the file holding `entries`. */
 export function encodeStoreFile(entries: readonly StoreEntry[]): Uint8Array {
   const parts: Uint8Array[] = [utf8(STORE_FILE_MAGIC)]
-  let size = parts[0]!.byteLength
   for (const e of entries) {
-    const key = utf8(e.key)
-    for (const p of [key, e.value]) {
+    for (const p of [utf8(e.key), e.value]) {
       const len = new Uint8Array(4)
       new DataView(len.buffer).setUint32(0, p.byteLength)
       parts.push(len, p)
-      size += 4 + p.byteLength
     }
   }
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
+  return concatList(parts)
 }
 
 /** The entries of a store file, or why it is refused. */
