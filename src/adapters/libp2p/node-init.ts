@@ -41,8 +41,9 @@ export interface ConvoyNodeInit {
   lookupIntervalMs?: number
   /**
    * The first republish of the trusted latest manifest after start, ms (randomised +-25%).
-   * DHT nodes hold records in memory only, so a network whose nodes all restarted (a rollout
-   * does that) holds none until someone puts them again. @default 60000
+   * A node reads back the records it held (dht-store.bin), but a network whose nodes all
+   * restarted without that file, and kad-dht nodes that are not convoy's, hold none until
+   * someone puts them again. @default 60000
    */
   firstRepublishMs?: number
   /** Deadline for each hello read and write, ms. @default 5000 */

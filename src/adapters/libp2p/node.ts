@@ -262,8 +262,8 @@ export class ConvoyNode {
       // (and the roots behind it) again every 6 h or so, so a network outlives its publisher.
       this.republishTimer = setInterval(() => void this.republish(), jitter(REPUBLISH_MS))
       this.republishTimer.unref()
-      // DHT stores are memory: after a restart of every node (a rollout) they hold nothing
-      // until someone puts again, so each node puts what it trusts a minute or so after start.
+      // A node whose store file was lost, or peers that keep none, hold nothing after a
+      // restart until someone puts again, so each node puts what it trusts a minute or so after start.
       this.firstRepublishTimer = setTimeout(
         () => void this.republish(),
         jitter(this.init.firstRepublishMs ?? FIRST_REPUBLISH_MS),
