@@ -21,7 +21,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -130,7 +130,6 @@ async function settled(dataDir: string): Promise<void> {
  * node's latest has stopped growing.
  */
 async function snapshotAll(honest: Honest[], dir: string, to: string): Promise<void> {
-  const { readdir, copyFile, stat } = await import('node:fs/promises')
   const snaps = async () => (await readdir(dir)).filter((f) => f.endsWith('.heapsnapshot'))
   const before = new Set(await snaps())
   for (const h of honest) h.started.child.kill('SIGUSR2')

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { link, open, rename, unlink } from 'node:fs/promises'
+import { link, open, readdir, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { FileExistsError } from './errors.ts'
 
@@ -26,7 +26,7 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const dir = dirname(path)
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const tmp = join(dir, `${tempPrefix(path)}${randomBytes(6).toString('hex')}.tmp`)
   const fh = await open(
     tmp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
@@ -55,6 +55,22 @@ export async function writeFileAtomic(
     throw e
   }
   await syncDir(dir)
+}
+
+/** The name a temporary file of {@link writeFileAtomic} for `path` starts with. */
+function tempPrefix(path: string): string {
+  return `.${basename(path)}.`
+}
+
+/**
+ * Removes the temporary files {@link writeFileAtomic} left beside `path` when the process died
+ * mid-write. Call it before the first write to `path`; never rejects.
+ */
+export async function removeLeftoverTemps(path: string): Promise<void> {
+  const dir = dirname(path)
+  const prefix = tempPrefix(path)
+  for (const f of await readdir(dir).catch(() => []))
+    if (f.startsWith(prefix) && f.endsWith('.tmp')) await unlink(join(dir, f)).catch(() => {})
 }
 
 /** fsyncs a directory so a rename in it survives a crash; a no-op where the filesystem refuses. */

@@ -10,8 +10,7 @@
  * libp2p starts. A file that cannot be read is set aside (`.corrupt`) and the node starts empty:
  * the records' owners put them again.
  */
-import { readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { readFile, rename, stat } from 'node:fs/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
@@ -27,6 +26,7 @@ import {
   StoreQuota,
   type StoreQuotaLimits,
 } from '../../core/net/store-quota.ts'
+import { removeLeftoverTemps } from '../fs/atomic.ts'
 import { DebouncedFile } from '../fs/debounced-file.ts'
 import { StoreQuotaError } from './errors.ts'
 
@@ -66,11 +66,7 @@ export class BoundedDatastore extends MemoryDatastore {
     this.file = new DebouncedFile(file, STORE_FLUSH_MS, entries, (l) => log(`dht store: ${l}`), {
       mode: 0o600,
     })
-    // A write cut by a crash leaves its temporary file (adapters/fs/atomic.ts) beside the file.
-    const tmp = `.${basename(file)}.`
-    for (const f of await readdir(dirname(file)).catch(() => []))
-      if (f.startsWith(tmp) && f.endsWith('.tmp'))
-        await unlink(join(dirname(file), f)).catch(() => {})
+    await removeLeftoverTemps(file)
     let bytes: Uint8Array
     try {
       const { size } = await stat(file)
